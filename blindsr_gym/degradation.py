@@ -1,0 +1,153 @@
+"""The degradation model of Eq. 1: ``LR = quantise((HR conv k) downscaled by s [+ noise])``.
+
+Tensors are float NCHW in [0, 1]. ``imresize`` is MATLAB's ``imresize`` with bicubic interpolation
+(a = -0.5) and antialiasing; it is separable, so each axis is one matrix product with a weight matrix
+built once per (length, scale) and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["imresize", "blur", "degrade", "quantize"]
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """MATLAB's bicubic kernel (Keys, a = -0.5)."""
+    ax = np.abs(x)
+    ax2, ax3 = ax**2, ax**3
+    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + \
+        (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
+
+
+@functools.lru_cache(maxsize=256)
+def _resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+    """Dense [out_len, in_len] float64 matrix of MATLAB's ``contributions`` for one axis.
+
+    Follows MATLAB's imresize: output pixel x (1-based) samples input coordinate
+    ``u = x/scale + 0.5*(1 - 1/scale)``; when shrinking with antialiasing the kernel is stretched
+    by 1/scale; weights are normalised per output pixel; taps outside the image are mirrored
+    (symmetric padding, edge pixel repeated).
+    """
+    if scale < 1 and antialias:
+        kernel = lambda t: scale * _cubic(scale * t)  # noqa: E731
+        width = 4.0 / scale
+    else:
+        kernel, width = _cubic, 4.0
+    x = np.arange(1, out_len + 1, dtype=np.float64)
+    u = x / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - width / 2)
+    taps = int(math.ceil(width)) + 2
+    idx = left[:, None] + np.arange(taps)[None, :]  # 1-based
+    w = kernel(u[:, None] - idx)
+    w = w / w.sum(axis=1, keepdims=True)
+    # Mirror indices into [1, in_len]: the sequence 1..n, n..1 repeats.
+    aux = np.concatenate([np.arange(1, in_len + 1), np.arange(in_len, 0, -1)])
+    idx = aux[np.mod(idx.astype(np.int64) - 1, aux.size)] - 1
+    m = np.zeros((out_len, in_len))
+    np.add.at(m, (np.repeat(np.arange(out_len), taps), idx.reshape(-1)), w.reshape(-1))
+    return m
+
+
+def _matrix(in_len: int, out_len: int, scale: float, antialias: bool, like: torch.Tensor) -> torch.Tensor:
+    m = _resize_matrix(in_len, out_len, scale, antialias)  # cached: never modified in place
+    return torch.from_numpy(m).to(dtype=like.dtype, device=like.device)
+
+
+def _check_image(x, name: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (float NCHW in [0, 1]), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}; "
+                        "convert uint8 images with blindsr_gym.utils.to_tensor")
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be NCHW (4-D), got shape {tuple(x.shape)}")
+    return x
+
+
+def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] | None = None,
+             antialias: bool = True) -> torch.Tensor:
+    """MATLAB ``imresize(x, scale, 'bicubic')`` for float tensors ``[..., H, W]`` (batched, any device).
+
+    Give either ``scale`` (output size ``ceil(scale * input)``, as MATLAB) or ``size = (H', W')``.
+    Computed in ``x``'s dtype; no rounding or clamping (MATLAB does neither for floating input).
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        raise TypeError("x must be a floating-point tensor of shape [..., H, W]")
+    h, w = x.shape[-2:]
+    if (scale is None) == (size is None):
+        raise ValueError("give exactly one of scale or size")
+    if scale is not None:
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive number, got {scale!r}")
+        sh = sw = float(scale)
+        oh, ow = math.ceil(sh * h), math.ceil(sw * w)
+    else:
+        oh, ow = (int(v) for v in size)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"size must be positive, got {size!r}")
+        sh, sw = oh / h, ow / w
+    mh = _matrix(h, oh, sh, antialias, x)
+    mw = _matrix(w, ow, sw, antialias, x)
+    # MATLAB resizes the axis with the smaller scale first (rows first on a tie).
+    if sw < sh:
+        return mh @ (x @ mw.T)
+    return (mh @ x) @ mw.T
+
+
+def blur(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Convolve each image of ``x`` [N, C, H, W] with its kernel, reflect-padded (IKC/DAN).
+
+    ``kernels``: one ``[k, k]`` for all images, or ``[N, k, k]``; k odd. A true convolution (the
+    kernel is flipped); the Gaussian families are point-symmetric, so it equals correlation there.
+    """
+    x = _check_image(x)
+    kernels = torch.as_tensor(kernels, dtype=x.dtype, device=x.device)
+    n, c, h, w = x.shape
+    if kernels.dim() == 2:
+        kernels = kernels.expand(n, *kernels.shape)
+    if kernels.dim() != 3 or kernels.shape[0] != n or kernels.shape[1] != kernels.shape[2]:
+        raise ValueError(f"kernels must be [k, k] or [{n}, k, k] for {n} images, got {tuple(kernels.shape)}")
+    k = kernels.shape[-1]
+    if k % 2 == 0:
+        raise ValueError(f"kernel size must be odd, got {k}")
+    p = k // 2
+    if p >= min(h, w):
+        raise ValueError(f"images of {h}x{w} are too small for reflect padding by {p} (kernel {k}x{k})")
+    xp = F.pad(x.reshape(1, n * c, h, w), (p, p, p, p), mode="reflect")
+    weight = kernels.flip(-1, -2).repeat_interleave(c, dim=0).unsqueeze(1)  # [N*C, 1, k, k]
+    return F.conv2d(xp, weight, groups=n * c).reshape(n, c, h, w)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round to 8-bit levels (half away from zero, as MATLAB's im2uint8) and clamp to [0, 1]."""
+    return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
+
+
+def degrade(hr: torch.Tensor, kernels: torch.Tensor, scale: int = 4, noise_sigma: float = 0.0,
+            rng: np.random.Generator | torch.Generator | None = None) -> torch.Tensor:
+    """Eq. 1: blur ``hr`` with ``kernels``, bicubic-downscale by ``scale``, add noise, quantise.
+
+    ``hr``: float NCHW in [0, 1]; ``kernels``: ``[k, k]`` or ``[N, k, k]``; ``noise_sigma``: std of
+    additive white Gaussian noise in 8-bit levels (0-255), drawn from ``rng`` (required when > 0).
+    Returns LR float NCHW in [0, 1] on 8-bit levels, ``ceil(H/scale) x ceil(W/scale)``.
+    """
+    if not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    if not (math.isfinite(noise_sigma) and noise_sigma >= 0):
+        raise ValueError(f"noise_sigma must be >= 0 (8-bit levels), got {noise_sigma!r}")
+    lr = imresize(blur(hr, kernels), 1.0 / scale)
+    if noise_sigma > 0:
+        if isinstance(rng, np.random.Generator):
+            noise = torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32))
+        elif isinstance(rng, torch.Generator):
+            noise = torch.randn(lr.shape, generator=rng, device=rng.device, dtype=torch.float32)
+        else:
+            raise TypeError("noise_sigma > 0 needs rng: a numpy.random.Generator or torch.Generator")
+        lr = lr + noise.to(device=lr.device, dtype=lr.dtype) * (noise_sigma / 255.0)
+    return quantize(lr)

@@ -1,0 +1,47 @@
+"""MATLAB's colour conversions as the SR and NIQE reference code applies them to uint8 images.
+
+Inputs are float NCHW RGB in [0, 1]; they are first put on 8-bit levels (as reading a saved PNG
+would), converted in float64, and rounded half away from zero like MATLAB's uint8 arithmetic.
+Outputs are float64 ``[N, 1, H, W]`` in 8-bit units.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["to_levels", "rgb_to_y", "rgb_to_gray"]
+
+#: MATLAB rgb2ycbcr, luma row (input in [0, 1], output in [16, 235]).
+YCBCR_Y = (65.481, 128.553, 24.966)
+#: MATLAB rgb2gray: first row of inv of the NTSC (YIQ) matrix, as MATLAB computes it.
+GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+
+
+def _round(x: torch.Tensor) -> torch.Tensor:
+    """Round half away from zero (MATLAB), for non-negative x."""
+    return torch.floor(x + 0.5)
+
+
+def to_levels(x: torch.Tensor) -> torch.Tensor:
+    """Float [0, 1] to float64 8-bit levels 0..255 (rounded, clamped)."""
+    return _round(x.to(torch.float64).clamp(0, 1) * 255)
+
+
+def _check_rgb(x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected RGB images [N, 3, H, W], got {getattr(x, 'shape', type(x))}")
+    return x
+
+
+def rgb_to_y(x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
+    """Y of MATLAB ``rgb2ycbcr`` applied to the uint8 image: ``16 + 65.481 R + 128.553 G + 24.966 B``."""
+    v = to_levels(_check_rgb(x)) / 255
+    y = 16 + YCBCR_Y[0] * v[:, 0:1] + YCBCR_Y[1] * v[:, 1:2] + YCBCR_Y[2] * v[:, 2:3]
+    return _round(y) if rounded else y
+
+
+def rgb_to_gray(x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
+    """MATLAB ``rgb2gray`` applied to the uint8 image."""
+    v = to_levels(_check_rgb(x))
+    g = GRAY[0] * v[:, 0:1] + GRAY[1] * v[:, 1:2] + GRAY[2] * v[:, 2:3]
+    return _round(g) if rounded else g

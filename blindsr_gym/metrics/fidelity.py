@@ -1,0 +1,74 @@
+"""PSNR and SSIM as the SR literature reports them.
+
+As in the MATLAB evaluation scripts of the SR papers: the images are put on 8-bit levels, converted
+to the Y channel of MATLAB's ``rgb2ycbcr`` (rounded, range 16-235), ``crop_border`` pixels are
+shaved from every edge, and the scores are computed in float64 on the 0-255 scale. SSIM is Wang et
+al.'s ``ssim_index``: an 11x11 Gaussian window with sigma 1.5, 'valid' filtering, K = (0.01, 0.03).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+from .color import rgb_to_y, to_levels
+
+__all__ = ["psnr", "ssim"]
+
+
+def _prepare(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool):
+    for name, t in (("sr", sr), ("hr", hr)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 4 or not t.is_floating_point():
+            raise ValueError(f"{name} must be a float NCHW tensor in [0, 1], got "
+                             f"{getattr(t, 'shape', type(t).__name__)}")
+    if sr.shape != hr.shape:
+        raise ValueError(f"sr and hr must have the same shape, got {tuple(sr.shape)} and {tuple(hr.shape)}")
+    if not isinstance(crop_border, int) or crop_border < 0:
+        raise ValueError(f"crop_border must be a non-negative integer, got {crop_border!r}")
+    h, w = sr.shape[-2:]
+    if 2 * crop_border >= min(h, w):
+        raise ValueError(f"crop_border={crop_border} leaves nothing of a {h}x{w} image")
+    if y_channel:
+        if sr.shape[1] != 3:
+            raise ValueError("y_channel=True needs RGB images (3 channels)")
+        a, b = rgb_to_y(sr), rgb_to_y(hr)
+    else:
+        a, b = to_levels(sr), to_levels(hr)
+    if crop_border:
+        a = a[..., crop_border:-crop_border, crop_border:-crop_border]
+        b = b[..., crop_border:-crop_border, crop_border:-crop_border]
+    return a, b
+
+
+def psnr(sr: torch.Tensor, hr: torch.Tensor, crop_border: int = 4, y_channel: bool = True) -> torch.Tensor:
+    """PSNR in dB per image, float64 ``[N]``; ``inf`` for identical images."""
+    a, b = _prepare(sr, hr, crop_border, y_channel)
+    mse = (a - b).pow(2).mean(dim=(1, 2, 3))
+    return 10 * torch.log10(255.0**2 / mse)
+
+
+@functools.lru_cache(maxsize=8)
+def _gauss_window(size: int, sigma: float, device: torch.device) -> torch.Tensor:
+    ax = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(ax**2) / (2 * sigma**2))
+    w = torch.outer(g, g)
+    return (w / w.sum()).to(device).view(1, 1, size, size)
+
+
+def ssim(sr: torch.Tensor, hr: torch.Tensor, crop_border: int = 4, y_channel: bool = True) -> torch.Tensor:
+    """SSIM per image (mean of the SSIM map; channels averaged when not on Y), float64 ``[N]``."""
+    a, b = _prepare(sr, hr, crop_border, y_channel)
+    if min(a.shape[-2:]) < 11:
+        raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got {tuple(a.shape[-2:])}")
+    n, c = a.shape[:2]
+    a, b = a.reshape(n * c, 1, *a.shape[-2:]), b.reshape(n * c, 1, *b.shape[-2:])
+    win = _gauss_window(11, 1.5, a.device)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = F.conv2d(a, win), F.conv2d(b, win)
+    saa = F.conv2d(a * a, win) - mu_a**2
+    sbb = F.conv2d(b * b, win) - mu_b**2
+    sab = F.conv2d(a * b, win) - mu_a * mu_b
+    smap = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return smap.mean(dim=(1, 2, 3)).reshape(n, c).mean(dim=1)

@@ -1,0 +1,176 @@
+"""NIQE (Mittal et al., IEEE SPL 2013), a batched torch port of the original MATLAB release.
+
+It follows ``computequality.m`` step by step, with the official pristine model (``mu_prisparam``,
+``cov_prisparam``) shipped in ``assets/niqe_pris_params.npz``:
+
+1. the uint8 RGB image goes through MATLAB's ``rgb2gray`` (rounded to uint8) -- or, with
+   ``color="y"``, the Y of ``rgb2ycbcr`` as the PIRM-2018 script ``calc_NIQE.m`` does;
+2. it is cropped to a whole number of 96x96 blocks;
+3. at two scales (the second from ``imresize(im, 0.5)``, bicubic with antialiasing, unrounded):
+   MSCN coefficients with a 7x7 Gaussian window (sigma 7/6, replicate padding) and ``sigma + 1``,
+   then per block (96 / scale pixels) the 18 AGGD features of ``computefeature.m``; the
+   neighbour products use ``circshift`` inside each block;
+4. ``nanmean`` / ``nancov`` (rows with a NaN dropped, N-1 normalisation) of the 36-D features,
+   ``pinv`` of the averaged covariance, and the Mahalanobis-like distance.
+
+Where it differs from pyiqa's ``niqe`` (which scores the calibration images of its own repository
+within 0.03 of MATLAB, but not exactly): pyiqa converts with YIQ luma weights (0.299, 0.587, 0.114)
+and rounds half to even, where MATLAB's ``rgb2gray`` uses (0.298936..., 0.587043..., 0.114020...)
+and rounds half away from zero; pyiqa builds its AGGD shape grid with ``arange(0.2, 10.001, 0.001)``
+accumulated in floating point, where MATLAB's colon operator builds 0.2:0.001:10 symmetrically. The
+colour conversion is what moves the score: NIQE's MSCN step divides by ``sigma + 1``, so it is not
+invariant to the luma weights. Everything runs in float64 as MATLAB does.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from importlib import resources
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..degradation import imresize
+from .color import rgb_to_gray, rgb_to_y, to_levels
+
+__all__ = ["niqe", "niqe_params", "MIN_SIZE"]
+
+BLOCK = 96
+#: Smallest image side NIQE accepts: two 96x96 blocks per side, so the covariance has >1 sample
+#: at each scale. An SR output of a 48x48 LR patch at x4 is exactly this size.
+MIN_SIZE = 2 * BLOCK
+
+
+@functools.lru_cache(maxsize=1)
+def niqe_params() -> dict[str, np.ndarray]:
+    """The official NIQE pristine model: ``mu`` [36], ``cov`` [36, 36], ``window`` [7, 7] (float64)."""
+    ref = resources.files("blindsr_gym") / "assets" / "niqe_pris_params.npz"
+    with resources.as_file(ref) as p, np.load(p) as z:
+        return {"mu": z["mu_pris_param"].reshape(-1).astype(np.float64),
+                "cov": z["cov_pris_param"].astype(np.float64),
+                "window": z["gaussian_window"].astype(np.float64)}
+
+
+def _matlab_colon(a: float, step: float, b: float) -> np.ndarray:
+    """MATLAB's ``a:step:b``: the first half counts up from a, the second half down from b."""
+    n = int(math.floor((b - a) / step + 1e-10)) + 1
+    k = np.arange(n, dtype=np.float64)
+    out = a + k * step
+    half = n // 2
+    out[n - half:] = b - (n - 1 - k[n - half:]) * step
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _aggd_tables() -> tuple[np.ndarray, ...]:
+    gam = _matlab_colon(0.2, 0.001, 10.0)
+    g = np.vectorize(math.gamma)
+    g1, g2, g3 = g(1 / gam), g(2 / gam), g(3 / gam)
+    r_gam = g2**2 / (g1 * g3)
+    if not np.all(np.diff(r_gam) > 0):  # the search below relies on it
+        raise AssertionError("r(gamma) is not increasing on the grid")
+    return gam, r_gam, np.sqrt(g1 / g3), g2 / g1
+
+
+def _tables(device) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.as_tensor(t, dtype=torch.float64, device=device) for t in _aggd_tables())
+
+
+def _aggd(v: torch.Tensor, tables) -> tuple[torch.Tensor, ...]:
+    """``estimateaggdparam.m`` for each row of ``v`` [B, M]: (alpha, beta_l, beta_r, alpha index)."""
+    gam, r_gam, sqrt_g1_g3, _ = tables
+    neg, pos = v < 0, v > 0
+    sq = v * v
+    # mean over an empty selection is NaN in MATLAB; 0/0 gives the same here.
+    left = torch.sqrt((sq * neg).sum(1) / neg.sum(1))
+    right = torch.sqrt((sq * pos).sum(1) / pos.sum(1))
+    gh = left / right
+    rhat = v.abs().mean(1).pow(2) / sq.mean(1)
+    rn = rhat * (gh.pow(3) + 1) * (gh + 1) / (gh.pow(2) + 1).pow(2)
+    # argmin of (r_gam - rn)^2 over a strictly increasing grid: compare the two neighbours of rn.
+    hi = torch.searchsorted(r_gam, rn.clamp(max=float(r_gam[-1]))).clamp(1, r_gam.numel() - 1)
+    lo = hi - 1
+    idx = torch.where((r_gam[lo] - rn).pow(2) <= (r_gam[hi] - rn).pow(2), lo, hi)
+    # MATLAB's min over an all-NaN (or all-inf) vector returns the first index.
+    idx = torch.where(torch.isfinite(rn), idx, torch.zeros_like(idx))
+    f = sqrt_g1_g3[idx]
+    return gam[idx], left * f, right * f, idx
+
+
+def _block_features(img: torch.Tensor, block: int, window: torch.Tensor, tables) -> torch.Tensor:
+    """MSCN + ``computefeature.m`` on every ``block`` x ``block`` block: [N, blocks, 18]."""
+    n = img.shape[0]
+    pad = window.shape[-1] // 2
+    mu = F.conv2d(F.pad(img, (pad,) * 4, mode="replicate"), window)
+    mu2 = F.conv2d(F.pad(img * img, (pad,) * 4, mode="replicate"), window)
+    sigma = torch.sqrt((mu2 - mu * mu).abs())
+    mscn = (img - mu) / (sigma + 1)
+    h, w = mscn.shape[-2:]
+    b = mscn.reshape(n, h // block, block, w // block, block).permute(0, 1, 3, 2, 4)
+    b = b.reshape(-1, block, block)  # [N*blocks, block, block]
+    nb = b.shape[0]
+    feats = []
+    alpha, bl, br, _ = _aggd(b.reshape(nb, -1), tables)
+    feats += [alpha, (bl + br) / 2]
+    g2_g1 = tables[3]
+    for shift in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        pair = b * torch.roll(b, shifts=shift, dims=(1, 2))
+        alpha, bl, br, idx = _aggd(pair.reshape(nb, -1), tables)
+        feats += [alpha, (br - bl) * g2_g1[idx], bl, br]
+    return torch.stack(feats, dim=1).reshape(n, -1, 18)
+
+
+def _mvg_distance(feat: torch.Tensor, mu_p: torch.Tensor, cov_p: torch.Tensor) -> torch.Tensor:
+    nan = torch.isnan(feat)
+    # nanmean: per column, ignoring NaNs
+    mu_d = torch.where(nan, 0, feat).sum(1) / (~nan).sum(1)
+    # nancov: rows with any NaN removed, normalised by (rows - 1)
+    valid = (~nan.any(-1, keepdim=True)).to(feat.dtype)
+    cnt = valid.sum(1)  # [N, 1]
+    x = torch.where(nan, 0, feat)
+    xc = (x - (x * valid).sum(1, keepdim=True) / cnt.unsqueeze(-1)) * valid
+    cov_d = xc.transpose(1, 2) @ xc / (cnt - 1).unsqueeze(-1)
+    inv = torch.linalg.pinv((cov_p + cov_d) / 2)
+    d = (mu_p - mu_d).unsqueeze(1)
+    return torch.sqrt((d @ inv @ d.transpose(1, 2)).reshape(-1))
+
+
+def niqe(x: torch.Tensor, crop_border: int = 0, color: str = "gray") -> torch.Tensor:
+    """NIQE of float NCHW images in [0, 1] (RGB or 1-channel), lower is better; float64 ``[N]``.
+
+    ``color``: ``"gray"`` (MATLAB ``rgb2gray``, the original release) or ``"y"`` (the Y of
+    ``rgb2ycbcr``, as the PIRM-2018 perceptual-SR script). ``crop_border`` pixels are shaved from
+    every edge first. Images must be at least 192x192 after the crop.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point() \
+            or x.shape[1] not in (1, 3):
+        raise ValueError("niqe expects float images [N, 3 or 1, H, W] in [0, 1], got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    if color not in ("gray", "y"):
+        raise ValueError(f"color must be 'gray' (MATLAB rgb2gray) or 'y' (rgb2ycbcr), got {color!r}")
+    if not isinstance(crop_border, int) or crop_border < 0:
+        raise ValueError(f"crop_border must be a non-negative integer, got {crop_border!r}")
+    if x.shape[1] == 3:
+        img = rgb_to_gray(x) if color == "gray" else rgb_to_y(x)
+    else:
+        img = to_levels(x)
+    if crop_border:
+        img = img[..., crop_border:-crop_border, crop_border:-crop_border]
+    h, w = img.shape[-2:]
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise ValueError(f"NIQE needs images of at least {MIN_SIZE}x{MIN_SIZE} pixels (two 96x96 blocks "
+                         f"per side), got {h}x{w}" + (f" after crop_border={crop_border}" if crop_border else "")
+                         + "; at x4 that means LR inputs of at least 48x48")
+    img = img[..., : h - h % BLOCK, : w - w % BLOCK]
+    p = niqe_params()
+    dev = img.device
+    window = torch.as_tensor(p["window"], device=dev).view(1, 1, 7, 7)
+    tables = _tables(dev)
+    f1 = _block_features(img, BLOCK, window, tables)
+    f2 = _block_features(imresize(img, 0.5), BLOCK // 2, window, tables)
+    feat = torch.cat([f1, f2], dim=-1)
+    mu_p = torch.as_tensor(p["mu"], device=dev).expand(feat.shape[0], -1)
+    cov_p = torch.as_tensor(p["cov"], device=dev).expand(feat.shape[0], -1, -1)
+    return _mvg_distance(feat, mu_p, cov_p)

@@ -1,0 +1,42 @@
+"""Small helpers shared across the package: image conversions and device resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["to_tensor", "to_uint8", "resolve_device"]
+
+
+def to_tensor(img, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 RGB image(s), ``[H, W, 3]`` or ``[N, H, W, 3]``, to float32 NCHW in [0, 1]."""
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got dtype {arr.dtype}")
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"expected [H, W, 3] or [N, H, W, 3] RGB, got shape {arr.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255)
+    return t.to(device) if device is not None else t
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float NCHW in [0, 1] to uint8 NHWC (rounded half up, clamped)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError("expected a float NCHW tensor")
+    y = torch.floor(x.detach().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+    return y.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
+    """``"auto"``/None: CUDA when available, else CPU; otherwise the named device, checked."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"invalid device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+    return dev
