@@ -149,7 +149,7 @@ class ImageList(ImageSource):
         super().__init__(mod)
         if len(images) != len(names) or not images:
             raise ValueError("images and names must be non-empty and of equal length")
-        self.images = [_to_rgb8(np.asarray(im), n) for im, n in zip(images, names)]
+        self.images = [_to_rgb8(np.asarray(im), n) for im, n in zip(images, names, strict=True)]
         self.names = list(names)
 
     def _load(self, i: int) -> np.ndarray:

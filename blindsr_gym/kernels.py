@@ -416,7 +416,7 @@ class KernelCodec:
         return _default_codec(size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _default_codec(size: int) -> KernelCodec:
     ref = resources.files("blindsr_gym") / "assets" / f"codec_isotropic_k{size}.npz"
     if not ref.is_file():

@@ -23,8 +23,8 @@ def _round(x: torch.Tensor) -> torch.Tensor:
 
 
 def to_levels(x: torch.Tensor) -> torch.Tensor:
-    """Float [0, 1] to float64 8-bit levels 0..255 (rounded, clamped)."""
-    return _round(x.to(torch.float64).clamp(0, 1) * 255)
+    """Float [0, 1] to float64 8-bit levels 0..255 (rounded, clamped), rounded in x's own dtype."""
+    return _round(x.clamp(0, 1) * 255).to(torch.float64)
 
 
 def _check_rgb(x: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..degradation import imresize
+from ._filter import separable
 from .color import rgb_to_gray, rgb_to_y, to_levels
 
 __all__ = ["niqe", "niqe_params", "MIN_SIZE"]
@@ -99,12 +100,13 @@ def _aggd(v: torch.Tensor, tables) -> tuple[torch.Tensor, ...]:
     return gam[idx], left * f, right * f, idx
 
 
-def _block_features(img: torch.Tensor, block: int, window: torch.Tensor, tables) -> torch.Tensor:
+def _block_features(img: torch.Tensor, block: int, taps: torch.Tensor, tables) -> torch.Tensor:
     """MSCN + ``computefeature.m`` on every ``block`` x ``block`` block: [N, blocks, 18]."""
     n = img.shape[0]
-    pad = window.shape[-1] // 2
-    mu = F.conv2d(F.pad(img, (pad,) * 4, mode="replicate"), window)
-    mu2 = F.conv2d(F.pad(img * img, (pad,) * 4, mode="replicate"), window)
+    pad = taps.numel() // 2
+    # imfilter(..., 'replicate') with the 7x7 window, which is the outer product of ``taps``
+    mu = separable(F.pad(img, (pad,) * 4, mode="replicate"), taps)
+    mu2 = separable(F.pad(img * img, (pad,) * 4, mode="replicate"), taps)
     sigma = torch.sqrt((mu2 - mu * mu).abs())
     mscn = (img - mu) / (sigma + 1)
     h, w = mscn.shape[-2:]
@@ -132,9 +134,14 @@ def _mvg_distance(feat: torch.Tensor, mu_p: torch.Tensor, cov_p: torch.Tensor) -
     x = torch.where(nan, 0, feat)
     xc = (x - (x * valid).sum(1, keepdim=True) / cnt.unsqueeze(-1)) * valid
     cov_d = xc.transpose(1, 2) @ xc / (cnt - 1).unsqueeze(-1)
+    # MATLAB returns NaN when fewer than two complete rows remain (e.g. a flat image); pinv would
+    # fail on the NaNs, so those images get NaN explicitly.
+    ok = (cnt.reshape(-1) >= 2) & torch.isfinite(mu_d).all(-1) & torch.isfinite(cov_d).flatten(1).all(-1)
+    cov_d = torch.where(ok[:, None, None], cov_d, 0)
     inv = torch.linalg.pinv((cov_p + cov_d) / 2)
-    d = (mu_p - mu_d).unsqueeze(1)
-    return torch.sqrt((d @ inv @ d.transpose(1, 2)).reshape(-1))
+    d = torch.where(ok[:, None], mu_p - mu_d, 0).unsqueeze(1)
+    q = torch.sqrt((d @ inv @ d.transpose(1, 2)).reshape(-1))
+    return torch.where(ok, q, torch.nan)
 
 
 def niqe(x: torch.Tensor, crop_border: int = 0, color: str = "gray") -> torch.Tensor:
@@ -152,24 +159,23 @@ def niqe(x: torch.Tensor, crop_border: int = 0, color: str = "gray") -> torch.Te
         raise ValueError(f"color must be 'gray' (MATLAB rgb2gray) or 'y' (rgb2ycbcr), got {color!r}")
     if not isinstance(crop_border, int) or crop_border < 0:
         raise ValueError(f"crop_border must be a non-negative integer, got {crop_border!r}")
-    if x.shape[1] == 3:
-        img = rgb_to_gray(x) if color == "gray" else rgb_to_y(x)
-    else:
-        img = to_levels(x)
-    if crop_border:
-        img = img[..., crop_border:-crop_border, crop_border:-crop_border]
-    h, w = img.shape[-2:]
+    h, w = x.shape[-2] - 2 * crop_border, x.shape[-1] - 2 * crop_border
     if h < MIN_SIZE or w < MIN_SIZE:
         raise ValueError(f"NIQE needs images of at least {MIN_SIZE}x{MIN_SIZE} pixels (two 96x96 blocks "
                          f"per side), got {h}x{w}" + (f" after crop_border={crop_border}" if crop_border else "")
                          + "; at x4 that means LR inputs of at least 48x48")
-    img = img[..., : h - h % BLOCK, : w - w % BLOCK]
+    # crop first (border, then whole blocks): the colour conversion is pointwise
+    x = x[..., crop_border:crop_border + h - h % BLOCK, crop_border:crop_border + w - w % BLOCK]
+    if x.shape[1] == 3:
+        img = rgb_to_gray(x) if color == "gray" else rgb_to_y(x)
+    else:
+        img = to_levels(x)
     p = niqe_params()
     dev = img.device
-    window = torch.as_tensor(p["window"], device=dev).view(1, 1, 7, 7)
+    taps = torch.as_tensor(p["window"].sum(axis=1), device=dev)  # the window is outer(taps, taps)
     tables = _tables(dev)
-    f1 = _block_features(img, BLOCK, window, tables)
-    f2 = _block_features(imresize(img, 0.5), BLOCK // 2, window, tables)
+    f1 = _block_features(img, BLOCK, taps, tables)
+    f2 = _block_features(imresize(img, 0.5), BLOCK // 2, taps, tables)
     feat = torch.cat([f1, f2], dim=-1)
     mu_p = torch.as_tensor(p["mu"], device=dev).expand(feat.shape[0], -1)
     cov_p = torch.as_tensor(p["cov"], device=dev).expand(feat.shape[0], -1, -1)

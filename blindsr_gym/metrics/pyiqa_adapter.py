@@ -41,7 +41,7 @@ def seed_pyiqa_cache() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pyiqa_metric(name: str, device: str = "cpu") -> Metric:
     """Wrap ``pyiqa.create_metric(name)``; the result is cached per (name, device)."""
     pyiqa = _import_pyiqa()

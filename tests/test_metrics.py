@@ -1,0 +1,213 @@
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from scipy.special import gamma
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from blindsr_gym.degradation import imresize
+from blindsr_gym.kernels import isotropic_gaussian
+from blindsr_gym.metrics import Metric, get_metric, list_metrics, niqe, psnr, register_metric, ssim
+from blindsr_gym.metrics.color import rgb_to_gray, rgb_to_y
+from blindsr_gym.metrics.niqe import niqe_params
+from blindsr_gym.utils import to_tensor
+
+
+def crops(images, size, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return torch.cat([to_tensor(images.random_crop(rng, size, index=i)[0]) for i in range(n)])
+
+
+# ------------------------------------------------------------------------------- colour, PSNR, SSIM
+def test_matlab_colour_conversions_known_values():
+    px = torch.tensor([[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [10, 20, 30]]).T
+    x = (px.double() / 255).reshape(1, 3, 1, 5)
+    # rgb2ycbcr: 16 + 65.481 r + 128.553 g + 24.966 b, rounded
+    assert rgb_to_y(x).flatten().tolist() == [235, 16, 81, 145, 32]
+    # rgb2gray on uint8 (coefficients 0.2989, 0.5870, 0.1140), rounded
+    assert rgb_to_gray(x).flatten().tolist() == [255, 0, 76, 150, 18]
+
+
+def y_numpy(x):
+    v = np.floor(x.double().numpy() * 255 + 0.5) / 255
+    return np.floor(16 + 65.481 * v[:, 0] + 128.553 * v[:, 1] + 24.966 * v[:, 2] + 0.5)
+
+
+def test_psnr_ssim_against_skimage(builtin_images):
+    hr = crops(builtin_images, 96)
+    lr = imresize(hr, 0.25)
+    sr = imresize(lr, 4.0).clamp(0, 1)
+    p, s = psnr(sr, hr), ssim(sr, hr)
+    assert p.shape == s.shape == (3,) and p.dtype == torch.float64
+    ya, yb = y_numpy(sr)[:, 4:-4, 4:-4], y_numpy(hr)[:, 4:-4, 4:-4]
+    for i in range(3):
+        ref_p = peak_signal_noise_ratio(yb[i], ya[i], data_range=255)
+        ref_s = structural_similarity(yb[i], ya[i], data_range=255, gaussian_weights=True, sigma=1.5,
+                                      use_sample_covariance=False)
+        assert abs(float(p[i]) - ref_p) < 1e-10
+        assert abs(float(s[i]) - ref_s) < 1e-10
+    assert 15 < float(p.min()) < float(p.max()) < 40 and 0 < float(s.min()) < 1
+
+
+def test_psnr_by_hand_and_edge_cases():
+    hr = torch.full((1, 3, 20, 20), 100 / 255, dtype=torch.float64)
+    sr = hr.clone()
+    sr[..., 10, 10] += 10 / 255  # one pixel off by 10 levels on every channel
+    # Y moves by (65.481+128.553+24.966)*10/255 = 8.588 -> 9 levels after rounding (Y 102 -> 110.6)
+    dy = float(rgb_to_y(sr)[0, 0, 10, 10] - rgb_to_y(hr)[0, 0, 10, 10])
+    expected = 10 * math.log10(255**2 / (dy**2 / 144))  # 12x12 pixels after the 4-pixel crop
+    assert abs(float(psnr(sr, hr)) - expected) < 1e-9
+    assert float(psnr(hr, hr)) == math.inf
+    assert float(ssim(hr, hr)) == pytest.approx(1.0, abs=1e-12)
+    assert float(psnr(sr, hr, crop_border=0, y_channel=False)) > 0
+    with pytest.raises(ValueError, match="same shape"):
+        psnr(sr, hr[..., :19])
+    with pytest.raises(ValueError, match="crop_border"):
+        psnr(sr, hr, crop_border=10)
+    with pytest.raises(ValueError, match="float NCHW"):
+        ssim(sr[0], hr[0])
+
+
+# ------------------------------------------------------------------------------------------- NIQE
+def niqe_reference(gray):
+    """Literal numpy transcription of the MATLAB release's computequality.m (loops over blocks).
+
+    Independent of blindsr_gym except for imresize, which test_degradation pins to MATLAB.
+    """
+    p = niqe_params()
+    gam = np.linspace(0.2, 10, 9801)
+    r_gam = gamma(2 / gam) ** 2 / (gamma(1 / gam) * gamma(3 / gam))
+
+    def aggd(vec):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            left = np.sqrt(np.mean(vec[vec < 0] ** 2)) if np.any(vec < 0) else np.nan
+            right = np.sqrt(np.mean(vec[vec > 0] ** 2)) if np.any(vec > 0) else np.nan
+            gh = left / right
+            rhat = np.mean(np.abs(vec)) ** 2 / np.mean(vec**2)
+            rn = rhat * (gh**3 + 1) * (gh + 1) / (gh**2 + 1) ** 2
+        alpha = gam[np.argmin((r_gam - rn) ** 2)]  # argmin of all-NaN is 0, like MATLAB's min
+        f = np.sqrt(gamma(1 / alpha) / gamma(3 / alpha))
+        return alpha, left * f, right * f
+
+    def feature(block):
+        a, bl, br = aggd(block.ravel())
+        feat = [a, (bl + br) / 2]
+        for shift in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            pair = block.ravel() * np.roll(block, shift, axis=(0, 1)).ravel()
+            a, bl, br = aggd(pair)
+            feat += [a, (br - bl) * gamma(2 / a) / gamma(1 / a), bl, br]
+        return feat
+
+    im = gray[: gray.shape[0] // 96 * 96, : gray.shape[1] // 96 * 96]
+    feats = []
+    for scale in (1, 2):
+        mu = ndimage.correlate(im, p["window"], mode="nearest")
+        sigma = np.sqrt(np.abs(ndimage.correlate(im * im, p["window"], mode="nearest") - mu * mu))
+        sd = (im - mu) / (sigma + 1)
+        b = 96 // scale
+        feats.append(np.array([feature(sd[r:r + b, c:c + b]) for r in range(0, sd.shape[0], b)
+                               for c in range(0, sd.shape[1], b)]))
+        im = imresize(torch.from_numpy(im)[None, None], 0.5)[0, 0].numpy()
+    f = np.concatenate(feats, axis=1)
+    mu_d = np.nanmean(f, axis=0)
+    cov_d = np.cov(f[~np.isnan(f).any(axis=1)], rowvar=False)
+    d = p["mu"] - mu_d
+    return float(np.sqrt(d @ np.linalg.pinv((p["cov"] + cov_d) / 2) @ d))
+
+
+def test_niqe_matches_reference_transcription(builtin_images):
+    x = crops(builtin_images, 256, n=5)
+    ours = niqe(x)
+    assert ours.shape == (5,) and ours.dtype == torch.float64
+    gray = rgb_to_gray(x)[:, 0].numpy()
+    for i in range(5):
+        # NIQE is ill-conditioned (a grid argmin per block, a 36-D covariance from few blocks):
+        # perturbing the half-scale image by 1e-12 moves scores by up to ~1e-3 relative, so float
+        # summation order alone (conv2d vs ndimage) gives ~1e-5. A logic error gives >= 1e-2.
+        assert float(ours[i]) == pytest.approx(niqe_reference(gray[i]), rel=1e-4), builtin_images.names[i]
+
+
+def test_niqe_batch_equals_single_and_is_deterministic(builtin_images):
+    x = crops(builtin_images, 200, n=3, seed=1)
+    batch = niqe(x)
+    assert torch.equal(batch, niqe(x))
+    for i in range(3):
+        assert float(niqe(x[i:i + 1])[0]) == pytest.approx(float(batch[i]), rel=1e-10)
+
+
+def test_niqe_rises_with_blur(builtin_images):
+    from blindsr_gym.degradation import blur
+
+    x = crops(builtin_images, 288, n=3, seed=2)
+    scores = [niqe(blur(x, isotropic_gaussian(s))) for s in (0.3, 1.5, 3.0)]
+    assert torch.all(scores[0] < scores[1]) and torch.all(scores[1] < scores[2])
+
+
+def test_niqe_gray_input_and_options(builtin_images):
+    x = crops(builtin_images, 256, n=2)
+    g = rgb_to_gray(x) / 255
+    assert torch.allclose(niqe(g), niqe(x), rtol=1e-12)
+    assert not torch.allclose(niqe(x, color="y"), niqe(x))
+    assert niqe(x, crop_border=4).shape == (2,)
+
+
+def test_niqe_errors():
+    with pytest.raises(ValueError, match="at least 192x192"):
+        niqe(torch.rand(1, 3, 191, 300))
+    with pytest.raises(ValueError, match="after crop_border=4"):
+        niqe(torch.rand(1, 3, 196, 196), crop_border=4)
+    with pytest.raises(ValueError, match="color"):
+        niqe(torch.rand(1, 3, 192, 192), color="lab")
+    with pytest.raises(ValueError, match="float images"):
+        niqe(torch.rand(3, 192, 192))
+
+
+def test_niqe_flat_image_is_nan_not_an_error():
+    # MATLAB gives NaN on a constant image (every block feature is NaN); so do we, explicitly
+    assert torch.isnan(niqe(torch.full((1, 3, 192, 192), 0.5))).all()
+
+
+# ------------------------------------------------------------------------------------------- registry
+def test_registry_metadata_and_calls(builtin_images):
+    assert {"niqe", "psnr", "ssim"} <= set(list_metrics())
+    m = get_metric("niqe")
+    assert m.lower_better and not m.needs_reference
+    assert not get_metric("psnr").lower_better and get_metric("psnr").needs_reference
+    x = crops(builtin_images, 200, n=2)
+    assert m(x).shape == (2,)
+    with pytest.raises(ValueError, match="full-reference"):
+        get_metric("psnr")(x)
+
+
+def test_unknown_metric_did_you_mean():
+    with pytest.raises(KeyError, match="did you mean 'niqe'"):
+        get_metric("nique")
+    with pytest.raises(KeyError, match="unknown metric"):
+        get_metric("zzz")
+
+
+def test_register_metric():
+    name = "test_mean_brightness"
+    metric = register_metric(name, lambda sr: sr.mean(dim=(1, 2, 3)), lower_better=False, overwrite=True)
+    assert isinstance(metric, Metric) and get_metric(name) is metric
+    assert get_metric(name)(torch.ones(2, 3, 8, 8)).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="already registered"):
+        register_metric(name, lambda sr: sr.mean(), lower_better=False)
+    with pytest.raises(ValueError, match="lower_better"):
+        register_metric("x_no_sign", lambda sr: sr.mean())
+    bad = register_metric("x_bad_len", lambda sr: torch.zeros(5), lower_better=True, overwrite=True)
+    with pytest.raises(RuntimeError, match="returned 5 values"):
+        bad(torch.ones(2, 3, 8, 8))
+
+
+def test_pyiqa_missing_names_the_extra(monkeypatch):
+    from blindsr_gym.metrics import pyiqa_adapter
+
+    pyiqa_adapter.pyiqa_metric.cache_clear()
+    monkeypatch.setitem(sys.modules, "pyiqa", None)  # import pyiqa now raises ImportError
+    with pytest.raises(ImportError, match=r"blindsr-gym\[pyiqa\]"):
+        get_metric("pyiqa:niqe")
+    pyiqa_adapter.pyiqa_metric.cache_clear()
