@@ -21,7 +21,8 @@ def _demo(args: argparse.Namespace) -> int:
     from .metrics import get_metric
     from .utils import to_tensor, to_uint8
 
-    torch.set_num_threads(max(1, args.threads)) if args.threads else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     images = builtin(mod=args.scale)
     codec = KernelCodec.default()

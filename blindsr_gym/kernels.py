@@ -315,7 +315,7 @@ class KernelCodec:
         return self._cache[key]
 
     @staticmethod
-    def _float(x, name: str) -> torch.Tensor:
+    def _float(x) -> torch.Tensor:
         x = torch.as_tensor(x)
         if not x.is_floating_point():
             x = x.float()
@@ -323,7 +323,7 @@ class KernelCodec:
 
     def encode(self, kernels) -> torch.Tensor:
         """Kernels ``[n, size, size]`` (or one ``[size, size]``) to codes ``[n, length]``."""
-        k = self._float(kernels, "kernels")
+        k = self._float(kernels)
         if k.shape[-2:] != (self.size, self.size) or k.dim() not in (2, 3):
             raise ValueError(f"kernels must be [n, {self.size}, {self.size}], got {tuple(k.shape)}")
         mean, comp, _, _ = self._t(k)
@@ -332,7 +332,7 @@ class KernelCodec:
 
     def decode(self, codes) -> torch.Tensor:
         """Codes ``[n, length]`` to kernels ``[n, size, size]`` (the PCA reconstruction, not renormalised)."""
-        c = self._float(codes, "codes")
+        c = self._float(codes)
         if c.shape[-1] != self.length or c.dim() not in (1, 2):
             raise ValueError(f"codes must be [n, {self.length}], got {tuple(c.shape)}")
         mean, comp, _, _ = self._t(c)
@@ -340,7 +340,7 @@ class KernelCodec:
 
     def action_to_code(self, actions) -> torch.Tensor:
         """Map actions in ``[-1, 1]^length`` affinely onto the code box (no clipping)."""
-        a = self._float(actions, "actions")
+        a = self._float(actions)
         if a.shape[-1] != self.length:
             raise ValueError(f"actions must have last dimension {self.length}, got {tuple(a.shape)}")
         _, _, lo, hi = self._t(a)
@@ -348,7 +348,7 @@ class KernelCodec:
 
     def code_to_action(self, codes) -> torch.Tensor:
         """Inverse of :meth:`action_to_code`."""
-        c = self._float(codes, "codes")
+        c = self._float(codes)
         if c.shape[-1] != self.length:
             raise ValueError(f"codes must have last dimension {self.length}, got {tuple(c.shape)}")
         _, _, lo, hi = self._t(c)
