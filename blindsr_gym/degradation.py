@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["imresize", "blur", "degrade", "quantize"]
+__all__ = ["imresize", "blur", "degrade", "quantize", "to_levels"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -124,9 +124,14 @@ def blur(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return F.conv2d(xp, weight, groups=n * c).reshape(n, c, h, w)
 
 
+def to_levels(x: torch.Tensor) -> torch.Tensor:
+    """Float [0, 1] to 8-bit levels 0..255 in x's dtype: clamped, rounded half up (MATLAB's im2uint8)."""
+    return torch.floor(x.clamp(0, 1) * 255 + 0.5)
+
+
 def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Round to 8-bit levels (half away from zero, as MATLAB's im2uint8) and clamp to [0, 1]."""
-    return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
+    """Round to 8-bit levels and back to [0, 1] (what saving as uint8 does)."""
+    return to_levels(x) / 255
 
 
 def degrade(hr: torch.Tensor, kernels: torch.Tensor, scale: int = 4, noise_sigma: float = 0.0,

@@ -25,7 +25,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Float NCHW in [0, 1] to uint8 NHWC (rounded half up, clamped)."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise ValueError("expected a float NCHW tensor")
-    y = torch.floor(x.detach().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+    from .degradation import to_levels
+
+    y = to_levels(x.detach()).to(torch.uint8)
     return y.permute(0, 2, 3, 1).cpu().numpy()
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from ..degradation import to_levels as _levels
+
 __all__ = ["to_levels", "rgb_to_y", "rgb_to_gray"]
 
 #: MATLAB rgb2ycbcr, luma row (input in [0, 1], output in [16, 235]).
@@ -23,8 +25,8 @@ def _round(x: torch.Tensor) -> torch.Tensor:
 
 
 def to_levels(x: torch.Tensor) -> torch.Tensor:
-    """Float [0, 1] to float64 8-bit levels 0..255 (rounded, clamped), rounded in x's own dtype."""
-    return _round(x.clamp(0, 1) * 255).to(torch.float64)
+    """Float [0, 1] to float64 8-bit levels 0..255 (rounded in x's own dtype, as a saved uint8 image)."""
+    return _levels(x).to(torch.float64)
 
 
 def _check_rgb(x: torch.Tensor) -> torch.Tensor:
