@@ -85,11 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     d.set_defaults(func=_demo)
+
+    from .renderers import train as renderer_train
+
+    t = sub.add_parser("train-renderer", help="train AMNet / AMNet_L on a folder of HR images (torchrun-ready)",
+                       description=renderer_train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    renderer_train.add_arguments(t)
+    t.set_defaults(func=renderer_train.run)
+
+    from . import evaluate
+
+    e = sub.add_parser("evaluate", help="score SR methods on HR folders with fixed kernels (the paper's tables)",
+                       description=evaluate.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_arguments(e)
+    e.set_defaults(func=evaluate.run_cli)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = "blindsr-gym " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, KeyError, ImportError) as e:

@@ -1,0 +1,415 @@
+"""Train a renderer (AMNet, AMNet_L, the AdaIN ablation) on a folder of HR images.
+
+LR inputs are synthesised on the fly (Eq. 1) from kernels drawn from a family, with flips and 90°
+rotations; the network sees the true kernel's PCA code. Defaults are the paper's: L1 loss, Adam
+2e-4, LR patch 64, batch 64.
+
+Single process::
+
+    blindsr-gym train-renderer --data ../shared/data/train --out runs/amnet
+
+Several processes (DistributedDataParallel; NCCL on GPUs, gloo on CPUs)::
+
+    torchrun --nproc_per_node=2 -m blindsr_gym.renderers.train --data ... --out runs/amnet
+
+``--batch`` is the global batch; each process takes ``batch / world_size`` samples, drawn from its own
+random stream (seed + rank). Every ``--ckpt-every`` steps the run writes ``OUT/last.pt`` (weights,
+optimiser, every process's random state, wall time) and ``OUT/<arch>.safetensors`` + ``.json`` (the
+shippable weights and card). ``--resume`` continues from ``OUT/last.pt`` exactly: the steps after a
+resume are the ones the uninterrupted run would have taken. TensorBoard scalars go to ``OUT/tb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from blindsr_gym.data import ImageFolder, ImageSource
+from blindsr_gym.degradation import degrade
+from blindsr_gym.kernels import KernelCodec, gaussian8, get_family
+from blindsr_gym.metrics import psnr
+from blindsr_gym.utils import resolve_device, to_tensor
+
+# fields that must not change when a run is resumed (they would make it a different run)
+_FIXED_ON_RESUME = ("arch", "arch_kwargs", "scale", "family", "seed")
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    arch: str = "amnet"
+    arch_kwargs: dict = field(default_factory=dict)
+    scale: int = 4
+    patch: int = 64  # LR patch size
+    batch: int = 64  # global batch
+    lr: float = 2e-4
+    lr_milestones: list[int] = field(default_factory=list)  # the learning rate halves at each
+    lr_gamma: float = 0.5
+    iters: int = 100_000
+    family: str = "isotropic"
+    noise: float = 0.0  # max noise sigma in 8-bit levels, drawn uniformly per sample
+    amp: str = "auto"  # "bf16", "off", or "auto" (bf16 where the hardware runs it fast)
+    ckpt_every: int = 500
+    val_data: str | None = None
+    val_every: int = 1000
+    log_every: int = 20
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self):
+        for name in ("patch", "batch", "iters", "ckpt_every", "val_every", "log_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
+        if self.noise < 0:
+            raise ValueError(f"noise must be >= 0 (8-bit levels), got {self.noise!r}")
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """The learning rate for ``step``: ``lr * gamma ** (milestones passed)``; a pure function of the step."""
+    return cfg.lr * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------------
+
+
+def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random one of the 8 flips / 90° rotations of an HWC image."""
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    img = np.rot90(img, k)
+    return np.ascontiguousarray(img[:, ::-1] if flip else img)
+
+
+class SyntheticPairs:
+    """Draws ``(lr, code, hr)`` training batches: HR crops, kernels from ``family``, Eq. 1 degradation."""
+
+    def __init__(self, source: ImageSource, codec: KernelCodec, family="isotropic", scale: int = 4,
+                 patch: int = 64, noise: float = 0.0):
+        self.source, self.codec, self.scale, self.patch, self.noise = source, codec, scale, patch, noise
+        self.family = get_family(family, size=codec.size) if isinstance(family, str) else family
+        side = patch * scale
+        self.eligible = [i for i in range(len(source)) if min(source[i].shape[:2]) >= side]
+        if not self.eligible:
+            raise ValueError(f"no training image is at least {side}x{side} (LR patch {patch} x scale {scale})")
+        self.skipped = len(source) - len(self.eligible)
+
+    def sample(self, rng: np.random.Generator, n: int, device: torch.device | str = "cpu"):
+        side = self.patch * self.scale
+        idx = rng.choice(self.eligible, size=n)
+        crops = [augment(self.source.random_crop(rng, side, int(i))[0], rng) for i in idx]
+        hr = to_tensor(np.stack(crops))
+        kernels = self.family.sample(rng, n)
+        lr = degrade(hr, kernels, self.scale)
+        if self.noise > 0:  # per-sample sigma in [0, noise]: add on the un-quantised blur+resize
+            sig = torch.from_numpy(rng.uniform(0, self.noise, n).astype(np.float32))
+            lr = lr + torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32)) * sig[:, None, None, None] / 255
+            lr = (lr * 255).round().clamp(0, 255) / 255
+        code = self.codec.encode(kernels)
+        return lr.to(device), code.to(device), hr.to(device)
+
+
+def validation_set(folder: str, scale: int, kernels: torch.Tensor | None = None):
+    """Fixed ``(lr, code, hr)`` triples: every image of ``folder`` with every kernel (default Gaussian8)."""
+    source = ImageFolder(folder, mod=scale)
+    kernels = gaussian8(scale) if kernels is None else kernels
+    codec = KernelCodec.default(kernels.shape[-1])
+    out = []
+    for i in range(len(source)):
+        hr = to_tensor(source[i])
+        for k in kernels:
+            out.append((degrade(hr, k, scale), codec.encode(k[None]), hr))
+    return out
+
+
+@torch.no_grad()
+def validate(model, pairs, device) -> float:
+    was_training = model.training
+    model.eval()
+    scores = [psnr(model(lr.to(device), code.to(device)), hr.to(device), crop_border=4).item()
+              for lr, code, hr in pairs]
+    model.train(was_training)
+    return float(np.mean(scores))
+
+
+# ------------------------------------------------------------------------------------------------
+# the run
+# ------------------------------------------------------------------------------------------------
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def _gather(obj, world: int) -> list:
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def hardware_string(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} (CPU), {torch.get_num_threads()} threads"
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) training; returns a summary dict. Works under torchrun or as one process."""
+    from blindsr_gym.renderers import build_renderer, save_renderer
+
+    rank, world, local = _dist_info()
+    if cfg.batch % world:
+        raise ValueError(f"global batch {cfg.batch} is not divisible by the {world} processes")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    out = Path(cfg.out)
+    state_path = out / "last.pt"
+    state = None
+    if resume:
+        if not state_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {state_path}")
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        saved = state["config"]
+        for key in _FIXED_ON_RESUME:
+            if saved[key] != getattr(cfg, key):
+                raise ValueError(f"--resume: {key} was {saved[key]!r} in {state_path}, not {getattr(cfg, key)!r}; "
+                                 "start a new --out to change it")
+        if saved["world"] != world or saved["batch"] != cfg.batch or saved["patch"] != cfg.patch:
+            raise ValueError(f"--resume: the run used {saved['world']} processes, batch {saved['batch']}, patch "
+                             f"{saved['patch']}; resume with the same to continue it exactly")
+    elif state_path.exists():
+        raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --out")
+
+    codec = KernelCodec.default(21)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
+        torch.manual_seed(cfg.seed)
+        model = build_renderer(cfg.arch, codec=codec, scale=cfg.scale, **cfg.arch_kwargs).to(device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    rng = np.random.default_rng([cfg.seed, rank])
+    step, wall = 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, wall = state["step"], state["wall_s"]
+        rng.bit_generator.state = json.loads(state["rng"][rank])
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    amp = cfg.amp
+    if amp == "auto":
+        amp = "bf16" if (device.type == "cuda" and torch.cuda.is_bf16_supported()) or \
+            (device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16()) else "off"
+
+    source = ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True)
+    pairs = SyntheticPairs(source, codec, cfg.family, cfg.scale, cfg.patch, cfg.noise)
+    if pairs.skipped and rank == 0:
+        print(f"note: {pairs.skipped} of {len(source)} training images are smaller than "
+              f"{cfg.patch * cfg.scale} px and are skipped", file=sys.stderr)
+    val = validation_set(cfg.val_data, cfg.scale) if (cfg.val_data and rank == 0) else None
+
+    writer = bar = None
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(dict(asdict(cfg), world=world, amp=amp), indent=2) + "\n")
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"), purge_step=step if step else None)
+        if progress:
+            from tqdm import tqdm
+
+            tty = sys.stderr.isatty()
+            bar = tqdm(total=cfg.iters, initial=step, desc=f"train {cfg.arch}", dynamic_ncols=tty,
+                       mininterval=0.5 if tty else 60)
+    hardware = hardware_string(device) + (f" x{world} processes" if world > 1 else "")
+
+    def checkpoint():
+        rng_states = _gather(json.dumps(rng.bit_generator.state), world)
+        if rank == 0:
+            cfg_dict = dict(asdict(cfg), world=world)
+            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                          "wall_s": wall, "rng": rng_states, "config": cfg_dict}, state_path)
+            card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,
+                                 "batch": cfg.batch, "lr_patch": cfg.patch, "loss": "L1", "optimizer": "Adam",
+                                 "lr": cfg.lr, "lr_milestones": cfg.lr_milestones, "kernel_family": cfg.family,
+                                 "noise_max": cfg.noise, "precision": amp, "wall_time_s": round(wall, 1),
+                                 "hardware": hardware}}
+            save_renderer(model, out / f"{cfg.arch}.safetensors", card)
+
+    last_val = None
+    t_last = time.perf_counter()
+    per_rank = cfg.batch // world
+    while step < cfg.iters:
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(cfg, step)
+        lr_img, code, hr = pairs.sample(rng, per_rank, device)
+        if device.type == "cpu":
+            lr_img = lr_img.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            sr = ddp(lr_img, code)
+        loss = F.l1_loss(sr.float(), hr)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step}; last good checkpoint: {state_path}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        now = time.perf_counter()
+        wall += now - t_last
+        t_last = now
+        if rank == 0:
+            if step % cfg.log_every == 0:
+                writer.add_scalar("train/l1", loss.item(), step)
+                writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
+            if val is not None and step % cfg.val_every == 0:
+                last_val = validate(model, val, device)
+                writer.add_scalar("val/psnr_y", last_val, step)
+                t_last = time.perf_counter()  # validation time is not training time
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(l1=f"{loss.item():.4f}", **({"val": f"{last_val:.2f}"} if last_val else {}),
+                                refresh=False)
+        if step % cfg.ckpt_every == 0 or step == cfg.iters:
+            checkpoint()
+            t_last = time.perf_counter()
+    if rank == 0:
+        writer.close()
+        if bar is not None:
+            bar.close()
+    prints = _gather(weights_fingerprint(model), world)
+    if len(set(prints)) != 1:
+        raise RuntimeError(f"DDP replicas diverged: weight fingerprints {prints}")
+    return {"step": step, "wall_s": wall, "val_psnr": last_val, "out": str(out), "world": world,
+            "replica_fingerprints": prints}
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 (16 hex digits) of all parameters and buffers, in state-dict order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+# ------------------------------------------------------------------------------------------------
+# command line
+# ------------------------------------------------------------------------------------------------
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig(data="", out="")
+    p.add_argument("--data", required=True, help="folder of HR training images (searched recursively)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, model card, TensorBoard logs")
+    p.add_argument("--arch", default=d.arch, choices=["amnet", "amnet_l"])
+    p.add_argument("--num-blocks", type=int, default=None, help="AMRBs (default: 16 for amnet, 32 for amnet_l)")
+    p.add_argument("--modulation", default="am", choices=["am", "adain"], help="AMLayer (Eq. 7) or AdaIN (Eq. 4)")
+    p.add_argument("--scale", type=int, default=d.scale, choices=[2, 3, 4])
+    p.add_argument("--patch", type=int, default=d.patch, help="LR patch size (paper: 64)")
+    p.add_argument("--batch", type=int, default=d.batch, help="global batch (paper: 64)")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-milestones", type=int, nargs="*", default=[],
+                   help="steps at which the lr is multiplied by --lr-gamma")
+    p.add_argument("--lr-gamma", type=float, default=d.lr_gamma)
+    p.add_argument("--iters", type=int, default=d.iters)
+    p.add_argument("--family", default=d.family, choices=["isotropic", "anisotropic", "dan_setting2"])
+    p.add_argument("--noise", type=float, default=d.noise, help="max noise sigma (8-bit levels)")
+    p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"])
+    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
+    p.add_argument("--val-data", default=None, help="held-out HR folder; validated with Gaussian8 kernels")
+    p.add_argument("--val-every", type=int, default=d.val_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    arch_kwargs = {} if args.modulation == "am" else {"modulation": args.modulation}
+    if args.num_blocks is not None:
+        arch_kwargs["num_blocks"] = args.num_blocks
+    return TrainConfig(data=args.data, out=args.out, arch=args.arch, arch_kwargs=arch_kwargs, scale=args.scale,
+                       patch=args.patch, batch=args.batch, lr=args.lr, lr_milestones=sorted(args.lr_milestones),
+                       lr_gamma=args.lr_gamma, iters=args.iters, family=args.family, noise=args.noise, amp=args.amp,
+                       ckpt_every=args.ckpt_every, val_data=args.val_data, val_every=args.val_every,
+                       seed=args.seed, device=args.device, threads=args.threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*TypedStorage.*")
+        summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m blindsr_gym.renderers.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

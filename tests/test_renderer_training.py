@@ -1,0 +1,104 @@
+"""Renderer training: data synthesis, exact resume, and 2-process DDP on CPU (gloo)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from blindsr_gym.kernels import KernelCodec
+from blindsr_gym.renderers import load_renderer
+from blindsr_gym.renderers.train import SyntheticPairs, TrainConfig, augment, lr_at, train, weights_fingerprint
+
+
+@pytest.fixture(scope="module")
+def hr_folder(tmp_path_factory, builtin_images):
+    d = tmp_path_factory.mktemp("hr")
+    for name, img in zip(builtin_images.names, builtin_images, strict=True):
+        cv2.imwrite(str(d / f"{name}.png"), cv2.cvtColor(img[:96, :96], cv2.COLOR_RGB2BGR))
+    return d
+
+
+def tiny(hr_folder, out, **kw):
+    base = dict(data=str(hr_folder), out=str(out), arch_kwargs={"num_blocks": 1}, patch=8, batch=2, iters=4,
+                ckpt_every=2, log_every=1, threads=1, device="cpu", amp="off")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_augment_covers_the_8_symmetries():
+    img = np.arange(12).reshape(3, 4, 1)
+    rng = np.random.default_rng(0)
+    seen = {augment(img, rng).tobytes() for _ in range(200)}
+    assert len(seen) == 8
+
+
+def test_synthetic_pairs_are_eq1_with_true_codes(hr_folder):
+    from blindsr_gym.data import ImageFolder
+
+    codec = KernelCodec.default()
+    pairs = SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8)
+    lr, code, hr = pairs.sample(np.random.default_rng(0), 3)
+    assert lr.shape == (3, 3, 8, 8) and hr.shape == (3, 3, 32, 32) and code.shape == (3, 15)
+    assert torch.equal(lr, (lr * 255).round() / 255)  # 8-bit levels
+    # the same stream gives the same batch
+    lr2, code2, _ = pairs.sample(np.random.default_rng(0), 3)
+    assert torch.equal(lr, lr2) and torch.equal(code, code2)
+    with pytest.raises(ValueError, match="at least"):
+        SyntheticPairs(ImageFolder(hr_folder), codec, patch=64)
+
+
+def test_lr_schedule_is_a_function_of_the_step(tmp_path):
+    cfg = TrainConfig(data="x", out="y", lr=1e-3, lr_milestones=[10, 20])
+    assert [lr_at(cfg, s) for s in (0, 9, 10, 19, 20, 99)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]
+    with pytest.raises(ValueError, match="batch"):
+        TrainConfig(data="x", out="y", batch=0)
+
+
+def test_resume_continues_exactly(hr_folder, tmp_path):
+    full = train(tiny(hr_folder, tmp_path / "full"), progress=False)
+    train(tiny(hr_folder, tmp_path / "split", iters=2), progress=False)
+    resumed = train(tiny(hr_folder, tmp_path / "split"), resume=True, progress=False)
+    assert full["step"] == resumed["step"] == 4
+    a = load_renderer(tmp_path / "full" / "amnet.safetensors")
+    b = load_renderer(tmp_path / "split" / "amnet.safetensors")
+    assert weights_fingerprint(a) == weights_fingerprint(b)
+    card = json.loads((tmp_path / "split" / "amnet.json").read_text())
+    assert card["training"]["iterations"] == 4 and card["training"]["hardware"]
+    assert any((tmp_path / "split" / "tb").iterdir())  # TensorBoard events
+
+
+def test_resume_refuses_a_different_run_and_overwrite(hr_folder, tmp_path):
+    train(tiny(hr_folder, tmp_path / "r", iters=2), progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny(hr_folder, tmp_path / "r"), progress=False)
+    with pytest.raises(ValueError, match="arch_kwargs"):
+        train(tiny(hr_folder, tmp_path / "r", arch_kwargs={"num_blocks": 2}), resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(tiny(hr_folder, tmp_path / "none"), resume=True, progress=False)
+
+
+def test_ddp_two_cpu_processes_stay_identical(hr_folder, tmp_path):
+    """torchrun --nproc_per_node=2 with gloo: each process draws its own data, DDP averages the
+    gradients, so the two replicas' weights must be bit-identical after the run."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "blindsr_gym.renderers.train", "--data", str(hr_folder), "--out", str(out), "--num-blocks", "1",
+           "--patch", "8", "--batch", "4", "--iters", "3", "--ckpt-every", "3", "--threads", "1",
+           "--device", "cpu", "--amp", "off", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    assert summary["world"] == 2 and summary["step"] == 3
+    fp = summary["replica_fingerprints"]
+    assert len(fp) == 2 and fp[0] == fp[1]
+    assert weights_fingerprint(load_renderer(out / "amnet.safetensors")) == fp[0]
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert len(state["rng"]) == 2 and state["rng"][0] != state["rng"][1]  # one stream per process
+    assert Path(out / "amnet.json").is_file()

@@ -1,0 +1,186 @@
+"""Renderers: the inferred AMNet layout against the paper's counts, Eq. 7 / Eq. 4, checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from blindsr_gym.kernels import KernelCodec, isotropic_gaussian
+from blindsr_gym.renderers import (
+    RendererCheckpointError,
+    build_renderer,
+    load_renderer,
+    read_model_card,
+    save_renderer,
+)
+from blindsr_gym.renderers.amnet import AMLayer, count_parameters
+
+
+@pytest.mark.parametrize("arch,paper,expected", [("amnet", 1_599_000, 1_595_248), ("amnet_l", 3_121_000, 3_124_080)])
+def test_parameter_counts_match_paper(arch, paper, expected):
+    n = count_parameters(build_renderer(arch))
+    assert n == expected  # the layout documented in renderers/amnet.py
+    assert abs(n - paper) / paper < 0.05  # the issue's tolerance; in fact within 0.3%
+
+
+def test_parameter_count_by_hand():
+    conv = 64 * 64 * 9 + 64
+    am = (15 * 64 + 64) + (64 * 64 + 64) + 2 * (128 * 64 + 64)
+    outside = (3 * 64 * 9 + 64) + conv + (64 * 48 * 9 + 48)
+    assert count_parameters(build_renderer("amnet")) == 16 * (2 * conv + am) + outside
+
+
+def test_amlayer_is_eq7():
+    torch.manual_seed(0)
+    layer = AMLayer(channels=8, code_len=15, hidden=16, eps=1e-5)
+    for p in layer.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x, k = torch.randn(3, 8, 5, 7) * 2 + 1, torch.randn(3, 15)
+    mu = x.mean(dim=(2, 3))
+    sigma = (x.var(dim=(2, 3), unbiased=False) + 1e-5).sqrt()
+    fk = layer.fc_k[2](torch.relu(layer.fc_k[0](k)))
+    gamma = torch.cat([fk, sigma], 1) @ layer.fc1.weight.T + layer.fc1.bias
+    beta = torch.cat([fk, mu], 1) @ layer.fc2.weight.T + layer.fc2.bias
+    ref = gamma[..., None, None] * (x - mu[..., None, None]) / sigma[..., None, None] + beta[..., None, None]
+    torch.testing.assert_close(layer(x, k), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_amlayer_starts_near_identity_and_depends_on_code():
+    torch.manual_seed(0)
+    layer = AMLayer(channels=16)
+    x = torch.randn(2, 16, 9, 9) * 3 + 2
+    y = layer(x, torch.zeros(2, 15))
+    # gamma ~ sigma, beta ~ mu: the layer reproduces x up to the small random code term
+    assert (y - x).abs().mean() < 0.3 * x.abs().mean()
+    assert not torch.allclose(layer(x, torch.ones(2, 15)), y)
+
+
+def test_adain_ignores_feature_statistics_amlayer_does_not():
+    """Eq. 4 conditions gamma/beta on k alone: an affine change of x per channel leaves the output
+    unchanged. Eq. 7 feeds mu(x), sigma(x) into gamma/beta, so it sees that change."""
+    torch.manual_seed(0)
+    x, k = torch.randn(2, 8, 6, 6), torch.randn(2, 15)
+    x2 = x * 3.0 + 5.0
+    adain = AMLayer(8, modulation="adain")
+    torch.testing.assert_close(adain(x, k), adain(x2, k), rtol=1e-4, atol=1e-4)
+    am = AMLayer(8, modulation="am")
+    assert not torch.allclose(am(x, k), am(x2, k), atol=1e-2)
+    with pytest.raises(ValueError, match="modulation"):
+        AMLayer(8, modulation="film")
+
+
+@pytest.mark.parametrize("arch", ["amnet", "bicubic"])
+def test_forward_shapes_range_and_input_checks(arch):
+    model = build_renderer(arch, **({"num_blocks": 2} if arch == "amnet" else {})).eval()
+    lr, code = torch.rand(2, 3, 12, 10), torch.randn(2, 15) * 0.01
+    sr = model(lr, code)
+    assert sr.shape == (2, 3, 48, 40)
+    assert sr.min() >= 0 and sr.max() <= 1
+    with pytest.raises(ValueError, match="code must be"):
+        model(lr, torch.zeros(3, 15))
+    with pytest.raises(ValueError, match="lr must be"):
+        model(torch.rand(2, 1, 12, 10), code)
+    assert model.scale == 4 and model.codec.hash == KernelCodec.default().hash
+
+
+def test_bicubic_fake_depends_on_code_and_sharpen_off_is_bicubic():
+    from blindsr_gym.degradation import imresize
+
+    lr = torch.rand(1, 3, 16, 16)
+    codec = KernelCodec.default()
+    c1 = codec.encode(isotropic_gaussian(0.5)[None])
+    c2 = codec.encode(isotropic_gaussian(3.5)[None])
+    fake = build_renderer("bicubic")
+    assert (fake(lr, c1) - fake(lr, c2)).abs().max() > 1e-3
+    plain = build_renderer("bicubic", sharpen=False)
+    torch.testing.assert_close(plain(lr, c1), imresize(lr, 4.0).clamp(0, 1))
+
+
+def test_unknown_arch():
+    with pytest.raises(ValueError, match="amnet_l"):
+        build_renderer("amnett")
+
+
+def test_macs_at_64x64_match_conv_count():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_renderer("amnet").eval()
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(torch.rand(1, 3, 64, 64), torch.zeros(1, 15))
+    macs = fc.get_total_flops() / 2
+    convs = (3 * 64 * 9 + 32 * 64 * 64 * 9 + 64 * 64 * 9 + 64 * 48 * 9) * 64 * 64
+    assert convs == pytest.approx(5.10e9, rel=0.01)
+    assert macs == pytest.approx(convs, rel=0.01)  # the FC layers and statistics add < 1%
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_ckpt(tmp_path):
+    torch.manual_seed(0)
+    model = build_renderer("amnet", num_blocks=2)
+    path = save_renderer(model, tmp_path / "small.safetensors", {"training": {"iterations": 0}})
+    return model, path
+
+
+def test_save_load_roundtrip(small_ckpt):
+    model, path = small_ckpt
+    loaded = load_renderer(path)
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    assert loaded.codec.hash == model.codec.hash and loaded.scale == 4
+    lr, code = torch.rand(1, 3, 8, 8), torch.randn(1, 15) * 0.01
+    torch.testing.assert_close(loaded(lr, code), model.eval()(lr, code), rtol=0, atol=0)
+    card = read_model_card(path)
+    assert card["arch"] == "amnet" and card["config"]["num_blocks"] == 2 and card["codec_hash"] == model.codec.hash
+
+
+def test_load_errors(small_ckpt, tmp_path):
+    _, path = small_ckpt
+    with pytest.raises(RendererCheckpointError, match="not found"):
+        load_renderer(tmp_path / "missing.safetensors")
+    with pytest.raises(RendererCheckpointError, match="amnet_x4"):
+        load_renderer("amnet_x5")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(RendererCheckpointError, match="readable"):
+        load_renderer(junk)
+    with pytest.raises(RendererCheckpointError, match="'amnet_l'"):
+        load_renderer(path, arch="amnet_l")
+    other = KernelCodec.fit("isotropic", n=500, seed=1)
+    with pytest.raises(RendererCheckpointError, match="trained with codec"):
+        load_renderer(path, codec=other)
+
+    tensors = load_file(str(path))
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    # tampered codec arrays: the stored hash no longer matches
+    t2 = dict(tensors)
+    t2["codec.mean"] = t2["codec.mean"] + 1e-3
+    bad = tmp_path / "tampered.safetensors"
+    save_file(t2, str(bad), metadata=meta)
+    with pytest.raises(RendererCheckpointError, match="codec hash mismatch"):
+        load_renderer(bad)
+    # weights of another architecture under this metadata
+    meta2 = dict(meta, config=json.dumps(dict(json.loads(meta["config"]), num_blocks=3)))
+    bad2 = tmp_path / "arch.safetensors"
+    save_file(tensors, str(bad2), metadata=meta2)
+    with pytest.raises(RendererCheckpointError, match="do not fit"):
+        load_renderer(bad2)
+    with pytest.raises(ValueError, match="safetensors"):
+        save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "x.pt")
+
+
+def test_custom_codec_travels_with_the_checkpoint(tmp_path):
+    codec = KernelCodec.fit("isotropic", n=500, seed=3)
+    model = build_renderer("amnet", num_blocks=1, codec=codec)
+    path = save_renderer(model, tmp_path / "c.safetensors")
+    loaded = load_renderer(path)
+    assert loaded.codec.hash == codec.hash != KernelCodec.default().hash
+    np.testing.assert_array_equal(loaded.codec.components, codec.components)
