@@ -1,0 +1,229 @@
+"""What the single and the vector environment share: drawing episodes, degrading, rendering, scoring.
+
+Both environments call the same functions with one ``numpy.random.Generator`` per sub-environment,
+in the same order (image index, crop position, kernel parameters, noise), so a vector env seeded
+with ``seed`` reproduces the single envs seeded with ``seed + i``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import ImageFolder, ImageSource, builtin
+from ..degradation import degrade, imresize
+from ..kernels import KernelFamily, get_family, isotropic_gaussian
+from ..rewards import Reward, make_reward
+from ..utils import resolve_device, to_tensor, to_uint8
+
+OPTION_KEYS = ("image_index", "kernel", "sigma", "noise")
+PRECISIONS = ("fp32", "bf16")
+
+
+def resolve_renderer(renderer, device: torch.device) -> nn.Module:
+    """A shipped name or checkpoint path (loaded frozen), ``"bicubic"`` (the fake), or a module."""
+    from ..renderers import build_renderer, load_renderer
+
+    if isinstance(renderer, nn.Module):
+        for attr in ("codec", "scale"):
+            if not hasattr(renderer, attr):
+                raise TypeError(f"a renderer module needs .{attr} (see blindsr_gym.renderers)")
+        return renderer.eval().requires_grad_(False).to(device)
+    if isinstance(renderer, (str, Path)):
+        if str(renderer) == "bicubic":
+            return build_renderer("bicubic").eval().to(device)
+        return load_renderer(renderer, device=device)
+    raise TypeError(f"renderer must be a shipped name, a checkpoint path, 'bicubic' or a module, "
+                    f"got {type(renderer).__name__}")
+
+
+@dataclass
+class Episode:
+    hr: np.ndarray | None  # uint8 HWC crop (None for real LR input)
+    kernel: torch.Tensor | None  # [k, k]
+    image_index: int
+    params: dict  # the kernel's parameters, e.g. {"sigma": 1.3}
+    noise: float
+    lr: np.ndarray | None = None  # uint8 HWC, set for real LR input
+
+
+class EnvCore:
+    """Holds the renderer, reward, data and kernel family of an environment."""
+
+    def __init__(self, renderer="amnet_x4", metric="psnr", reward_mode: str = "relative", dataset=None,
+                 lr_dataset=None, scale: int | None = None, lr_size: int = 64,
+                 kernel_family: str | KernelFamily = "isotropic", noise: float = 0.0, device="auto",
+                 precision: str = "fp32"):
+        self.device = resolve_device(device)
+        self.renderer = resolve_renderer(renderer, self.device)
+        self.codec = self.renderer.codec
+        self.scale = int(self.renderer.scale)
+        if scale is not None and scale != self.scale:
+            raise ValueError(f"scale={scale} but the renderer is x{self.scale}")
+        if not isinstance(lr_size, (int, np.integer)) or lr_size < 8:
+            raise ValueError(f"lr_size must be an integer >= 8, got {lr_size!r}")
+        self.lr_size = int(lr_size)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
+        if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+            raise ValueError(f"noise must be a noise sigma >= 0 in 8-bit levels, got {noise!r}")
+        self.noise = float(noise)
+        self.reward: Reward = make_reward(metric, reward_mode)
+
+        self.real_lr = lr_dataset is not None
+        if self.real_lr:
+            if dataset is not None:
+                raise ValueError("give dataset (HR images, LR synthesised) or lr_dataset (real LR), not both")
+            self.reward.check_reference(hr_available=False)
+            if self.reward.mode == "relative" or self.reward.composite:
+                raise ValueError("with real LR input there is no true kernel, so no Eq. 8 baseline: "
+                                 "use reward_mode='absolute' with a single no-reference metric")
+            self.source = _source(lr_dataset, 1)
+            side = self.lr_size
+        else:
+            self.source = _source(dataset, self.scale)
+            side = self.lr_size * self.scale
+        self.family = get_family(kernel_family, size=self.codec.size) if isinstance(kernel_family, str) \
+            else kernel_family
+        if not isinstance(self.family, KernelFamily):
+            raise TypeError(f"kernel_family must be a name or a KernelFamily, got {type(kernel_family).__name__}")
+        if self.family.size != self.codec.size:
+            raise ValueError(f"kernel family is {self.family.size}x{self.family.size} but the renderer's codec "
+                             f"is for {self.codec.size}x{self.codec.size} kernels")
+        self.eligible = [i for i in range(len(self.source)) if min(self.source[i].shape[:2]) >= side]
+        if not self.eligible:
+            raise ValueError(f"no image in the dataset is at least {side}x{side} pixels (lr_size={self.lr_size})")
+        self._probe_metric()
+
+    def _probe_metric(self):
+        """Fail at construction, not at the first step, when the metric cannot score this size."""
+        s = self.lr_size * self.scale
+        probe = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0), device="cpu").to(self.device)
+        try:
+            self.reward.scores(probe, probe if not self.real_lr else None)
+        except ValueError as e:
+            raise ValueError(f"metric cannot score {s}x{s} SR images (lr_size={self.lr_size}): {e}") from None
+
+    # -- episodes ---------------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator, options: dict | None = None) -> Episode:
+        opts = dict(options or {})
+        unknown = set(opts) - set(OPTION_KEYS)
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; known: {list(OPTION_KEYS)}")
+        index = opts.get("image_index")
+        if index is not None:
+            if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.source):
+                raise ValueError(f"image_index must be in [0, {len(self.source)}), got {index!r}")
+            if index not in self.eligible:
+                raise ValueError(f"image {index} ({self.source.names[index]}) is smaller than the crop")
+        else:
+            index = int(self.eligible[int(rng.integers(len(self.eligible)))])
+        noise = float(opts.get("noise", self.noise))
+        if not (math.isfinite(noise) and noise >= 0):
+            raise ValueError(f"noise must be >= 0, got {noise!r}")
+        if self.real_lr:
+            crop, _ = self.source.random_crop(rng, self.lr_size, index)
+            return Episode(None, None, int(index), {}, 0.0, lr=np.array(crop))
+        crop, _ = self.source.random_crop(rng, self.lr_size * self.scale, index)
+        kernel, params = self._kernel(rng, opts)
+        return Episode(np.array(crop), kernel, int(index), params, noise)
+
+    def _kernel(self, rng, opts) -> tuple[torch.Tensor, dict]:
+        if "kernel" in opts and "sigma" in opts:
+            raise ValueError("give options 'kernel' or 'sigma', not both")
+        if "kernel" in opts:
+            k = torch.as_tensor(np.asarray(opts["kernel"], dtype=np.float32))
+            size = self.codec.size
+            if k.shape != (size, size):
+                raise ValueError(f"options['kernel'] must be {size}x{size}, got {tuple(k.shape)}")
+            if not torch.isfinite(k).all() or abs(float(k.sum()) - 1) > 1e-3 or (k < -1e-6).any():
+                raise ValueError("options['kernel'] must be finite, non-negative and sum to 1")
+            return k, {}
+        if "sigma" in opts:
+            sigma = opts["sigma"]
+            if not isinstance(sigma, (int, float, np.floating)) or not (math.isfinite(sigma) and sigma > 0):
+                raise ValueError(f"options['sigma'] must be a positive number, got {sigma!r}")
+            return isotropic_gaussian(float(sigma), self.codec.size), {"sigma": float(sigma)}
+        params = self.family.sample_params(rng, 1)
+        flat = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in params.items() if np.asarray(v).size == 1}
+        return self.family.make(**params)[0], flat
+
+    def degrade(self, episodes: list[Episode], rngs: list[np.random.Generator]) -> torch.Tensor:
+        """LR float [N, 3, h, w] on the device, one image at a time (so batches equal single envs)."""
+        out = []
+        for ep, rng in zip(episodes, rngs, strict=True):
+            if ep.lr is not None:
+                out.append(to_tensor(ep.lr))
+                continue
+            hr = to_tensor(ep.hr)
+            out.append(degrade(hr, ep.kernel, self.scale, ep.noise, rng if ep.noise > 0 else None))
+        return torch.cat(out).to(self.device)
+
+    def hr_batch(self, episodes: list[Episode]) -> torch.Tensor | None:
+        if self.real_lr:
+            return None
+        return to_tensor(np.stack([ep.hr for ep in episodes])).to(self.device)
+
+    def codes(self, episodes: list[Episode]) -> torch.Tensor | None:
+        if self.real_lr:
+            return None
+        return self.codec.encode(torch.stack([ep.kernel for ep in episodes])).to(self.device)
+
+    @torch.inference_mode()
+    def render(self, lr: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            sr = self.renderer(lr, codes)
+        return sr.float().clamp(0, 1)
+
+    def score(self, sr: torch.Tensor, hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        with torch.inference_mode():
+            return self.reward.scores(sr, hr)
+
+    # -- actions ----------------------------------------------------------------------------
+    def check_actions(self, actions, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(clipped float32 actions, per-row clipped flag)``; wrong shape or non-finite raises."""
+        length = self.codec.length
+        try:
+            a = np.asarray(actions, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"action must be an array of {length} numbers, got {type(actions).__name__}") from None
+        want = (length,) if n is None else (n, length)
+        if a.shape != want:
+            raise ValueError(f"action must have shape {want}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("action contains NaN or inf")
+        clipped = np.clip(a, -1.0, 1.0)
+        flags = np.any(clipped != a, axis=-1)
+        return clipped, flags
+
+    def bicubic(self, lr: torch.Tensor) -> torch.Tensor:
+        return imresize(lr, float(self.scale)).clamp(0, 1)
+
+    def panel(self, lr, sr_action, sr_gt, hr) -> np.ndarray:
+        """One row: bicubic LR | SR with the action | SR with the true kernel | HR (uint8 HWC)."""
+        tiles = [self.bicubic(lr)]
+        blank = torch.full_like(tiles[0], 0.5)
+        for t in (sr_action, sr_gt, hr):
+            tiles.append(blank if t is None else t)
+        return to_uint8(torch.cat(tiles, dim=-1))[0]
+
+
+def _source(dataset, mod: int) -> ImageSource:
+    if dataset is None:
+        return builtin(mod=mod)
+    if isinstance(dataset, ImageSource):
+        return dataset
+    if isinstance(dataset, (str, Path)):
+        if str(dataset) == "builtin":
+            return builtin(mod=mod)
+        return ImageFolder(dataset, mod=mod, recursive=True, cache=True)
+    raise TypeError(f"dataset must be a folder path, 'builtin' or an ImageSource, got {type(dataset).__name__}")
+
+
+__all__ = ["EnvCore", "Episode", "resolve_renderer"]

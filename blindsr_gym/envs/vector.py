@@ -1,0 +1,169 @@
+"""A batched vector env: N one-step episodes rendered in one renderer pass and scored in one metric call."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from ..utils import to_uint8
+from .core import EnvCore
+
+
+class BlindSRVectorEnv(VectorEnv):
+    """``num_envs`` copies of :class:`~blindsr_gym.envs.BlindSREnv`, batched.
+
+    ``gym.make_vec("BlindSR-PSNR-v0", num_envs=64, vectorization_mode="vector_entry_point")``.
+
+    Each ``step`` renders all N actions in **one** renderer pass and scores them in one batched
+    metric call, then draws the next N episodes and renders their true-kernel baselines in one more
+    pass, all on the env's device.
+
+    Autoreset: ``AutoresetMode.SAME_STEP``. Every episode is one step, so every ``step`` ends all N
+    episodes and resets them at once: the observations it returns are the *next* episodes' LR
+    images; the finished episodes' observations and infos are in ``info["final_obs"]`` and
+    ``info["final_info"]``, as Gymnasium's same-step autoreset defines. The rewards belong to the
+    finished episodes.
+
+    Seeding: ``reset(seed=s)`` seeds sub-env ``i`` with ``s + i`` (a list gives one seed each), so it
+    reproduces N single envs seeded like that (the same crops, kernels and noise; rewards equal up
+    to the floating-point difference of a batched pass). ``options`` apply to every sub-env.
+    The keyword arguments are :class:`BlindSREnv`'s.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1, "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs):
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.core = c = EnvCore(**kwargs)
+        self.single_observation_space = spaces.Box(0, 255, (c.lr_size, c.lr_size, 3), np.uint8)
+        self.single_action_space = spaces.Box(-1.0, 1.0, (c.codec.length,), np.float32)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._rngs: list[np.random.Generator] | None = None
+        self._episodes = None
+        self._sr = None
+
+    # -- API --------------------------------------------------------------------------------
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        super().reset(seed=seed if isinstance(seed, int) else None)
+        if seed is None:
+            seeds = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        if seed is not None or self._rngs is None:
+            self._rngs = [seeding.np_random(s)[0] if s is not None or self._rngs is None else self._rngs[i]
+                          for i, s in enumerate(seeds)]
+        self._options = dict(options or {})
+        self._new_episodes()
+        infos = {}
+        for i in range(self.num_envs):
+            infos = self._add_info(infos, self._reset_info(i), i)
+        return to_uint8(self._lr), infos
+
+    def step(self, actions):
+        if self._episodes is None:
+            raise RuntimeError("call reset() before step()")
+        c = self.core
+        a, clipped = c.check_actions(actions, self.num_envs)
+        codes = c.codec.action_to_code(torch.from_numpy(a)).to(c.device)
+        sr = c.render(self._lr, codes)
+        scores = c.score(sr, self._hr)
+        rewards = c.reward.reward(scores, self._baseline).numpy().astype(np.float64)
+        psnr_sr = psnr_gt = None
+        if self._hr is not None:
+            from ..metrics import psnr
+
+            psnr_sr = psnr(sr, self._hr, crop_border=c.scale).cpu().numpy()
+            psnr_gt = psnr(self._sr_gt, self._hr, crop_border=c.scale).cpu().numpy()
+        final_obs = to_uint8(self._lr)
+        infos = {}
+        codes_np = codes.cpu().numpy()
+        for i in range(self.num_envs):
+            info = self._reset_info(i)
+            info.update(metric={k: float(v[i]) for k, v in scores.items()}, reward_name=c.reward.name,
+                        code=codes_np[i].copy(), action_clipped=bool(clipped[i]))
+            if psnr_sr is not None:
+                info.update(psnr=float(psnr_sr[i]), psnr_gt=float(psnr_gt[i]))
+            infos = self._add_info(infos, {"final_obs": final_obs[i].copy(), "final_info": info}, i)
+        self._sr = sr
+        self._new_episodes()  # same-step autoreset
+        for i in range(self.num_envs):
+            infos = self._add_info(infos, self._reset_info(i), i)
+        terminated = np.ones(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        return to_uint8(self._lr), rewards, terminated, truncated, infos
+
+    def render(self):
+        """A tuple of per-env panels (bicubic | SR with the last actions | SR with the true kernel | HR)
+        of the *current* episodes; the SR-with-action tile is blank until they are stepped."""
+        if self.render_mode is None:
+            return None
+        if self._episodes is None:
+            raise RuntimeError("call reset() before render()")
+        c = self.core
+        return tuple(c.panel(self._lr[i:i + 1], None, None if self._sr_gt is None else self._sr_gt[i:i + 1],
+                             None if self._hr is None else self._hr[i:i + 1]) for i in range(self.num_envs))
+
+    def close_extras(self, **kwargs):
+        self._episodes = None
+
+    # -- helpers ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _new_episodes(self):
+        c = self.core
+        idx = list(range(self.num_envs))
+        eps: list = [None] * self.num_envs
+        for _ in range(10):
+            # as a single env does: draw, degrade, render the baseline; redraw (from the same
+            # stream) only the sub-envs whose baseline is not finite (a flat crop under NIQE)
+            for i in idx:
+                eps[i] = c.draw(self._rngs[i], self._options)
+            lr = c.degrade([eps[i] for i in idx], [self._rngs[i] for i in idx])
+            if len(idx) == self.num_envs:
+                self._lr = lr
+            else:
+                self._lr[idx] = lr
+            if c.real_lr:
+                break
+            sub = [eps[i] for i in idx]
+            hr, codes = c.hr_batch(sub), c.codes(sub)
+            sr_gt = c.render(lr, codes)
+            baseline = c.score(sr_gt, hr)
+            if len(idx) == self.num_envs:
+                self._hr, self._codes_gt, self._sr_gt, self._baseline = hr, codes, sr_gt, baseline
+            else:
+                self._hr[idx], self._codes_gt[idx], self._sr_gt[idx] = hr, codes, sr_gt
+                for k, v in baseline.items():
+                    self._baseline[k][idx] = v
+            ok = torch.stack([torch.isfinite(v) for v in baseline.values()]).all(0)
+            idx = [i for i, good in zip(idx, ok.tolist(), strict=True) if not good]
+            if not idx:
+                break
+        else:
+            raise RuntimeError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
+        if c.real_lr:
+            self._hr = self._codes_gt = self._sr_gt = self._baseline = None
+        self._episodes = eps
+
+    def _reset_info(self, i: int) -> dict:
+        ep = self._episodes[i]
+        info: dict = {"image_index": ep.image_index, **ep.params}
+        if self._codes_gt is not None:
+            info["code_gt"] = self._codes_gt[i].cpu().numpy().copy()
+            info["action_gt"] = self.core.codec.code_to_action(self._codes_gt[i:i + 1])[0].cpu().numpy().copy()
+        if self._baseline is not None:
+            info["baseline"] = {k: float(v[i]) for k, v in self._baseline.items()}
+        return info

@@ -1,0 +1,276 @@
+"""The environments: Gymnasium's checks, Eq. 8, determinism, pickling, errors, the vector env."""
+
+import pickle
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env, data_equivalence
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import blindsr_gym
+from blindsr_gym.envs import BlindSREnv, BlindSRVectorEnv
+from blindsr_gym.kernels import isotropic_gaussian
+from blindsr_gym.metrics import register_metric
+from blindsr_gym.renderers import SHIPPED, _resolve
+
+FAKE = {"renderer": "bicubic", "device": "cpu"}
+
+
+def shipped_available(name):
+    try:
+        _resolve(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_no_warnings(make):
+    """Gymnasium's tests/envs/test_envs.py: check_env must not emit any warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env = make()
+        check_env(env.unwrapped)
+        env.close()
+    assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("env_id", sorted(blindsr_gym.ENV_IDS))
+def test_registered_ids_pass_check_env_with_the_fake_renderer(env_id):
+    _check_no_warnings(lambda: gym.make(f"blindsr_gym:{env_id}", **FAKE))
+
+
+@pytest.mark.parametrize("env_id", sorted(blindsr_gym.ENV_IDS))
+def test_registered_ids_pass_check_env_with_shipped_renderers(env_id):
+    renderer = blindsr_gym.ENV_IDS[env_id].get("renderer", "amnet_x4")
+    if not shipped_available(renderer):
+        pytest.skip(f"shipped renderer {renderer!r} is not in this checkout yet")
+    _check_no_warnings(lambda: gym.make(f"blindsr_gym:{env_id}", device="cpu"))
+
+
+def test_registration_is_idempotent():
+    before = {k: v for k, v in gym.registry.items() if k.startswith("BlindSR")}
+    blindsr_gym.register_envs()
+    assert {k: v for k, v in gym.registry.items() if k.startswith("BlindSR")} == before
+    assert set(before) == set(blindsr_gym.ENV_IDS) and all(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def env():
+    return BlindSREnv(metric="niqe", **FAKE)
+
+
+def test_spaces_and_one_step_episode(env):
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8 and env.observation_space.contains(obs)
+    assert env.action_space.shape == (15,) and env.action_space.dtype == np.float32
+    assert set(info) >= {"code_gt", "action_gt", "baseline", "image_index", "sigma"}
+    assert 0.2 <= info["sigma"] <= 4.0
+    obs2, r, term, trunc, info2 = env.step(env.action_space.sample())
+    assert term is True and trunc is False and isinstance(r, float)
+    np.testing.assert_array_equal(obs2, obs)
+    with pytest.raises(RuntimeError, match="one step"):
+        env.step(env.action_space.sample())
+
+
+def test_step_before_reset():
+    e = BlindSREnv(metric="psnr", **FAKE)
+    with pytest.raises(RuntimeError, match="reset"):
+        e.step(np.zeros(15, np.float32))
+
+
+def test_reward_is_eq8_recomputed_from_info(env):
+    env.reset(seed=1)
+    _, r, _, _, info = env.step(np.full(15, 0.3, np.float32))
+    # NIQE: lower is better, zeta = -1
+    assert r == pytest.approx(-(info["metric"]["niqe"] - info["baseline"]["niqe"]), abs=1e-12)
+    # the true kernel's own action scores the baseline: reward 0
+    _, info = env.reset(seed=1)
+    _, r_gt, _, _, info_gt = env.step(info["action_gt"])
+    assert abs(r_gt) < 1e-6 and not info_gt["action_clipped"]
+
+
+def test_psnr_reward_sign_and_true_kernel_beats_wrong_kernel():
+    e = BlindSREnv(metric="psnr", renderer="bicubic", device="cpu")
+    _, info = e.reset(seed=2, options={"sigma": 1.0})
+    _, r, _, _, info2 = e.step(info["action_gt"])
+    assert r == pytest.approx(info2["metric"]["psnr"] - info2["baseline"]["psnr"], abs=1e-12)
+    assert info2["psnr"] == pytest.approx(info2["metric"]["psnr"]) and info2["psnr_gt"] == pytest.approx(
+        info2["baseline"]["psnr"])
+
+
+def test_same_seed_same_episodes_and_pickle(env):
+    a = np.linspace(-0.5, 0.5, 15, dtype=np.float32)
+    o1, i1 = env.reset(seed=7)
+    _, r1, _, _, _ = env.step(a)
+    o2, i2 = env.reset(seed=7)
+    clone = pickle.loads(pickle.dumps(env))
+    _, r2, _, _, _ = env.step(a)
+    _, r3, _, _, _ = clone.step(a)
+    np.testing.assert_array_equal(o1, o2)
+    assert i1["sigma"] == i2["sigma"] and r1 == r2 == r3
+    o3, _ = env.reset(seed=8)
+    assert not np.array_equal(o1, o3)
+
+
+def test_reset_options_fix_image_kernel_sigma(env):
+    _, info = env.reset(seed=0, options={"image_index": 2, "sigma": 1.3})
+    assert info["image_index"] == 2 and info["sigma"] == 1.3
+    k = isotropic_gaussian(2.0).numpy()
+    _, info_k = env.reset(seed=0, options={"kernel": k})
+    torch.testing.assert_close(torch.as_tensor(info_k["code_gt"]), env.codec.encode(torch.as_tensor(k)[None])[0])
+    for bad, match in [({"sigma": -1}, "sigma"), ({"kernel": np.ones((5, 5))}, "21x21"),
+                       ({"kernel": np.ones((21, 21))}, "sum to 1"), ({"image_index": 99}, "image_index"),
+                       ({"sigma": 1.0, "kernel": k}, "not both"), ({"blur": 1}, "unknown reset option")]:
+        with pytest.raises(ValueError, match=match):
+            env.reset(options=bad)
+
+
+def test_bad_actions(env):
+    env.reset(seed=0)
+    for bad, match in [(np.zeros(14), "shape"), (np.full(15, np.nan), "NaN"), ("abc", "action"),
+                       (np.full(15, np.inf), "NaN or inf")]:
+        with pytest.raises(ValueError, match=match):
+            env.step(bad)
+    _, r, _, _, info = env.step(np.full(15, 3.0))
+    assert info["action_clipped"] is True
+    env.reset(seed=0)
+    _, r1, _, _, _ = env.step(np.ones(15))
+    assert r == r1  # clipped to 1
+
+
+def test_custom_metric_and_composite_reward():
+    def brightness(sr, hr=None):
+        return sr.mean(dim=(1, 2, 3))
+
+    register_metric("brightness_test", brightness, lower_better=False, overwrite=True)
+    e = BlindSREnv(metric="brightness_test", **FAKE)
+    e.reset(seed=0)
+    _, r, _, _, info = e.step(np.zeros(15, np.float32))
+    assert r == pytest.approx(info["metric"]["brightness_test"] - info["baseline"]["brightness_test"])
+
+    comp = BlindSREnv(metric={"niqe": 1.0, "psnr": 0.1}, **FAKE)
+    comp.reset(seed=0)
+    _, r, _, _, info = comp.step(np.full(15, -0.4, np.float32))
+    m, b = info["metric"], info["baseline"]
+    expected = -1.0 * (m["niqe"] - b["niqe"]) / abs(b["niqe"]) + 0.1 * (m["psnr"] - b["psnr"]) / abs(b["psnr"])
+    assert r == pytest.approx(expected, rel=1e-6)  # the normaliser has an eps of 1e-8
+    assert info["reward_name"] == "1*niqe+0.1*psnr"
+
+    absolute = BlindSREnv(metric="psnr", reward_mode="absolute", **FAKE)
+    absolute.reset(seed=0)
+    _, r, _, _, info = absolute.step(np.zeros(15, np.float32))
+    assert r == pytest.approx(info["metric"]["psnr"])
+
+    with pytest.raises(TypeError, match="register"):
+        BlindSREnv(metric=brightness, **FAKE)
+    with pytest.raises(KeyError, match="did you mean"):
+        BlindSREnv(metric="niqee", **FAKE)
+    with pytest.raises(ValueError, match="reward_mode"):
+        BlindSREnv(metric="psnr", reward_mode="delta", **FAKE)
+
+
+def test_real_lr_input_needs_no_reference_absolute(tmp_path, builtin_images):
+    import cv2
+
+    for name, img in zip(builtin_images.names[:2], builtin_images, strict=False):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), cv2.cvtColor(img[:100, :100], cv2.COLOR_RGB2BGR))
+    with pytest.raises(ValueError, match="HR"):
+        BlindSREnv(metric="psnr", reward_mode="absolute", lr_dataset=tmp_path, **FAKE)
+    with pytest.raises(ValueError, match="absolute"):
+        BlindSREnv(metric="niqe", lr_dataset=tmp_path, **FAKE)
+    e = BlindSREnv(metric="niqe", reward_mode="absolute", lr_dataset=tmp_path, **FAKE)
+    obs, info = e.reset(seed=0)
+    assert obs.shape == (64, 64, 3) and "code_gt" not in info
+    _, r, _, _, info = e.step(np.zeros(15, np.float32))
+    assert r == pytest.approx(-info["metric"]["niqe"]) and "psnr" not in info
+
+
+def test_construction_errors():
+    with pytest.raises(ValueError, match="48x48|192"):
+        BlindSREnv(metric="niqe", lr_size=32, **FAKE)
+    with pytest.raises(ValueError, match="scale"):
+        BlindSREnv(metric="psnr", scale=2, **FAKE)
+    with pytest.raises(ValueError, match="render_mode"):
+        BlindSREnv(metric="psnr", render_mode="human", **FAKE)
+    with pytest.raises(ValueError, match="not found"):
+        BlindSREnv(metric="psnr", renderer="no_such_renderer", device="cpu")
+    with pytest.raises(ValueError, match="at least"):
+        BlindSREnv(metric="psnr", lr_size=4000, **FAKE)
+
+
+def test_render_panel():
+    e = BlindSREnv(metric="psnr", render_mode="rgb_array", **FAKE)
+    e.reset(seed=0)
+    before = e.render()
+    e.step(np.zeros(15, np.float32))
+    after = e.render()
+    assert before.shape == after.shape == (256, 1024, 3) and before.dtype == np.uint8
+    assert np.all(before[:, 256:512] == 128) and not np.all(after[:, 256:512] == 128)  # the action's tile
+    np.testing.assert_array_equal(before[:, 512:], after[:, 512:])
+
+
+# ------------------------------------------------------------------------------------------------
+# vector env
+# ------------------------------------------------------------------------------------------------
+
+
+def test_make_vec_gives_the_batched_env():
+    venv = gym.make_vec("blindsr_gym:BlindSR-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                        metric="psnr", **FAKE)
+    assert isinstance(venv.unwrapped, BlindSRVectorEnv) and venv.num_envs == 3
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    obs, info = venv.reset(seed=0)
+    assert venv.observation_space.contains(obs) and obs.shape == (3, 64, 64, 3)
+
+
+@pytest.mark.parametrize("metric,tol", [("psnr", 1e-4), ("niqe", 5e-3)])
+def test_vector_env_matches_single_envs_and_sync_vector_env(metric, tol):
+    n = 4
+    venv = BlindSRVectorEnv(num_envs=n, metric=metric, **FAKE)
+    sync = SyncVectorEnv([lambda: BlindSREnv(metric=metric, **FAKE) for _ in range(n)],
+                         autoreset_mode=AutoresetMode.SAME_STEP)
+    rng = np.random.default_rng(0)
+    ob_v, info_v = venv.reset(seed=10)
+    ob_s, info_s = sync.reset(seed=10)
+    np.testing.assert_array_equal(ob_v, ob_s)
+    assert set(info_v) == set(info_s)
+    for _ in range(2):  # the second step runs on autoreset episodes
+        a = rng.uniform(-1, 1, (n, 15)).astype(np.float32)
+        ob_v, r_v, te_v, tr_v, info_v = venv.step(a)
+        ob_s, r_s, te_s, tr_s, info_s = sync.step(a)
+        np.testing.assert_array_equal(ob_v, ob_s)  # next episodes' LR: identical draws
+        np.testing.assert_allclose(r_v, r_s, atol=tol)  # batched vs single pass: float differences
+        assert r_v.dtype == np.float64 and r_v.shape == (n,)
+        assert te_v.all() and te_s.all() and not tr_v.any()
+        assert set(info_v) == set(info_s) and set(info_v["final_info"]) == set(info_s["final_info"])
+        for i in range(n):
+            np.testing.assert_array_equal(info_v["final_obs"][i], info_s["final_obs"][i])
+        np.testing.assert_array_equal(info_v["final_info"]["sigma"], info_s["final_info"]["sigma"])
+        for k in ("metric", "baseline"):
+            np.testing.assert_allclose(info_v["final_info"][k][metric], info_s["final_info"][k][metric], atol=tol)
+    venv.close()
+    sync.close()
+
+
+def test_vector_env_api_checks():
+    venv = BlindSRVectorEnv(num_envs=3, metric="psnr", render_mode="rgb_array", **FAKE)
+    o1, i1 = venv.reset(seed=5)
+    a = venv.action_space.sample()
+    s1 = venv.step(a)
+    o2, i2 = venv.reset(seed=5)
+    s2 = venv.step(a)
+    assert data_equivalence(o1, o2) and data_equivalence(s1, s2)  # seeded determinism
+    assert not np.shares_memory(s1[0], s2[0])
+    assert venv.observation_space.contains(s1[0]) and s1[1].shape == (3,)
+    assert all(i1["_image_index"]) and all(s1[4]["_final_info"])
+    frames = venv.render()
+    assert len(frames) == 3 and frames[0].shape == (256, 1024, 3)
+    with pytest.raises(ValueError, match="shape"):
+        venv.step(np.zeros((2, 15), np.float32))
+    with pytest.raises(ValueError, match="seeds"):
+        venv.reset(seed=[1, 2])
+    _, _, _, _, info = venv.step(np.full((3, 15), 2.0, np.float32))
+    assert info["final_info"]["action_clipped"].all()
