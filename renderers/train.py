@@ -44,7 +44,7 @@ from blindsr_gym.metrics import psnr
 from blindsr_gym.utils import resolve_device, to_tensor
 
 # fields that must not change when a run is resumed (they would make it a different run)
-_FIXED_ON_RESUME = ("arch", "arch_kwargs", "scale", "family", "seed")
+_FIXED_ON_RESUME = ("arch", "arch_kwargs", "scale", "family", "seed", "gan", "init")
 
 
 @dataclass
@@ -70,6 +70,15 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    # AMGAN fine-tuning (renderers/amgan.py): start from `init` (an AMNet checkpoint)
+    gan: bool = False
+    init: str | None = None
+    w_l1: float = 1.0
+    w_percep: float = 1.0
+    w_adv: float = 5e-3
+    lr_d: float = 1e-4
+    vgg_weights: str | None = None
+    num_outcomes: int = 51
 
     def __post_init__(self):
         for name in ("patch", "batch", "iters", "ckpt_every", "val_every", "log_every"):
@@ -82,6 +91,10 @@ class TrainConfig:
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0 (8-bit levels), got {self.noise!r}")
+        if self.gan and not self.init:
+            raise ValueError("GAN fine-tuning (AMGAN) starts from a trained AMNet: give init=<checkpoint>")
+        if self.init and not self.gan:
+            raise ValueError("init= is for GAN fine-tuning; pass gan=True (--gan)")
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -143,13 +156,23 @@ def validation_set(folder: str, scale: int, kernels: torch.Tensor | None = None)
 
 
 @torch.no_grad()
-def validate(model, pairs, device) -> float:
+def validate(model, pairs, device, with_niqe: bool = False) -> dict[str, float]:
+    """Mean PSNR-Y (border 4) over the validation pairs, and NIQE when asked (GAN runs)."""
+    from blindsr_gym.metrics import niqe
+
     was_training = model.training
     model.eval()
-    scores = [psnr(model(lr.to(device), code.to(device)), hr.to(device), crop_border=4).item()
-              for lr, code, hr in pairs]
+    p, q = [], []
+    for lr, code, hr in pairs:
+        sr = model(lr.to(device), code.to(device))
+        p.append(psnr(sr, hr.to(device), crop_border=4).item())
+        if with_niqe and min(sr.shape[-2:]) >= 192:
+            q.append(niqe(sr.float()).item())
     model.train(was_training)
-    return float(np.mean(scores))
+    out = {"psnr_y": float(np.mean(p))}
+    if q:
+        out["niqe"] = float(np.nanmean(q))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -215,7 +238,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         if not state_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {state_path}")
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        saved = state["config"]
+        saved = dict(asdict(TrainConfig(data="", out="")), **state["config"])  # older runs lack new fields
         for key in _FIXED_ON_RESUME:
             if saved[key] != getattr(cfg, key):
                 raise ValueError(f"--resume: {key} was {saved[key]!r} in {state_path}, not {getattr(cfg, key)!r}; "
@@ -227,9 +250,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --out")
 
     codec = KernelCodec.default(21)
+    init_card = None
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
         torch.manual_seed(cfg.seed)
         model = build_renderer(cfg.arch, codec=codec, scale=cfg.scale, **cfg.arch_kwargs).to(device)
+        gan = _GanParts(cfg, device) if cfg.gan else None
+    if cfg.init:
+        from blindsr_gym.renderers import load_renderer, read_model_card
+
+        start = load_renderer(cfg.init, arch=cfg.arch, codec=codec)
+        if start.config != model.config:
+            raise ValueError(f"--init {cfg.init} has config {start.config}, the run wants {model.config}")
+        model.load_state_dict(start.state_dict())
+        init_card = read_model_card(cfg.init)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -240,7 +273,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         optimizer.load_state_dict(state["optimizer"])
         step, wall = state["step"], state["wall_s"]
         rng.bit_generator.state = json.loads(state["rng"][rank])
+        if gan is not None:
+            gan.load_state_dict(state["gan"])
+        init_card = state.get("init_card")
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if gan is not None:
+        gan.wrap(world)
 
     amp = cfg.amp
     if amp == "auto":
@@ -273,14 +311,22 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         rng_states = _gather(json.dumps(rng.bit_generator.state), world)
         if rank == 0:
             cfg_dict = dict(asdict(cfg), world=world)
-            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                          "wall_s": wall, "rng": rng_states, "config": cfg_dict}, state_path)
+            blob = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "wall_s": wall, "rng": rng_states, "config": cfg_dict}
+            if gan is not None:
+                blob["gan"] = gan.state_dict()
+                blob["init_card"] = init_card
+            _atomic_save(blob, state_path)
             card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,
                                  "batch": cfg.batch, "lr_patch": cfg.patch, "loss": "L1", "optimizer": "Adam",
                                  "lr": cfg.lr, "lr_milestones": cfg.lr_milestones, "kernel_family": cfg.family,
                                  "noise_max": cfg.noise, "precision": amp, "wall_time_s": round(wall, 1),
                                  "hardware": hardware}}
-            save_renderer(model, out / f"{cfg.arch}.safetensors", card)
+            name = cfg.arch
+            if gan is not None:
+                card["training"].update(gan.card(), loss=gan.loss_name, init=str(cfg.init), init_training=init_card)
+                name = f"{cfg.arch}_gan"
+            save_renderer(model, out / f"{name}.safetensors", card)
 
     last_val = None
     t_last = time.perf_counter()
@@ -293,28 +339,42 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             sr = ddp(lr_img, code)
-        loss = F.l1_loss(sr.float(), hr)
+        l1 = F.l1_loss(sr.float(), hr)
+        logs = {"l1": l1.detach()}
+        if gan is None:
+            loss = l1
+        else:
+            for g in gan.opt_d.param_groups:
+                g["lr"] = cfg.lr_d * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
+            loss, more = gan.generator_loss(sr, hr, l1, amp)
+            logs.update(more)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {step}; last good checkpoint: {state_path}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if gan is not None:
+            logs["d_loss"] = gan.discriminator_step(sr.detach(), hr, amp)
         step += 1
         now = time.perf_counter()
         wall += now - t_last
         t_last = now
         if rank == 0:
             if step % cfg.log_every == 0:
-                writer.add_scalar("train/l1", loss.item(), step)
+                for k, v in logs.items():
+                    writer.add_scalar(f"train/{k}", float(v), step)
                 writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
             if val is not None and step % cfg.val_every == 0:
-                last_val = validate(model, val, device)
-                writer.add_scalar("val/psnr_y", last_val, step)
+                last_val = validate(model, val, device, with_niqe=gan is not None)
+                for k, v in last_val.items():
+                    writer.add_scalar(f"val/{k}", v, step)
                 t_last = time.perf_counter()  # validation time is not training time
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(l1=f"{loss.item():.4f}", **({"val": f"{last_val:.2f}"} if last_val else {}),
-                                refresh=False)
+                post = {"l1": f"{float(l1):.4f}"}
+                if last_val:
+                    post["val"] = f"{last_val['psnr_y']:.2f}"
+                bar.set_postfix(post, refresh=False)
         if step % cfg.ckpt_every == 0 or step == cfg.iters:
             checkpoint()
             t_last = time.perf_counter()
@@ -338,6 +398,72 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+class _GanParts:
+    """Discriminator, its optimiser and the AMGAN losses (RealnessGAN + optional perceptual)."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        from .amgan import Discriminator, PerceptualLoss, RealnessLoss
+
+        self.cfg = cfg
+        self.d = Discriminator(cfg.num_outcomes).to(device)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr_d)
+        self.realness = RealnessLoss(cfg.num_outcomes).to(device)
+        self.percep = PerceptualLoss(cfg.vgg_weights).to(device) if (cfg.vgg_weights and cfg.w_percep) else None
+        self.ddp_d = self.d
+        terms = [f"{cfg.w_l1:g}*L1"]
+        if self.percep is not None:
+            terms.append(f"{cfg.w_percep:g}*VGG19-conv5_4")
+        terms.append(f"{cfg.w_adv:g}*RealnessGAN")
+        self.loss_name = " + ".join(terms)
+
+    def wrap(self, world: int):
+        if world > 1:
+            self.ddp_d = torch.nn.parallel.DistributedDataParallel(self.d)
+
+    def generator_loss(self, sr, hr, l1, amp):
+        for p in self.d.parameters():
+            p.requires_grad_(False)
+        with torch.autocast(sr.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            logits = self.d(torch.cat([hr, sr]))  # the plain module: no DDP reduction for G's step
+        for p in self.d.parameters():
+            p.requires_grad_(True)
+        real, fake = logits.float().chunk(2)
+        adv = self.realness.generator(real, fake)
+        loss = self.cfg.w_l1 * l1 + self.cfg.w_adv * adv
+        logs = {"g_adv": adv.detach()}
+        if self.percep is not None:
+            with torch.autocast(sr.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+                per = self.percep(sr, hr).float()
+            loss = loss + self.cfg.w_percep * per
+            logs["g_percep"] = per.detach()
+        return loss, logs
+
+    def discriminator_step(self, sr, hr, amp) -> float:
+        with torch.autocast(sr.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            logits = self.ddp_d(torch.cat([hr, sr]))
+        real, fake = logits.float().chunk(2)
+        loss = self.realness.discriminator(real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return float(loss)
+
+    def state_dict(self):
+        return {"d": self.d.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, sd):
+        self.d.load_state_dict(sd["d"])
+        self.opt_d.load_state_dict(sd["opt_d"])
+
+    def card(self) -> dict:
+        c = self.cfg
+        return {"gan": {"adversarial": "RealnessGAN (Xiangli et al. 2020)", "num_outcomes": c.num_outcomes,
+                        "w_l1": c.w_l1, "w_adv": c.w_adv, "lr_d": c.lr_d,
+                        "perceptual": (f"VGG19 conv5_4, weight {c.w_percep:g}, from {Path(c.vgg_weights).name}"
+                                       if self.percep is not None else
+                                       "off: no VGG19 ImageNet weights file was given (--vgg-weights)")}}
 
 
 def _cpu_has_bf16() -> bool:
@@ -378,6 +504,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=d.device)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g = p.add_argument_group("AMGAN fine-tuning")
+    g.add_argument("--gan", action="store_true", help="fine-tune --init with L1 + perceptual + RealnessGAN losses")
+    g.add_argument("--init", default=None, help="AMNet checkpoint (.safetensors) or shipped name to start from")
+    g.add_argument("--w-l1", type=float, default=d.w_l1)
+    g.add_argument("--w-percep", type=float, default=d.w_percep)
+    g.add_argument("--w-adv", type=float, default=d.w_adv)
+    g.add_argument("--lr-d", type=float, default=d.lr_d, help="discriminator learning rate")
+    g.add_argument("--vgg-weights", default=None,
+                   help="local torchvision vgg19 state dict; without it the perceptual term is off")
+    g.add_argument("--num-outcomes", type=int, default=d.num_outcomes, help="RealnessGAN outcomes")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -389,7 +525,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        patch=args.patch, batch=args.batch, lr=args.lr, lr_milestones=sorted(args.lr_milestones),
                        lr_gamma=args.lr_gamma, iters=args.iters, family=args.family, noise=args.noise, amp=args.amp,
                        ckpt_every=args.ckpt_every, val_data=args.val_data, val_every=args.val_every,
-                       seed=args.seed, device=args.device, threads=args.threads)
+                       seed=args.seed, device=args.device, threads=args.threads, gan=args.gan, init=args.init,
+                       w_l1=args.w_l1, w_percep=args.w_percep, w_adv=args.w_adv, lr_d=args.lr_d,
+                       vgg_weights=args.vgg_weights, num_outcomes=args.num_outcomes)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -102,3 +102,22 @@ def test_ddp_two_cpu_processes_stay_identical(hr_folder, tmp_path):
     state = torch.load(out / "last.pt", weights_only=True)
     assert len(state["rng"]) == 2 and state["rng"][0] != state["rng"][1]  # one stream per process
     assert Path(out / "amnet.json").is_file()
+
+
+def test_amgan_finetune_from_amnet_resumes_exactly(hr_folder, tmp_path):
+    train(tiny(hr_folder, tmp_path / "base", iters=2), progress=False)
+    init = str(tmp_path / "base" / "amnet.safetensors")
+    gan = dict(gan=True, init=init, w_adv=0.1)
+    train(tiny(hr_folder, tmp_path / "g_full", **gan), progress=False)
+    train(tiny(hr_folder, tmp_path / "g_split", iters=2, **gan), progress=False)
+    train(tiny(hr_folder, tmp_path / "g_split", **gan), resume=True, progress=False)
+    a = load_renderer(tmp_path / "g_full" / "amnet_gan.safetensors")
+    b = load_renderer(tmp_path / "g_split" / "amnet_gan.safetensors")
+    assert weights_fingerprint(a) == weights_fingerprint(b)
+    assert weights_fingerprint(a) != weights_fingerprint(load_renderer(init))  # it did train
+    card = json.loads((tmp_path / "g_full" / "amnet_gan.json").read_text())
+    assert card["training"]["gan"]["perceptual"].startswith("off")
+    assert card["training"]["init_training"]["training"]["iterations"] == 2
+    assert card["training"]["loss"] == "1*L1 + 0.1*RealnessGAN"
+    with pytest.raises(ValueError, match="init"):
+        TrainConfig(data="x", out="y", gan=True)

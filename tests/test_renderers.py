@@ -184,3 +184,55 @@ def test_custom_codec_travels_with_the_checkpoint(tmp_path):
     loaded = load_renderer(path)
     assert loaded.codec.hash == codec.hash != KernelCodec.default().hash
     np.testing.assert_array_equal(loaded.codec.components, codec.components)
+
+
+# ------------------------------------------------------------------------------------------------
+# AMGAN parts
+# ------------------------------------------------------------------------------------------------
+
+
+def test_realness_anchors_and_losses():
+    from blindsr_gym.renderers.amgan import RealnessLoss, realness_anchors
+
+    a0, a1 = realness_anchors(51)
+    assert a0.shape == a1.shape == (51,)
+    assert float(a0.sum()) == pytest.approx(1, abs=1e-6) and float(a1.sum()) == pytest.approx(1, abs=1e-6)
+    assert int(a0.argmax()) == 25 and a0.max() > 2 * a1.max() and a0[0] < a1[0] / 10  # peaked fake, flat real
+    loss = RealnessLoss(51)
+    # a discriminator that outputs exactly the anchors has zero loss
+    real, fake = a1.log().expand(4, -1), a0.log().expand(4, -1)
+    assert float(loss.discriminator(real, fake)) == pytest.approx(0, abs=1e-6)
+    assert float(loss.discriminator(fake, real)) > 1.0
+    # generator: KL(D(x) || D(G)) - KL(A0 || D(G)); fooling (D(G) = D(x) = A1) beats being caught
+    fooled = float(loss.generator(real, real))
+    caught = float(loss.generator(real, fake))
+    assert fooled == pytest.approx(-float((a0 * (a0.log() - a1.log())).sum()), rel=1e-5)
+    assert fooled < caught
+    with pytest.raises(ValueError, match="num_outcomes"):
+        realness_anchors(1)
+
+
+def test_discriminator_any_patch_size():
+    from blindsr_gym.renderers.amgan import Discriminator
+
+    d = Discriminator(num_outcomes=11, channels=8)
+    for s in (32, 192, 256):
+        assert d(torch.rand(2, 3, s, s)).shape == (2, 11)
+
+
+def test_vgg_features_load_torchvision_layout(tmp_path):
+    from blindsr_gym.renderers.amgan import PerceptualLoss, VGGFeatures
+
+    torch.manual_seed(0)
+    v = VGGFeatures()
+    assert len(v.features) == 35  # torchvision vgg19.features[:35] = up to conv5_4, before its ReLU
+    sd = {f"features.{k}": t.clone().normal_() for k, t in v.features.state_dict().items()}
+    torch.save(sd, tmp_path / "vgg19.pth")
+    w = VGGFeatures(tmp_path / "vgg19.pth")
+    torch.testing.assert_close(w.features[0].weight, sd["features.0.weight"])
+    torch.save({"x": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="vgg19"):
+        VGGFeatures(tmp_path / "bad.pth")
+    p = PerceptualLoss(tmp_path / "vgg19.pth")
+    x = torch.rand(1, 3, 32, 32)
+    assert float(p(x, x)) == 0 and float(p(x, torch.rand(1, 3, 32, 32))) > 0

@@ -61,6 +61,9 @@ class EnvCore:
                  precision: str = "fp32"):
         self.device = resolve_device(device)
         self.renderer = resolve_renderer(renderer, self.device)
+        if self.device.type == "cpu":  # oneDNN convolutions are faster in NHWC on CPU
+            self.renderer = self.renderer.to(memory_format=torch.channels_last)
+        self.render_chunk = 8 if self.device.type == "cpu" else None
         self.codec = self.renderer.codec
         self.scale = int(self.renderer.scale)
         if scale is not None and scale != self.scale:
@@ -177,9 +180,17 @@ class EnvCore:
 
     @torch.inference_mode()
     def render(self, lr: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            sr = self.renderer(lr, codes)
-        return sr.float().clamp(0, 1)
+        """SR for a batch, in chunks of ``render_chunk`` (on 2 CPU cores a batch of 8 renders faster per
+        image than one of 64: benchmarks/env_throughput.py); on a GPU in one pass."""
+        chunk = self.render_chunk or lr.shape[0]
+        out = []
+        for i in range(0, lr.shape[0], chunk):
+            x = lr[i:i + chunk]
+            if self.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                out.append(self.renderer(x, codes[i:i + chunk]).float().clamp(0, 1).contiguous())
+        return out[0] if len(out) == 1 else torch.cat(out)
 
     def score(self, sr: torch.Tensor, hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
