@@ -15,58 +15,68 @@ __all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .data import builtin
-    from .degradation import degrade, imresize
-    from .kernels import KernelCodec, isotropic_gaussian
-    from .metrics import get_metric
-    from .utils import to_tensor, to_uint8
+    """One episode of BlindSR-PSNR-v0 per built-in image and kernel width, three ways."""
+    from .envs import BlindSREnv
+    from .metrics import niqe, psnr
+    from .renderers import read_model_card
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    images = builtin(mod=args.scale)
-    codec = KernelCodec.default()
-    metrics = {m: get_metric(m) for m in ("psnr", "ssim", "niqe")}
-    hr_size = args.lr_size * args.scale
-    rows = []
     t0 = time.perf_counter()
-    for i, name in enumerate(images.names):
-        crop, _ = images.random_crop(rng, hr_size, index=i)
-        hr = to_tensor(crop)
+    env = BlindSREnv(renderer=args.renderer, metric="psnr", lr_size=args.lr_size, device=args.device,
+                     render_mode="rgb_array" if args.out else None)
+    core = env.core
+    card = read_model_card(args.renderer) if args.renderer != "bicubic" else {}
+    mid = np.zeros(env.action_space.shape, np.float32)  # the centre of the code box: a "typical" kernel
+    rows = []
+    for i, name in enumerate(core.source.names):
         for sigma in args.sigmas:
-            k = isotropic_gaussian(sigma)
-            lr = degrade(hr, k, args.scale)
-            up = imresize(lr, float(args.scale)).clamp(0, 1)
-            code = codec.encode(k)[0]
-            row = {"image": name, "sigma": sigma, "lr_shape": list(lr.shape[-2:]),
-                   "code_head": [round(float(c), 4) for c in code[:3]]}
-            row.update({f"bicubic_{m}": round(float(f(up, hr)[0]), 4) for m, f in metrics.items()})
-            row["hr_niqe"] = round(float(metrics["niqe"](hr)[0]), 4)
-            rows.append(row)
+            _, info = env.reset(seed=args.seed, options={"image_index": i, "sigma": sigma})
+            bicubic = core.bicubic(env._lr)
+            _, r_mid, _, _, info_mid = env.step(mid)
+            env.reset(seed=args.seed, options={"image_index": i, "sigma": sigma})
+            _, r_gt, _, _, info_gt = env.step(info["action_gt"])
+            rows.append({
+                "image": name, "sigma": sigma,
+                "bicubic_psnr": round(float(psnr(bicubic, env._hr, crop_border=core.scale)[0]), 3),
+                "true_kernel_psnr": round(info_gt["psnr"], 3),
+                "mid_kernel_psnr": round(info_mid["psnr"], 3), "mid_kernel_reward": round(r_mid, 3),
+                "true_kernel_reward": round(r_gt, 6),
+                "bicubic_niqe": round(float(niqe(bicubic)[0]), 3),
+                "true_kernel_niqe": round(float(niqe(env._sr)[0]), 3),
+                "hr_niqe": round(float(niqe(env._hr)[0]), 3),
+            })
             if args.out:
-                out = Path(args.out)
-                out.mkdir(parents=True, exist_ok=True)
                 import cv2
 
-                panel = np.concatenate([to_uint8(up)[0], to_uint8(hr)[0]], axis=1)
-                cv2.imwrite(str(out / f"{name}_sigma{sigma:g}.png"), panel[..., ::-1])
+                out = Path(args.out)
+                out.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(out / f"{name}_sigma{sigma:g}.png"), env.render()[..., ::-1])
     elapsed = time.perf_counter() - t0
+    result = {"renderer": str(args.renderer), "renderer_iterations": card.get("training", {}).get("iterations"),
+              "codec": core.codec.hash, "lr_size": core.lr_size, "scale": core.scale, "rows": rows,
+              "seconds": round(elapsed, 2)}
     if args.json:
-        print(json.dumps({"rows": rows, "seconds": round(elapsed, 2)}, indent=1))
+        print(json.dumps(result, indent=1))
         return 0
-    print(f"blindsr-gym demo: {len(images)} built-in images, {hr_size}x{hr_size} HR crops, x{args.scale}, "
-          f"kernel codec {codec.hash}")
-    print("Degrade (Eq. 1) with an isotropic Gaussian, upscale the LR bicubically, and score it.\n")
-    hdr = f"{'image':<11}{'sigma':>6}{'LR':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}{'NIQE':>8}{'NIQE(HR)':>10}"
+    print(f"blindsr-gym demo: BlindSR-PSNR-v0 episodes on {len(core.source)} built-in images, "
+          f"{core.lr_size}x{core.lr_size} LR, x{core.scale}, renderer {args.renderer}"
+          + (f" ({result['renderer_iterations']} training iterations)" if result["renderer_iterations"] else ""))
+    print("Each LR image is rendered with the true kernel's code (the non-blind upper bound, reward 0) and with\n"
+          "the code box's centre (action 0, a guess); the reward (Eq. 8) is the guess's PSNR minus the true one's.\n")
+    hdr = (f"{'image':<11}{'sigma':>6}{'bicubic':>9}{'true k':>8}{'guess':>8}{'reward':>8}"
+           f"{'NIQE bic':>9}{'NIQE SR':>9}{'NIQE HR':>9}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['image']:<11}{r['sigma']:>6.2f}{'x'.join(map(str, r['lr_shape'])):>8}"
-              f"{r['bicubic_psnr']:>9.2f}{r['bicubic_ssim']:>9.4f}{r['bicubic_niqe']:>8.3f}{r['hr_niqe']:>10.3f}")
-    print(f"\nPSNR/SSIM: Y channel, {4}-pixel border cropped. NIQE: MATLAB release, lower is better. "
-          f"{elapsed:.1f} s.")
+        print(f"{r['image']:<11}{r['sigma']:>6.2f}{r['bicubic_psnr']:>9.2f}{r['true_kernel_psnr']:>8.2f}"
+              f"{r['mid_kernel_psnr']:>8.2f}{r['mid_kernel_reward']:>8.2f}{r['bicubic_niqe']:>9.3f}"
+              f"{r['true_kernel_niqe']:>9.3f}{r['hr_niqe']:>9.3f}")
+    print(f"\nPSNR in dB on the Y channel, {core.scale}-pixel border cropped; NIQE: MATLAB release, lower is "
+          f"better. {elapsed:.1f} s.")
     if args.out:
-        print(f"Panels (bicubic | HR) written to {args.out}/")
+        print(f"Panels written to {args.out}/: bicubic | SR with the action (here the true kernel's) | "
+              "SR with the true kernel | HR")
     return 0
 
 
@@ -76,13 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="blindsr-gym", description="Blind super-resolution as an RL problem.")
     p.add_argument("--version", action="version", version=f"blindsr-gym {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="degrade the built-in images, upscale bicubically, print PSNR/SSIM/NIQE")
+    d = sub.add_parser("demo", help="episodes of BlindSR-PSNR-v0 on the built-in images with the shipped renderer")
+    d.add_argument("--renderer", default="amnet_x4", help="shipped name, checkpoint path, or 'bicubic'")
     d.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
-    d.add_argument("--scale", type=int, default=4, choices=(2, 3, 4), help="downscaling factor")
     d.add_argument("--lr-size", type=int, default=64, help="LR crop side in pixels (>= 48 for NIQE at x4)")
     d.add_argument("--sigmas", type=float, nargs="+", default=[1.3, 2.6], help="kernel widths (HR pixels)")
     d.add_argument("--out", type=str, default=None, help="folder for PNG panels")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    d.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     d.set_defaults(func=_demo)
 

@@ -241,8 +241,21 @@ def run_cli(args) -> int:
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(md)
+    if args.card_key:
+        _update_card(args.renderer, args.card_key, result)
     print(md)
     return 0
+
+
+def _update_card(renderer: str, key: str, result: dict) -> None:
+    """Store ``result`` (summary, records, command) in the renderer's model card under evaluation[key]."""
+    from .renderers import _resolve
+
+    card_path = _resolve(renderer).with_suffix(".json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    card.setdefault("evaluation", {})[key] = {k: result[k] for k in ("command", "kernels", "device", "wall_s",
+                                                                      "summary", "records")}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def add_arguments(p) -> None:
@@ -256,6 +269,8 @@ def add_arguments(p) -> None:
     p.add_argument("--by-kernel", action="store_true", help="markdown: one column per kernel")
     p.add_argument("--json", default=None, help="write records here")
     p.add_argument("--markdown", default=None, help="write the table here")
+    p.add_argument("--card-key", default=None,
+                   help="also store the results in --renderer's model card (.json) under evaluation.<KEY>")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")

@@ -1,0 +1,72 @@
+"""The evaluation harness on the built-in images (tiny budgets)."""
+
+import json
+
+import pytest
+import torch
+
+from blindsr_gym.cli import main
+from blindsr_gym.data import builtin
+from blindsr_gym.degradation import degrade, imresize
+from blindsr_gym.evaluate import evaluate, make_method, parse_kernels, summarize, to_markdown
+from blindsr_gym.kernels import gaussian8_sigmas, isotropic_gaussian
+from blindsr_gym.metrics import psnr
+from blindsr_gym.renderers import build_renderer, save_renderer
+from blindsr_gym.utils import to_tensor
+
+
+def test_kernel_settings():
+    g8 = parse_kernels("gaussian8")
+    assert [label for label, _ in g8] == [f"sigma={s:.2f}" for s in gaussian8_sigmas(4)]
+    assert g8[0][0] == "sigma=1.80" and g8[-1][0] == "sigma=3.20"
+    t1 = parse_kernels("sigma:0.2,1.3,2.6")
+    torch.testing.assert_close(t1[1][1], isotropic_gaussian(1.3))
+    for bad in ("sigma:", "sigma:a", "sigma:-1", "gauss8"):
+        with pytest.raises(ValueError):
+            parse_kernels(bad)
+
+
+def test_bicubic_record_matches_direct_computation():
+    src = builtin(mod=4)
+    records = evaluate({"builtin": src}, parse_kernels("sigma:2.0"), [make_method("bicubic")], ["psnr"],
+                       max_images=2, progress=False)
+    assert len(records) == 1 and records[0]["images"] == 2
+    direct = []
+    for i in range(2):
+        hr = to_tensor(src[i])
+        sr = imresize(degrade(hr, isotropic_gaussian(2.0), 4), 4.0).clamp(0, 1)
+        direct.append(float(psnr(sr, hr, crop_border=4)[0]))
+    assert records[0]["psnr"] == pytest.approx(sum(direct) / 2, abs=1e-9)
+
+
+def test_gt_method_uses_the_true_kernel_code(tmp_path):
+    torch.manual_seed(0)
+    path = save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "r.safetensors")
+    m = make_method("gt", renderer=str(path))
+    seen = []
+    records = evaluate({"builtin": builtin(mod=4)}, parse_kernels("sigma:1.0,3.0"), [make_method("bicubic"), m],
+                       ["psnr", "ssim"], max_images=1, progress=False,
+                       on_result=lambda *a: seen.append(a[0]))
+    assert len(records) == 4 and seen.count("gt") == 2
+    summary = summarize(records, ["psnr", "ssim"])
+    assert {s["method"] for s in summary} == {"bicubic", "gt"} and all(s["kernels"] == 2 for s in summary)
+    md = to_markdown(records, ["psnr", "ssim"])
+    assert "| method | builtin |" in md and "| gt |" in md
+    with pytest.raises(ValueError, match="unknown method"):
+        make_method("ikc")
+
+
+def test_cli_json_markdown_and_card(tmp_path, capsys):
+    torch.manual_seed(0)
+    path = save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "r.safetensors", {"training": {}})
+    rc = main(["evaluate", "--data", "builtin", "--kernels", "sigma:2.0", "--methods", "bicubic,gt",
+               "--renderer", str(path), "--max-images", "1", "--json", str(tmp_path / "e.json"),
+               "--markdown", str(tmp_path / "e.md"), "--card-key", "tiny", "--no-progress"])
+    assert rc == 0
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["command"].startswith("blindsr-gym evaluate") and len(result["records"]) == 2
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["evaluation"]["tiny"]["summary"] == result["summary"]
+    assert "| bicubic |" in (tmp_path / "e.md").read_text()
+    assert main(["evaluate", "--data", str(tmp_path / "nope"), "--no-progress"]) == 2
+    assert "not found" in capsys.readouterr().err
