@@ -22,6 +22,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.lr_size < 48:
+        raise ValueError(f"--lr-size {args.lr_size} is too small: the demo reports NIQE, which needs SR images of "
+                         "at least 192x192 pixels, i.e. --lr-size >= 48 at x4")
     t0 = time.perf_counter()
     env = BlindSREnv(renderer=args.renderer, metric="psnr", lr_size=args.lr_size, device=args.device,
                      render_mode="rgb_array" if args.out else None)
