@@ -1,4 +1,88 @@
 """Policies and their training (installed as ``blindsr_gym.agents``).
 
-The actor, the one-step DDPG and the Stable-Baselines3 comparison land with the agents issue.
+``load_actor(name_or_path)`` returns a frozen kernel predictor: float NCHW LR in [0, 1] -> actions in
+[-1, 1]^15; the renderer's ``codec.action_to_code`` turns them into codes. Checkpoints are
+``.safetensors`` files whose metadata hold the actor's configuration and the hash of the codec its
+actions refer to, with a model card ``.json`` next to them.
 """
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .networks import Actor, Critic, obs_to_tensor
+
+__all__ = ["Actor", "Critic", "obs_to_tensor", "load_actor", "save_actor", "SHIPPED_ACTORS", "ActorCheckpointError"]
+
+FORMAT = "blindsr-gym-actor/1"
+SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4")
+
+
+class ActorCheckpointError(ValueError):
+    """An actor checkpoint that is missing, malformed, or made for another codec."""
+
+
+def save_actor(actor: Actor, path: str | Path, codec=None, card: dict | None = None) -> Path:
+    """Write ``actor`` to ``path`` (``.safetensors``) and its model card next to it."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"actor checkpoints are .safetensors files, got {path}")
+    meta = {"format": FORMAT, "config": json.dumps(actor.config, sort_keys=True),
+            "codec_hash": codec.hash if codec is not None else ""}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in actor.state_dict().items()}, str(tmp), metadata=meta)
+    tmp.replace(path)
+    card = dict(card or {})
+    card.update(config=actor.config, codec_hash=meta["codec_hash"],
+                parameters=sum(p.numel() for p in actor.parameters()))
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+    return path
+
+
+def _resolve(name_or_path) -> Path:
+    name = str(name_or_path)
+    if name in SHIPPED_ACTORS:
+        ref = resources.files("blindsr_gym.agents") / "weights" / f"{name}.safetensors"
+        if not ref.is_file():
+            raise ActorCheckpointError(f"shipped actor {name!r} is not in this installation ({ref})")
+        return Path(str(ref))
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ActorCheckpointError(
+            f"actor checkpoint not found: {name}; shipped actors are {', '.join(SHIPPED_ACTORS)}")
+    return path
+
+
+def load_actor(name_or_path, device: str | torch.device | None = None, codec=None) -> Actor:
+    """A frozen actor in eval mode; ``codec`` (optional) must be the one it was trained with."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from blindsr_gym.utils import resolve_device
+
+    path = _resolve(name_or_path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises several types for a damaged file
+        raise ActorCheckpointError(f"{path}: not a readable .safetensors file ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise ActorCheckpointError(f"{path}: not a blindsr-gym actor checkpoint (format {meta.get('format')!r})")
+    if codec is not None and meta.get("codec_hash") and meta["codec_hash"] != codec.hash:
+        raise ActorCheckpointError(f"{path}: actor was trained for codec {meta['codec_hash']}, not {codec.hash}")
+    actor = Actor(**json.loads(meta["config"]))
+    try:
+        actor.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise ActorCheckpointError(f"{path}: weights do not fit the actor configuration: {e}") from None
+    actor.codec_hash = meta.get("codec_hash", "")
+    actor.requires_grad_(False).eval()
+    return actor.to(resolve_device(device) if device is not None else torch.device("cpu"))

@@ -107,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     renderer_train.add_arguments(t)
     t.set_defaults(func=renderer_train.run)
 
+    from .agents import train as agent_train
+
+    a = sub.add_parser("train", help="train a kernel estimator by RL (our DDPG or Stable-Baselines3)",
+                       description=agent_train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    agent_train.add_arguments(a)
+    a.set_defaults(func=agent_train.run)
+
+    from .agents import pretrain
+
+    pa = sub.add_parser("pretrain-actor", help="supervised pre-training of the kernel predictor",
+                        description=pretrain.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pretrain.add_arguments(pa)
+    pa.set_defaults(func=pretrain.run)
+
     from . import evaluate
 
     e = sub.add_parser("evaluate", help="score SR methods on HR folders with fixed kernels (the paper's tables)",

@@ -1,0 +1,318 @@
+"""One-step DDPG for blind SR (AMNet-RL, Hui et al. 2021, Sec. 3.3), in one readable file.
+
+An episode is one step, so there is no bootstrapping: the critic regresses the reward itself,
+``y = r`` (Eq. 10 reduces to ``(r - Q)^2``). The paper's critic loss adds a sign penalty, so Q at
+least gets the *sign* of the reward right (Eq. 11):
+
+    L_Q = mean( max(0, -gamma_i * Q_i) + (r_i - Q_i)^2 ),   gamma_i = 1 if r_i > 0 else -1
+
+The actor follows the deterministic policy gradient (Eq. 12), ``L_P = -mean Q(s, P(s))``.
+
+Rollouts go through the batched vector env: every iteration plays ``num_envs`` episodes in one
+renderer pass (Gaussian exploration noise on the actor's actions), stores them in a replay buffer,
+and takes ``updates_per_iteration`` gradient steps on batches of ``batch_size``. Learning rates
+decay exponentially from their start to ``lr_decay_to`` times it over the run (the paper: actor
+1e-5, critic 1e-4, both to 1e-2 of that, batch 96, 5,000 iterations).
+
+    blindsr-gym train --env BlindSR-PSNR-v0 --algo ddpg --steps 480000 --logdir runs/ddpg
+
+TensorBoard: ``losses/`` (critic, actor, q), ``charts/`` (reward, metric, PSNR of the rollouts,
+learning rates), ``eval/`` (the fixed validation episodes), and the hyper-parameter table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .networks import Actor, Critic, obs_to_tensor
+
+CRITIC_LOSSES = ("eq11", "eq10")
+
+
+def sign_penalized_critic_loss(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Eq. 11: ``mean(max(0, -gamma * q) + (r - q)^2)`` with ``gamma = 1 if r > 0 else -1``."""
+    gamma = torch.where(r > 0, 1.0, -1.0).to(q.dtype)
+    return (F.relu(-gamma * q) + (r - q) ** 2).mean()
+
+
+def mse_critic_loss(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Eq. 10 for one-step episodes (target = r): ``mean((r - q)^2)``."""
+    return ((r - q) ** 2).mean()
+
+
+@dataclass
+class DDPGConfig:
+    env_id: str = "BlindSR-PSNR-v0"
+    env_kwargs: dict = field(default_factory=dict)  # passed to gym.make_vec (renderer, dataset, metric, ...)
+    eval_env_kwargs: dict = field(default_factory=dict)  # overrides for the validation env (e.g. dataset)
+    num_envs: int = 96  # episodes per iteration (one batched env step)
+    iterations: int = 5000
+    batch_size: int = 96
+    updates_per_iteration: int = 1
+    actor_lr: float = 1e-5
+    critic_lr: float = 1e-4
+    lr_decay_to: float = 1e-2  # both rates decay exponentially to this fraction of their start
+    critic_loss: str = "eq11"  # "eq11" (sign-penalised, the paper's) or "eq10" (plain squared error)
+    exploration_noise: float = 0.1  # std of the Gaussian added to actions in [-1, 1]
+    buffer_size: int = 20_000
+    eval_every: int = 250
+    eval_episodes: int = 64
+    eval_seed: int = 1_000_000
+    ckpt_every: int = 250
+    seed: int = 0
+    device: str = "auto"
+    init_actor: str | None = None  # a pre-trained actor (agents/pretrain.py) to start from
+    actor_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.critic_loss not in CRITIC_LOSSES:
+            raise ValueError(f"critic_loss must be one of {CRITIC_LOSSES}, got {self.critic_loss!r}")
+        for name in ("num_envs", "iterations", "batch_size", "updates_per_iteration", "buffer_size",
+                     "eval_every", "eval_episodes", "ckpt_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not 0 < self.lr_decay_to <= 1:
+            raise ValueError(f"lr_decay_to must be in (0, 1], got {self.lr_decay_to!r}")
+        if self.exploration_noise < 0:
+            raise ValueError(f"exploration_noise must be >= 0, got {self.exploration_noise!r}")
+
+
+def decayed(lr0: float, frac_to: float, it: int, total: int) -> float:
+    """Exponential decay from ``lr0`` at iteration 0 to ``lr0 * frac_to`` at ``total``."""
+    return lr0 * frac_to ** (it / max(total, 1))
+
+
+class ReplayBuffer:
+    """A ring buffer of one-step transitions ``(obs uint8 HWC, action, reward)``."""
+
+    def __init__(self, capacity: int, obs_shape: tuple, action_dim: int):
+        self.obs = np.zeros((capacity, *obs_shape), np.uint8)
+        self.actions = np.zeros((capacity, action_dim), np.float32)
+        self.rewards = np.zeros(capacity, np.float32)
+        self.capacity, self.pos, self.size = capacity, 0, 0
+
+    def add(self, obs, actions, rewards):
+        for o, a, r in zip(obs, actions, rewards, strict=True):
+            self.obs[self.pos], self.actions[self.pos], self.rewards[self.pos] = o, a, r
+            self.pos = (self.pos + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, rng: np.random.Generator, n: int):
+        idx = rng.integers(self.size, size=n)
+        return self.obs[idx], self.actions[idx], self.rewards[idx]
+
+    def state_dict(self):
+        return {"obs": torch.from_numpy(self.obs[: self.size].copy()),
+                "actions": torch.from_numpy(self.actions[: self.size].copy()),
+                "rewards": torch.from_numpy(self.rewards[: self.size].copy()), "pos": self.pos}
+
+    def load_state_dict(self, sd):
+        n = len(sd["rewards"])
+        if n > self.capacity:
+            raise ValueError(f"checkpoint buffer holds {n} transitions, more than buffer_size={self.capacity}")
+        self.obs[:n] = sd["obs"].numpy()
+        self.actions[:n], self.rewards[:n] = sd["actions"].numpy(), sd["rewards"].numpy()
+        self.size, self.pos = n, int(sd["pos"]) % self.capacity
+
+
+def make_vec_env(env_id: str, num_envs: int, **kwargs):
+    import gymnasium as gym
+
+    import blindsr_gym  # noqa: F401  (registers the ids)
+
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs).unwrapped
+
+
+def torch_policy(actor: torch.nn.Module):
+    """``act(obs uint8 [N, H, W, 3]) -> actions [N, L]`` for a torch actor, deterministic."""
+    device = next(actor.parameters()).device
+
+    @torch.no_grad()
+    def act(obs):
+        return actor(obs_to_tensor(obs, device)).cpu().numpy()
+
+    return act
+
+
+def evaluate_policy(act, env, seed: int) -> dict[str, float]:
+    """One batched step of ``env`` (a BlindSRVectorEnv) on the episodes of ``seed``, with the
+    actions of ``act(obs) -> [N, L]``: mean reward, the metric, PSNR against HR, and the error of the
+    actions and codes against the true kernel's."""
+    obs, info = env.reset(seed=seed)
+    actions = np.asarray(act(obs), dtype=np.float32)
+    _, rewards, _, _, step_info = env.step(actions)
+    fi = step_info["final_info"]
+    out = {"reward": float(np.mean(rewards)), "reward_positive_frac": float(np.mean(rewards > 0))}
+    for name, vals in fi["metric"].items():
+        if not name.startswith("_"):
+            out[f"metric_{name}"] = float(np.nanmean(vals))
+            out[f"metric_{name}_true_kernel"] = float(np.nanmean(fi["baseline"][name]))
+    if "psnr" in fi:
+        out["psnr"] = float(np.mean(fi["psnr"]))
+        out["psnr_true_kernel"] = float(np.mean(fi["psnr_gt"]))
+    if "action_gt" in info:
+        out["action_l1_error"] = float(np.mean(np.abs(np.clip(actions, -1, 1) - info["action_gt"])))
+        codes, codes_gt = fi["code"], info["code_gt"]
+        out["code_rel_error"] = float(np.mean(np.linalg.norm(codes - codes_gt, axis=1)
+                                              / np.maximum(np.linalg.norm(codes_gt, axis=1), 1e-12)))
+    return out
+
+
+def rollout_logs(rewards, info) -> dict[str, float]:
+    """The ``charts/`` figures of one batched step (shared with the SB3 callback)."""
+    logs = {"charts/reward": float(np.mean(rewards))}
+    fi = info["final_info"]
+    if "psnr" in fi:
+        logs["charts/psnr"] = float(np.mean(fi["psnr"]))
+    for name, vals in fi["metric"].items():
+        if not name.startswith("_"):
+            logs[f"charts/metric_{name}"] = float(np.nanmean(vals))
+    return logs
+
+
+def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train; returns the last evaluation. Checkpoints to ``logdir/ddpg_state.pt``; the actor also
+    to ``logdir/actor.safetensors`` (+ model card)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from blindsr_gym.utils import resolve_device
+
+    from . import save_actor
+
+    logdir = Path(logdir)
+    state_path = logdir / "ddpg_state.pt"
+    device = resolve_device(cfg.device)
+    state = None
+    if resume:
+        if not state_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {state_path}")
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state["config"]["env_id"] != cfg.env_id or state["config"]["critic_loss"] != cfg.critic_loss:
+            raise ValueError(f"--resume: {state_path} is a {state['config']['env_id']} / "
+                             f"{state['config']['critic_loss']} run; start a new --logdir to change them")
+    elif state_path.exists():
+        raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --logdir")
+
+    env_kwargs = dict(cfg.env_kwargs)
+    env_kwargs.setdefault("device", str(device))
+    env = make_vec_env(cfg.env_id, cfg.num_envs, **env_kwargs)
+    eval_kwargs = dict(env_kwargs, **cfg.eval_env_kwargs, renderer=env.core.renderer)
+    eval_env = make_vec_env(cfg.env_id, cfg.eval_episodes, **eval_kwargs)
+    code_len = env.single_action_space.shape[0]
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        actor = Actor(code_len=code_len, **cfg.actor_kwargs).to(device)
+        critic = Critic(code_len=code_len).to(device)
+    if cfg.init_actor:
+        from . import load_actor
+
+        actor.load_state_dict(load_actor(cfg.init_actor).state_dict())
+    opt_a = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
+    opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
+    buffer = ReplayBuffer(cfg.buffer_size, env.single_observation_space.shape, code_len)
+    rng = np.random.default_rng([cfg.seed, 7])
+    start, wall, last_eval = 0, 0.0, None
+    if state is not None:
+        actor.load_state_dict(state["actor"])
+        critic.load_state_dict(state["critic"])
+        opt_a.load_state_dict(state["opt_actor"])
+        opt_c.load_state_dict(state["opt_critic"])
+        buffer.load_state_dict(state["buffer"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        start, wall, last_eval = state["iteration"], state["wall_s"], state.get("last_eval")
+    # a resumed run re-seeds the env from the iteration: deterministic, though not the same
+    # episodes an uninterrupted run would have drawn next
+    obs, _ = env.reset(seed=cfg.seed + start)
+    loss_fn = sign_penalized_critic_loss if cfg.critic_loss == "eq11" else mse_critic_loss
+
+    logdir.mkdir(parents=True, exist_ok=True)
+    writer = SummaryWriter(str(logdir), purge_step=start if start else None)
+    if start == 0:
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+            f"|{k}|{v}|" for k, v in asdict(cfg).items()))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.iterations, initial=start, desc=f"ddpg {cfg.env_id}", unit="it")
+
+    def checkpoint(it):
+        torch.save({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
+                    "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
+                    "rng": json.dumps(rng.bit_generator.state), "iteration": it, "wall_s": wall,
+                    "last_eval": last_eval, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
+        state_path.with_suffix(".tmp").replace(state_path)
+        card = {"training": {"algorithm": f"one-step DDPG, critic loss {cfg.critic_loss}", "env_id": cfg.env_id,
+                             "env_kwargs": {k: str(v) for k, v in env_kwargs.items()}, "iterations": it,
+                             "episodes": it * cfg.num_envs, "batch_size": cfg.batch_size,
+                             "actor_lr": cfg.actor_lr, "critic_lr": cfg.critic_lr, "wall_time_s": round(wall, 1),
+                             "device": str(device)},
+                "evaluation": last_eval}
+        save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card)
+
+    t_last = time.perf_counter()
+    for it in range(start, cfg.iterations):
+        for g in opt_a.param_groups:
+            g["lr"] = decayed(cfg.actor_lr, cfg.lr_decay_to, it, cfg.iterations)
+        for g in opt_c.param_groups:
+            g["lr"] = decayed(cfg.critic_lr, cfg.lr_decay_to, it, cfg.iterations)
+        with torch.no_grad():
+            a = actor(obs_to_tensor(obs, device)).cpu().numpy()
+        a = np.clip(a + rng.normal(0, cfg.exploration_noise, a.shape).astype(np.float32), -1, 1)
+        next_obs, rewards, _, _, info = env.step(a)
+        buffer.add(obs, a, rewards)
+        obs = next_obs
+        logs = rollout_logs(rewards, info)
+        if buffer.size >= cfg.batch_size:
+            for _ in range(cfg.updates_per_iteration):
+                o, act, r = buffer.sample(rng, cfg.batch_size)
+                s = obs_to_tensor(o, device)
+                act_t = torch.from_numpy(act).to(device)
+                r_t = torch.from_numpy(r).to(device)
+                q = critic(s, act_t)
+                loss_c = loss_fn(q, r_t)
+                opt_c.zero_grad(set_to_none=True)
+                loss_c.backward()
+                opt_c.step()
+                loss_a = -critic(s, actor(s)).mean()
+                opt_a.zero_grad(set_to_none=True)
+                loss_a.backward()
+                opt_a.step()
+            logs.update({"losses/critic": loss_c.item(), "losses/actor": loss_a.item(),
+                         "losses/q": q.detach().mean().item()})
+        logs["charts/actor_lr"] = opt_a.param_groups[0]["lr"]
+        logs["charts/critic_lr"] = opt_c.param_groups[0]["lr"]
+        now = time.perf_counter()
+        wall += now - t_last
+        t_last = now
+        episodes = (it + 1) * cfg.num_envs
+        for k, v in logs.items():
+            writer.add_scalar(k, v, episodes)
+        done = it + 1
+        if done % cfg.eval_every == 0 or done == cfg.iterations:
+            actor.eval()
+            last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed)
+            actor.train()
+            for k, v in last_eval.items():
+                writer.add_scalar(f"eval/{k}", v, episodes)
+            t_last = time.perf_counter()
+        if done % cfg.ckpt_every == 0 or done == cfg.iterations:
+            checkpoint(done)
+            t_last = time.perf_counter()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({"r": f"{logs['charts/reward']:.3f}",
+                             **({"eval_r": f"{last_eval['reward']:.3f}"} if last_eval else {})}, refresh=False)
+    if bar is not None:
+        bar.close()
+    writer.close()
+    return {"iterations": cfg.iterations, "wall_s": wall, "eval": last_eval, "logdir": str(logdir)}

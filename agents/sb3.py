@@ -1,0 +1,222 @@
+"""Stable-Baselines3 on the blind-SR environments: a VecEnv adapter, a features extractor, a callback.
+
+    blindsr-gym train --env BlindSR-PSNR-v0 --algo sb3:td3 --steps 20000 --logdir runs/td3
+
+* :class:`SB3VecEnv` lets SB3 step the batched :class:`~blindsr_gym.envs.BlindSRVectorEnv` (one
+  renderer pass for all N envs). Every episode is one step, so every step is ``done`` and carries
+  the finished episode's observation as ``info["terminal_observation"]``, as SB3 expects.
+* :class:`LRFeaturesExtractor`: strided convolutions over the LR image, global average pooling and
+  a linear layer; it sizes itself from a sample observation, so any ``lr_size`` works.
+* :class:`BlindSRCallback` logs the env's figures under the same ``charts/`` and ``eval/`` tags as our
+  DDPG, and evaluates the deterministic policy on fixed, seeded validation episodes.
+* :func:`make_model` builds TD3, SAC, DDPG or PPO with that extractor and buffer sizes that fit in
+  memory (image observations: 12 KB each at 64x64).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.vec_env import VecEnv
+
+from .ddpg import evaluate_policy, rollout_logs
+
+ALGOS = ("td3", "sac", "ddpg", "ppo")
+
+
+class SB3VecEnv(VecEnv):
+    """SB3's ``VecEnv`` interface over a :class:`BlindSRVectorEnv`."""
+
+    def __init__(self, venv):
+        self.venv = venv
+        super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+        self._actions = None
+
+    def reset(self):
+        seeds = self._seeds
+        seed = None if all(s is None for s in seeds) else [s for s in seeds]
+        obs, _ = self.venv.reset(seed=seed, options=self._options[0] or None)
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions, dtype=np.float32)
+
+    def step_wait(self):
+        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        fi = info["final_info"]
+        infos = []
+        for i in range(self.num_envs):
+            d = {"terminal_observation": info["final_obs"][i], "TimeLimit.truncated": bool(truncated[i])}
+            for k, v in fi.items():
+                if k.startswith("_"):
+                    continue
+                d[k] = {kk: vv[i] for kk, vv in v.items() if not kk.startswith("_")} if isinstance(v, dict) else v[i]
+            infos.append(d)
+        self.last_info = info
+        self.last_rewards = rewards
+        return obs, rewards.astype(np.float32), terminated | truncated, infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def get_attr(self, attr_name, indices=None):
+        return [getattr(self.venv, attr_name) for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name, value, indices=None) -> None:
+        setattr(self.venv, attr_name, value)
+
+    def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
+        return [getattr(self.venv, method_name)(*method_args, **method_kwargs) for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False for _ in self._get_indices(indices)]
+
+    def get_images(self):
+        return list(self.venv.render() or [])
+
+
+class LRFeaturesExtractor(BaseFeaturesExtractor):
+    """Convs (stride 2) -> global average pooling -> linear -> ReLU. Input: float NCHW in [0, 1]
+    (SB3 transposes and scales the uint8 HWC observations)."""
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128, widths=(32, 64, 64, 128)):
+        super().__init__(observation_space, features_dim)
+        layers, c = [], observation_space.shape[0]
+        for w in widths:
+            layers += [torch.nn.Conv2d(c, w, 3, stride=2, padding=1), torch.nn.ReLU()]
+            c = w
+        self.cnn = torch.nn.Sequential(*layers)
+        with torch.no_grad():  # size the head from a sample observation
+            sample = torch.as_tensor(observation_space.sample()[None]).float()
+            n = self.cnn(sample).mean(dim=(2, 3)).shape[1]
+        self.linear = torch.nn.Sequential(torch.nn.Linear(n, features_dim), torch.nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.cnn(obs).mean(dim=(2, 3)))
+
+
+class BlindSRCallback(BaseCallback):
+    """Logs ``charts/`` from every batched step and ``eval/`` every ``eval_freq`` env steps."""
+
+    def __init__(self, eval_env=None, eval_seed: int = 1_000_000, eval_freq: int = 10_000, verbose: int = 0):
+        super().__init__(verbose)
+        self.eval_env, self.eval_seed, self.eval_freq = eval_env, eval_seed, eval_freq
+        self.last_eval: dict | None = None
+        self._next_eval = eval_freq
+
+    def _on_step(self) -> bool:
+        env = self.training_env
+        while hasattr(env, "venv") and not isinstance(env, SB3VecEnv):
+            env = env.venv
+        if isinstance(env, SB3VecEnv) and getattr(env, "last_info", None) is not None:
+            for k, v in rollout_logs(env.last_rewards, env.last_info).items():
+                self.logger.record(k, v)
+        if self.eval_env is not None and self.num_timesteps >= self._next_eval:
+            self.run_eval()
+            self._next_eval += self.eval_freq
+        return True
+
+    def run_eval(self) -> dict:
+        def act(obs):
+            return self.model.predict(obs.transpose(0, 3, 1, 2), deterministic=True)[0]
+
+        self.last_eval = evaluate_policy(act, self.eval_env, self.eval_seed)
+        for k, v in self.last_eval.items():
+            self.logger.record(f"eval/{k}", v)
+        return self.last_eval
+
+
+def make_model(algo: str, env: SB3VecEnv, seed: int = 0, device: str = "auto", tensorboard_log: str | None = None,
+               buffer_size: int = 20_000, features_dim: int = 128, **kwargs):
+    """An SB3 model with :class:`LRFeaturesExtractor`. ``algo``: td3, sac, ddpg, ppo."""
+    import stable_baselines3 as sb3
+
+    algo = algo.lower().removeprefix("sb3:")
+    if algo not in ALGOS:
+        raise ValueError(f"unknown SB3 algorithm {algo!r}; choose one of {', '.join('sb3:' + a for a in ALGOS)}")
+    cls = {"td3": sb3.TD3, "sac": sb3.SAC, "ddpg": sb3.DDPG, "ppo": sb3.PPO}[algo]
+    policy_kwargs = dict(features_extractor_class=LRFeaturesExtractor,
+                         features_extractor_kwargs=dict(features_dim=features_dim))
+    if algo != "ppo":
+        policy_kwargs["share_features_extractor"] = False
+        kwargs.setdefault("buffer_size", buffer_size)
+        kwargs.setdefault("learning_starts", min(1000, buffer_size // 4))
+        kwargs.setdefault("gamma", 0.0)  # one-step episodes: nothing to bootstrap
+        if algo == "sac":
+            kwargs.setdefault("ent_coef", "auto")
+    else:
+        kwargs.setdefault("n_steps", max(1, 512 // env.num_envs))
+        kwargs.setdefault("batch_size", 64)
+        kwargs.setdefault("gamma", 0.0)
+    return cls("CnnPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device=device,
+               tensorboard_log=tensorboard_log, verbose=0, **kwargs)
+
+
+def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: int = 16,
+              env_kwargs: dict | None = None, eval_env_kwargs: dict | None = None, eval_episodes: int = 64,
+              eval_freq: int | None = None,
+              seed: int = 0, device: str = "auto", resume: bool = False, progress: bool = True,
+              ckpt_freq: int | None = None, **algo_kwargs) -> dict:
+    """Train an SB3 algorithm for ``steps`` env steps (episodes). Checkpoints (model and replay
+    buffer) go to ``logdir``; ``resume=True`` continues from the last one."""
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+
+    from blindsr_gym.utils import resolve_device
+
+    from .ddpg import make_vec_env
+
+    logdir = Path(logdir)
+    dev = resolve_device(device)
+    env_kwargs = dict(env_kwargs or {})
+    env_kwargs.setdefault("device", str(dev))
+    venv = make_vec_env(env_id, num_envs, **env_kwargs)
+    env = SB3VecEnv(venv)
+    env.seed(seed)
+    eval_kwargs = dict(env_kwargs, **(eval_env_kwargs or {}), renderer=venv.core.renderer)
+    eval_env = make_vec_env(env_id, eval_episodes, **eval_kwargs)
+    eval_freq = eval_freq or max(steps // 10, num_envs)
+    ckpt_freq = ckpt_freq or max(steps // 10, num_envs)
+    algo_name = algo.lower().removeprefix("sb3:")
+    model_path = logdir / "sb3_model.zip"
+    buffer_path = logdir / "sb3_replay_buffer.pkl"
+    if resume:
+        if not model_path.is_file():
+            raise FileNotFoundError(f"--resume: no SB3 checkpoint at {model_path}")
+        import stable_baselines3 as sb3
+
+        cls = {"td3": sb3.TD3, "sac": sb3.SAC, "ddpg": sb3.DDPG, "ppo": sb3.PPO}[algo_name]
+        model = cls.load(model_path, env=env, device=dev, tensorboard_log=str(logdir))
+        if buffer_path.is_file() and hasattr(model, "load_replay_buffer"):
+            model.load_replay_buffer(buffer_path)
+    else:
+        if model_path.exists():
+            raise FileExistsError(f"{model_path} exists; pass --resume or choose another --logdir")
+        model = make_model(algo_name, env, seed=seed, device=dev, tensorboard_log=str(logdir), **algo_kwargs)
+    cb = BlindSRCallback(eval_env, eval_freq=eval_freq)
+    cb._next_eval = model.num_timesteps + eval_freq
+
+    class _Save(CheckpointCallback):
+        def _on_step(self) -> bool:  # one file, overwritten: the latest state
+            if self.n_calls % self.save_freq == 0:
+                self._save()
+            return True
+
+        def _save(self):
+            self.model.save(model_path)
+            if hasattr(self.model, "save_replay_buffer"):
+                self.model.save_replay_buffer(buffer_path)
+
+    saver = _Save(save_freq=max(1, ckpt_freq // num_envs), save_path=str(logdir))
+    remaining = max(0, steps - model.num_timesteps)
+    model.learn(total_timesteps=remaining, callback=CallbackList([cb, saver]), progress_bar=progress,
+                reset_num_timesteps=not resume, tb_log_name=algo_name)
+    saver._save()
+    final = cb.run_eval()
+    return {"algo": f"sb3:{algo_name}", "steps": model.num_timesteps, "eval": final, "logdir": str(logdir)}

@@ -1,0 +1,78 @@
+"""``blindsr-gym train``: our one-step DDPG or a Stable-Baselines3 algorithm on a registered env.
+
+    blindsr-gym train --env BlindSR-NIQE-v0 --algo ddpg --steps 480000 --logdir runs/niqe
+    blindsr-gym train --env BlindSR-PSNR-v0 --algo sb3:td3 --steps 20000 --logdir runs/td3 --resume
+
+``--steps`` counts env steps, i.e. episodes (for DDPG: iterations x --num-envs). ``--renderer``,
+``--metric``, ``--dataset``, ``--lr-size`` override the env id's defaults; ``--eval-dataset`` gives
+the validation episodes their own images (default: the training images with a fixed seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+ALGO_CHOICES = ("ddpg", "sb3:td3", "sb3:sac", "sb3:ddpg", "sb3:ppo")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default="BlindSR-PSNR-v0", help="a registered id (BlindSR-NIQE-v0, BlindSR-PSNR-v0, ...)")
+    p.add_argument("--algo", default="ddpg", choices=ALGO_CHOICES)
+    p.add_argument("--steps", type=int, required=True, help="env steps (episodes) to train for")
+    p.add_argument("--logdir", required=True, help="TensorBoard logs, checkpoints, the actor")
+    p.add_argument("--resume", action="store_true", help="continue the run in --logdir")
+    p.add_argument("--num-envs", type=int, default=None, help="episodes per batched env step (ddpg: 96, sb3: 16)")
+    p.add_argument("--renderer", default=None, help="override the env's renderer (shipped name, path, 'bicubic')")
+    p.add_argument("--metric", default=None, help="override the env's reward metric")
+    p.add_argument("--dataset", default=None, help="HR training images (default: the built-in images)")
+    p.add_argument("--eval-dataset", default=None, help="HR images for the validation episodes")
+    p.add_argument("--lr-size", type=int, default=None)
+    p.add_argument("--eval-episodes", type=int, default=64)
+    p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default: steps/10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    g = p.add_argument_group("DDPG (--algo ddpg)")
+    g.add_argument("--critic-loss", default="eq11", choices=["eq11", "eq10"])
+    g.add_argument("--batch-size", type=int, default=96)
+    g.add_argument("--actor-lr", type=float, default=1e-5)
+    g.add_argument("--critic-lr", type=float, default=1e-4)
+    g.add_argument("--exploration-noise", type=float, default=0.1)
+    g.add_argument("--init-actor", default=None, help="a pre-trained actor to start from")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.steps < 1:
+        raise ValueError(f"--steps must be positive, got {args.steps}")
+    env_kwargs = {k: v for k, v in (("renderer", args.renderer), ("metric", args.metric),
+                                    ("dataset", args.dataset), ("lr_size", args.lr_size)) if v is not None}
+    eval_kwargs = {"dataset": args.eval_dataset} if args.eval_dataset else {}
+    if args.algo == "ddpg":
+        from .ddpg import DDPGConfig, train_ddpg
+
+        n = args.num_envs or 96
+        iters = math.ceil(args.steps / n)
+        every = max(1, (args.eval_every or max(args.steps // 10, n)) // n)
+        cfg = DDPGConfig(env_id=args.env, env_kwargs=env_kwargs, eval_env_kwargs=eval_kwargs, num_envs=n,
+                         iterations=iters, batch_size=args.batch_size, actor_lr=args.actor_lr,
+                         critic_lr=args.critic_lr, critic_loss=args.critic_loss,
+                         exploration_noise=args.exploration_noise, eval_every=every, ckpt_every=every,
+                         eval_episodes=args.eval_episodes, seed=args.seed, device=args.device,
+                         init_actor=args.init_actor)
+        result = train_ddpg(cfg, args.logdir, resume=args.resume, progress=not args.no_progress)
+    else:
+        from .sb3 import train_sb3
+
+        result = train_sb3(args.algo, args.env, args.steps, args.logdir, num_envs=args.num_envs or 16,
+                           env_kwargs=env_kwargs, eval_env_kwargs=eval_kwargs, eval_episodes=args.eval_episodes,
+                           eval_freq=args.eval_every, seed=args.seed, device=args.device, resume=args.resume,
+                           progress=not args.no_progress)
+    print(json.dumps(result, default=str))
+    return 0
