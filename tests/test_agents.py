@@ -1,0 +1,141 @@
+"""Agents: the networks against the paper's figures, Eq. 10/11 by hand, DDPG and SB3 short runs."""
+
+import numpy as np
+import pytest
+import torch
+
+from blindsr_gym.agents import ActorCheckpointError, load_actor, save_actor
+from blindsr_gym.agents.ddpg import (
+    DDPGConfig,
+    ReplayBuffer,
+    decayed,
+    evaluate_policy,
+    make_vec_env,
+    mse_critic_loss,
+    sign_penalized_critic_loss,
+    torch_policy,
+    train_ddpg,
+)
+from blindsr_gym.agents.networks import Actor, Critic, count_parameters, obs_to_tensor
+from blindsr_gym.kernels import KernelCodec
+
+FAKE_ENV = {"renderer": "bicubic", "lr_size": 32, "device": "cpu"}
+TINY_ACTOR = {"channels": 16, "num_blocks": 1, "reduction": 4}
+
+
+def test_critic_losses_by_hand():
+    q = torch.tensor([1.0, -1.0, 0.5, -2.0])
+    r = torch.tensor([2.0, -1.0, -0.5, 0.0])
+    # gamma = [1, -1, -1, -1] (r > 0 only for the first); sign penalties max(0, -gamma q) = [0, 0, 0.5, 0]
+    # squared errors (r - q)^2 = [1, 0, 1, 4]
+    assert float(sign_penalized_critic_loss(q, r)) == pytest.approx((0.5 + 6) / 4)
+    assert float(mse_critic_loss(q, r)) == pytest.approx(6 / 4)
+    # r = 0 counts as "not positive": gamma = -1 penalises q > 0
+    assert float(sign_penalized_critic_loss(torch.tensor([0.3]), torch.tensor([0.0]))) == pytest.approx(0.3 + 0.09)
+
+
+def test_actor_matches_paper_figures():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    actor = Actor()
+    n = count_parameters(actor)
+    assert n == 379_107 and abs(n - 383_000) / 383_000 < 0.05  # AMNet-RL 1,982K - AMNet 1,599K
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        a = actor(torch.rand(2, 3, 64, 64))
+    assert fc.get_total_flops() / 2 / 2 == pytest.approx(1.517e9, rel=0.01)  # + AMNet's 5.10 G = 6.6 G
+    assert a.shape == (2, 15) and a.abs().max() <= 1
+    assert Critic()(torch.rand(2, 3, 64, 64), a).shape == (2,)
+    with pytest.raises(ValueError, match="lr must be"):
+        actor(torch.rand(2, 64, 64, 3))
+
+
+def test_obs_to_tensor():
+    obs = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    x = obs_to_tensor(obs)
+    assert x.shape == (2, 3, 8, 8) and float(x[1, 2, 3, 4]) == pytest.approx(obs[1, 3, 4, 2] / 255)
+    with pytest.raises(ValueError):
+        obs_to_tensor(np.zeros((2, 3, 8, 8)))
+
+
+def test_replay_buffer_ring_and_state():
+    b = ReplayBuffer(5, (2, 2, 3), 15)
+    b.add(np.arange(7)[:, None, None, None] * np.ones((7, 2, 2, 3), np.uint8), np.zeros((7, 15)), np.arange(7.0))
+    assert b.size == 5 and b.pos == 2 and sorted(b.rewards) == [2, 3, 4, 5, 6]
+    c = ReplayBuffer(5, (2, 2, 3), 15)
+    c.load_state_dict(b.state_dict())
+    assert np.array_equal(c.rewards, b.rewards) and c.pos == 2
+    o, a, r = b.sample(np.random.default_rng(0), 8)
+    assert o.shape == (8, 2, 2, 3) and np.all(o[:, 0, 0, 0] == r)
+
+
+def test_lr_decay_schedule():
+    assert decayed(1e-4, 1e-2, 0, 5000) == 1e-4
+    assert decayed(1e-4, 1e-2, 5000, 5000) == pytest.approx(1e-6)
+    assert decayed(1e-4, 1e-2, 2500, 5000) == pytest.approx(1e-5)
+    with pytest.raises(ValueError, match="critic_loss"):
+        DDPGConfig(critic_loss="huber")
+
+
+def test_actor_checkpoint_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    actor = Actor(**TINY_ACTOR)
+    path = save_actor(actor, tmp_path / "a.safetensors", codec=KernelCodec.default(), card={"x": 1})
+    loaded = load_actor(path, codec=KernelCodec.default())
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(loaded(x), actor(x))
+    with pytest.raises(ActorCheckpointError, match="codec"):
+        load_actor(path, codec=KernelCodec.fit("isotropic", n=300, seed=5))
+    with pytest.raises(ActorCheckpointError, match="actor_psnr_x4"):
+        load_actor(tmp_path / "missing.safetensors")
+
+
+def _random_policy_reward(env_id, n, seed=1_000_000, **env_kwargs):
+    env = make_vec_env(env_id, n, **env_kwargs)
+    rng = np.random.default_rng(0)
+    return evaluate_policy(lambda obs: rng.uniform(-1, 1, (len(obs), 15)), env, seed)["reward"]
+
+
+def test_short_ddpg_run_beats_random_and_resumes(tmp_path):
+    cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=16, iterations=30, batch_size=32,
+                     actor_lr=1e-3, critic_lr=1e-3, eval_every=15, ckpt_every=15, eval_episodes=32,
+                     actor_kwargs=TINY_ACTOR)
+    first = train_ddpg(DDPGConfig(**{**cfg.__dict__, "iterations": 15}), tmp_path, progress=False)
+    assert first["iterations"] == 15
+    result = train_ddpg(cfg, tmp_path, resume=True, progress=False)
+    random_r = _random_policy_reward("BlindSR-PSNR-v0", 32, **FAKE_ENV)
+    # the fake renderer's rewards span ~0.1 dB; random actions lose to the true kernel on average
+    assert random_r < 0 < result["eval"]["reward"] and result["eval"]["reward"] > random_r + 0.02, (
+        result["eval"], random_r)
+    assert result["eval"]["reward_positive_frac"] > 0.6
+    actor = load_actor(tmp_path / "actor.safetensors")
+    assert (tmp_path / "actor.json").is_file() and count_parameters(actor) < 50_000
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_ddpg(cfg, tmp_path, progress=False)
+    assert list(tmp_path.glob("events.out.tfevents*"))
+
+
+def test_short_sb3_td3_run_beats_random(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from blindsr_gym.agents.sb3 import train_sb3
+
+    result = train_sb3("sb3:td3", "BlindSR-PSNR-v0", steps=640, logdir=tmp_path, num_envs=16, env_kwargs=FAKE_ENV,
+                       eval_episodes=32, eval_freq=640, progress=False, learning_starts=64, batch_size=32)
+    random_r = _random_policy_reward("BlindSR-PSNR-v0", 32, **FAKE_ENV)
+    assert result["steps"] == 640 and result["eval"]["reward"] > random_r + 0.02, (result["eval"], random_r)
+    assert (tmp_path / "sb3_model.zip").is_file() and (tmp_path / "sb3_replay_buffer.pkl").is_file()
+
+
+@pytest.mark.parametrize("algo", ["sb3:sac", "sb3:ddpg", "sb3:ppo"])
+def test_other_sb3_algorithms_run(tmp_path, algo):
+    from blindsr_gym.agents.sb3 import train_sb3
+
+    extra = {"n_steps": 2, "batch_size": 32, "n_epochs": 2} if algo == "sb3:ppo" else {"learning_starts": 32}
+    result = train_sb3(algo, "BlindSR-PSNR-v0", steps=96, logdir=tmp_path, num_envs=16, env_kwargs=FAKE_ENV,
+                       eval_episodes=16, eval_freq=96, progress=False, **extra)
+    assert result["steps"] >= 96 and np.isfinite(result["eval"]["reward"])
+
+
+def test_torch_policy_on_env():
+    env = make_vec_env("BlindSR-PSNR-v0", 4, **FAKE_ENV)
+    out = evaluate_policy(torch_policy(Actor(**TINY_ACTOR)), env, seed=3)
+    assert {"reward", "psnr", "psnr_true_kernel", "action_l1_error", "code_rel_error", "metric_psnr"} <= set(out)
