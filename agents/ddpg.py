@@ -220,7 +220,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
     buffer = ReplayBuffer(cfg.buffer_size, env.single_observation_space.shape, code_len)
     rng = np.random.default_rng([cfg.seed, 7])
-    start, wall, last_eval = 0, 0.0, None
+    start, wall, last_eval, history = 0, 0.0, None, []
     if state is not None:
         actor.load_state_dict(state["actor"])
         critic.load_state_dict(state["critic"])
@@ -229,6 +229,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         buffer.load_state_dict(state["buffer"])
         rng.bit_generator.state = json.loads(state["rng"])
         start, wall, last_eval = state["iteration"], state["wall_s"], state.get("last_eval")
+        history = state.get("history", [])
     # a resumed run re-seeds the env from the iteration: deterministic, though not the same
     # episodes an uninterrupted run would have drawn next
     obs, _ = env.reset(seed=cfg.seed + start)
@@ -249,7 +250,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         torch.save({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
                     "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
                     "rng": json.dumps(rng.bit_generator.state), "iteration": it, "wall_s": wall,
-                    "last_eval": last_eval, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
+                    "last_eval": last_eval, "history": history, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
         card = {"training": {"algorithm": f"one-step DDPG, critic loss {cfg.critic_loss}", "env_id": cfg.env_id,
                              "env_kwargs": {k: str(v) for k, v in env_kwargs.items()}, "iterations": it,
@@ -302,6 +303,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             actor.eval()
             last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed)
             actor.train()
+            history.append({"env_steps": episodes, "wall_s": round(wall, 2), **last_eval})
             for k, v in last_eval.items():
                 writer.add_scalar(f"eval/{k}", v, episodes)
             t_last = time.perf_counter()
@@ -315,4 +317,5 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     if bar is not None:
         bar.close()
     writer.close()
-    return {"iterations": cfg.iterations, "wall_s": wall, "eval": last_eval, "logdir": str(logdir)}
+    return {"iterations": cfg.iterations, "wall_s": wall, "eval": last_eval, "history": history,
+            "logdir": str(logdir)}

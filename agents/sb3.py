@@ -109,6 +109,7 @@ class BlindSRCallback(BaseCallback):
         super().__init__(verbose)
         self.eval_env, self.eval_seed, self.eval_freq = eval_env, eval_seed, eval_freq
         self.last_eval: dict | None = None
+        self.history: list[dict] = []
         self._next_eval = eval_freq
 
     def _on_step(self) -> bool:
@@ -128,6 +129,7 @@ class BlindSRCallback(BaseCallback):
             return self.model.predict(obs.transpose(0, 3, 1, 2), deterministic=True)[0]
 
         self.last_eval = evaluate_policy(act, self.eval_env, self.eval_seed)
+        self.history.append({"env_steps": int(self.num_timesteps), **self.last_eval})
         for k, v in self.last_eval.items():
             self.logger.record(f"eval/{k}", v)
         return self.last_eval
@@ -215,8 +217,12 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
 
     saver = _Save(save_freq=max(1, ckpt_freq // num_envs), save_path=str(logdir))
     remaining = max(0, steps - model.num_timesteps)
+    import time
+
+    t0 = time.perf_counter()
     model.learn(total_timesteps=remaining, callback=CallbackList([cb, saver]), progress_bar=progress,
                 reset_num_timesteps=not resume, tb_log_name=algo_name)
     saver._save()
     final = cb.run_eval()
-    return {"algo": f"sb3:{algo_name}", "steps": model.num_timesteps, "eval": final, "logdir": str(logdir)}
+    return {"algo": f"sb3:{algo_name}", "steps": model.num_timesteps, "wall_s": time.perf_counter() - t0,
+            "eval": final, "history": cb.history, "logdir": str(logdir)}
