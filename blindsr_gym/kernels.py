@@ -411,17 +411,23 @@ class KernelCodec:
         return codec
 
     @classmethod
-    def default(cls, size: int = 21) -> KernelCodec:
-        """The shipped codec: isotropic family sigma in [0.2, 4], ``size`` x ``size``, length 15."""
-        return _default_codec(size)
+    def default(cls, size: int = 21, length: int = 15) -> KernelCodec:
+        """A shipped codec for the isotropic family (sigma in [0.2, 4], ``size`` x ``size``): length 15
+        (AMNet-RL's), or 10 (DAN's)."""
+        return _default_codec(size, length)
+
+
+def _codec_file(size: int, length: int) -> str:
+    return f"codec_isotropic_k{size}.npz" if length == 15 else f"codec_isotropic_k{size}_l{length}.npz"
 
 
 @functools.cache
-def _default_codec(size: int) -> KernelCodec:
-    ref = resources.files("blindsr_gym") / "assets" / f"codec_isotropic_k{size}.npz"
+def _default_codec(size: int, length: int = 15) -> KernelCodec:
+    ref = resources.files("blindsr_gym") / "assets" / _codec_file(size, length)
     if not ref.is_file():
         raise FileNotFoundError(
-            f"no shipped codec for kernel size {size}; fit one with KernelCodec.fit(IsotropicFamily(size={size}))"
+            f"no shipped codec for kernel size {size}, length {length}; fit one with "
+            f"KernelCodec.fit(IsotropicFamily(size={size}), length={length})"
         )
     with resources.as_file(ref) as p:
         return KernelCodec.load(p)

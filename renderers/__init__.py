@@ -23,12 +23,13 @@ from blindsr_gym.kernels import KernelCodec
 
 from .amnet import AMNet, amnet, amnet_l
 from .bicubic import BicubicRenderer
+from .dan import DAN
 
 __all__ = ["ARCHS", "SHIPPED", "build_renderer", "load_renderer", "save_renderer", "read_model_card",
-           "AMNet", "BicubicRenderer", "RendererCheckpointError"]
+           "AMNet", "BicubicRenderer", "DAN", "RendererCheckpointError"]
 
 FORMAT = "blindsr-gym-renderer/1"
-ARCHS = {"amnet": amnet, "amnet_l": amnet_l, "bicubic": BicubicRenderer}
+ARCHS = {"amnet": amnet, "amnet_l": amnet_l, "bicubic": BicubicRenderer, "dan": DAN}
 SHIPPED = ("amnet_x4", "amgan_x4")
 _CODEC_KEYS = ("mean", "components", "code_low", "code_high")
 

@@ -30,6 +30,8 @@ def resolve_renderer(renderer, device: torch.device) -> nn.Module:
     from ..renderers import build_renderer, load_renderer
 
     if isinstance(renderer, nn.Module):
+        if getattr(renderer, "conditional", True) is False:
+            raise TypeError(f"{type(renderer).__name__} is a blind SR method, not a renderer G(lr, code)")
         for attr in ("codec", "scale"):
             if not hasattr(renderer, attr):
                 raise TypeError(f"a renderer module needs .{attr} (see blindsr_gym.renderers)")
@@ -37,7 +39,10 @@ def resolve_renderer(renderer, device: torch.device) -> nn.Module:
     if isinstance(renderer, (str, Path)):
         if str(renderer) == "bicubic":
             return build_renderer("bicubic").eval().to(device)
-        return load_renderer(renderer, device=device)
+        model = load_renderer(renderer, device=device)
+        if getattr(model, "conditional", True) is False:
+            raise TypeError(f"{renderer}: a {model.arch!r} checkpoint is a blind SR method, not a renderer G(lr, code)")
+        return model
     raise TypeError(f"renderer must be a shipped name, a checkpoint path, 'bicubic' or a module, "
                     f"got {type(renderer).__name__}")
 
