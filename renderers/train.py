@@ -146,7 +146,7 @@ def validation_set(folder: str, scale: int, kernels: torch.Tensor | None = None)
     """Fixed ``(lr, code, hr)`` triples: every image of ``folder`` with every kernel (default Gaussian8)."""
     source = ImageFolder(folder, mod=scale)
     kernels = gaussian8(scale) if kernels is None else kernels
-    codec = KernelCodec.default(kernels.shape[-1])
+    codec = KernelCodec.default(kernels.shape[-1])  # the DAN validation ignores the code
     out = []
     for i in range(len(source)):
         hr = to_tensor(source[i])
@@ -164,7 +164,8 @@ def validate(model, pairs, device, with_niqe: bool = False) -> dict[str, float]:
     model.eval()
     p, q = [], []
     for lr, code, hr in pairs:
-        sr = model(lr.to(device), code.to(device))
+        sr = model.super_resolve(lr.to(device)) if getattr(model, "arch", "") == "dan" \
+            else model(lr.to(device), code.to(device))
         p.append(psnr(sr, hr.to(device), crop_border=4).item())
         if with_niqe and min(sr.shape[-2:]) >= 192:
             q.append(niqe(sr.float()).item())
@@ -249,7 +250,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     elif state_path.exists():
         raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --out")
 
-    codec = KernelCodec.default(21)
+    # DAN estimates its own 10-D code; the renderers are conditioned on the 15-D codec's
+    codec = KernelCodec.default(21, 10 if cfg.arch == "dan" else 15)
+    if cfg.gan and cfg.arch == "dan":
+        raise ValueError("GAN fine-tuning is for the AMNet renderers, not DAN")
     init_card = None
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
         torch.manual_seed(cfg.seed)
@@ -338,9 +342,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         if device.type == "cpu":
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-            sr = ddp(lr_img, code)
-        l1 = F.l1_loss(sr.float(), hr)
-        logs = {"l1": l1.detach()}
+            if cfg.arch == "dan":
+                srs, codes = ddp(lr_img)
+                sr = srs[-1]
+            else:
+                sr = ddp(lr_img, code)
+        if cfg.arch == "dan":  # L1 on the SR and on the code of every loop (Luo et al.)
+            l1 = sum(F.l1_loss(x.float(), hr) for x in srs) / len(srs)
+            code_l1 = sum(F.l1_loss(c.float(), code) for c in codes) / len(codes)
+            logs = {"l1": l1.detach(), "code_l1": code_l1.detach()}
+            l1 = l1 + code_l1
+        else:
+            l1 = F.l1_loss(sr.float(), hr)
+            logs = {"l1": l1.detach()}
         if gan is None:
             loss = l1
         else:
@@ -483,7 +497,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(data="", out="")
     p.add_argument("--data", required=True, help="folder of HR training images (searched recursively)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, model card, TensorBoard logs")
-    p.add_argument("--arch", default=d.arch, choices=["amnet", "amnet_l"])
+    p.add_argument("--arch", default=d.arch, choices=["amnet", "amnet_l", "dan"],
+                   help="dan: trained end to end with L1 on the SR and the code of every loop")
     p.add_argument("--num-blocks", type=int, default=None, help="AMRBs (default: 16 for amnet, 32 for amnet_l)")
     p.add_argument("--modulation", default="am", choices=["am", "adain"], help="AMLayer (Eq. 7) or AdaIN (Eq. 4)")
     p.add_argument("--scale", type=int, default=d.scale, choices=[2, 3, 4])

@@ -121,3 +121,16 @@ def test_amgan_finetune_from_amnet_resumes_exactly(hr_folder, tmp_path):
     assert card["training"]["loss"] == "1*L1 + 0.1*RealnessGAN"
     with pytest.raises(ValueError, match="init"):
         TrainConfig(data="x", out="y", gan=True)
+
+
+def test_dan_trains_end_to_end_and_resumes(hr_folder, tmp_path):
+    kw = dict(arch="dan", arch_kwargs={"num_blocks": 1, "loops": 2})
+    train(tiny(hr_folder, tmp_path / "full", **kw), progress=False)
+    train(tiny(hr_folder, tmp_path / "split", iters=2, **kw), progress=False)
+    train(tiny(hr_folder, tmp_path / "split", **kw), resume=True, progress=False)
+    a = load_renderer(tmp_path / "full" / "dan.safetensors")
+    b = load_renderer(tmp_path / "split" / "dan.safetensors")
+    assert weights_fingerprint(a) == weights_fingerprint(b) and a.codec.length == 10
+    with pytest.raises(ValueError, match="not DAN"):
+        train(tiny(hr_folder, tmp_path / "g", gan=True, init=str(tmp_path / "full" / "dan.safetensors"), **kw),
+              progress=False)
