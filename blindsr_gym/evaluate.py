@@ -99,8 +99,18 @@ def _gt(scale: int = 4, device="cpu", renderer="amnet_x4", **_) -> Method:
     return Method("gt", fn, blind=False)
 
 
+def _dan(scale: int = 4, device="cpu", dan="dan_x4", **_) -> Method:
+    from .renderers import load_renderer
+
+    model = dan if isinstance(dan, torch.nn.Module) else load_renderer(dan, device=device, arch="dan")
+    if model.scale != scale:
+        raise ValueError(f"DAN checkpoint is x{model.scale}, evaluation is x{scale}")
+    return Method("dan", lambda lr, k: model.super_resolve(lr), blind=True)
+
+
 register_method("bicubic", _bicubic)
 register_method("gt", _gt)
+register_method("dan", _dan)
 
 
 def make_method(name: str, **kwargs) -> Method:
@@ -227,7 +237,7 @@ def run_cli(args) -> int:
         get_metric(m)  # fail before the long loop
     datasets = load_datasets(args.data, args.scale)
     kernels = parse_kernels(args.kernels, args.scale)
-    methods = [make_method(m.strip(), scale=args.scale, device=device, renderer=args.renderer)
+    methods = [make_method(m.strip(), scale=args.scale, device=device, renderer=args.renderer, dan=args.dan)
                for m in args.methods.split(",") if m.strip()]
     records = evaluate(datasets, kernels, methods, metrics, args.scale, device, args.max_images,
                        progress=not args.no_progress)
@@ -263,6 +273,7 @@ def add_arguments(p) -> None:
     p.add_argument("--kernels", default="gaussian8", help="'gaussian8' or 'sigma:0.2,1.3,2.6'")
     p.add_argument("--methods", default="bicubic,gt", help=f"comma-separated; registered: {', '.join(sorted(METHODS))}")
     p.add_argument("--renderer", default="amnet_x4", help="renderer for 'gt' (shipped name or checkpoint path)")
+    p.add_argument("--dan", default="dan_x4", help="DAN checkpoint for 'dan' (shipped name or path)")
     p.add_argument("--metrics", default="psnr,ssim", help="comma-separated metric names")
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
     p.add_argument("--max-images", type=int, default=None, help="first N images of each dataset")

@@ -70,3 +70,13 @@ def test_cli_json_markdown_and_card(tmp_path, capsys):
     assert "| bicubic |" in (tmp_path / "e.md").read_text()
     assert main(["evaluate", "--data", str(tmp_path / "nope"), "--no-progress"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_dan_method(tmp_path):
+    torch.manual_seed(0)
+    path = save_renderer(build_renderer("dan", num_blocks=1, loops=2), tmp_path / "dan.safetensors")
+    records = evaluate({"builtin": builtin(mod=4)}, parse_kernels("sigma:2.0"), [make_method("dan", dan=str(path))],
+                       ["psnr"], max_images=1, progress=False)
+    assert records[0]["method"] == "dan" and records[0]["psnr"] > 5
+    with pytest.raises(ValueError, match="dan"):
+        make_method("dan", dan=str(save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "a.safetensors")))
