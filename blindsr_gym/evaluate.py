@@ -225,12 +225,82 @@ def to_markdown(records: list[dict], metrics: Sequence[str], by_kernel: bool = F
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------------------------------------------
+# Table 6: parameters, MACs and latency at a 64x64 LR input
+# ------------------------------------------------------------------------------------------------
+
+
+def _cost_models() -> dict[str, tuple[list[torch.nn.Module], Callable]]:
+    """name -> (modules whose parameters count, ``fn(lr)`` running the method once), random weights."""
+    from .agents.networks import Actor
+    from .renderers import build_renderer
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        actor, amnet, amnet_l, dan = Actor(), build_renderer("amnet"), build_renderer("amnet_l"), build_renderer("dan")
+    for m in (actor, amnet, amnet_l, dan):
+        m.eval()
+
+    def rl(renderer):
+        return lambda lr: renderer(lr, renderer.codec.action_to_code(actor(lr)))
+
+    return {"AMNet-RL": ([actor, amnet], rl(amnet)), "AMNet_L-RL": ([actor, amnet_l], rl(amnet_l)),
+            "DAN (4 loops)": ([dan], dan.super_resolve)}
+
+
+@torch.no_grad()
+def cost_table(size: int = 64, repeats: int = 5, device: str | torch.device = "cpu") -> list[dict]:
+    """Parameters, MACs (``torch.utils.flop_counter`` / 2) and median latency per 1x3xsize x size image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = torch.device(device)
+    rows = []
+    for name, (mods, fn) in _cost_models().items():
+        for m in mods:
+            m.to(device)
+        lr = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+        with FlopCounterMode(display=False) as fc:
+            fn(lr)
+        fn(lr)  # warm-up
+        times = []
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn(lr)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        rows.append({"method": name, "params": int(sum(p.numel() for m in mods for p in m.parameters())),
+                     "macs_G": fc.get_total_flops() / 2 / 1e9, "latency_s": float(np.median(times)),
+                     "device": str(device)})
+    base = rows[0]
+    for r in rows:
+        r["macs_vs_amnet_rl"] = r["macs_G"] / base["macs_G"]
+        r["latency_vs_amnet_rl"] = r["latency_s"] / base["latency_s"]
+    return rows
+
+
 def run_cli(args) -> int:
     from .utils import resolve_device
 
     t0 = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cost:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        rows = [r for d in devices for r in cost_table(repeats=args.cost_repeats, device=d)]
+        doc = {"command": args.command_line, "threads": torch.get_num_threads(), "input": "1x3x64x64", "rows": rows}
+        lines = ["| method | params | MACs (G) | latency (s) | device | MACs / AMNet-RL | latency / AMNet-RL |",
+                 "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['method']} | {r['params']:,} | {r['macs_G']:.1f} | {r['latency_s']:.3f} | {r['device']} | "
+                  f"{r['macs_vs_amnet_rl']:.1f}x | {r['latency_vs_amnet_rl']:.1f}x |" for r in rows]
+        if args.json:
+            Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        if args.markdown:
+            Path(args.markdown).write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return 0
     device = resolve_device(args.device)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     for m in metrics:
@@ -282,6 +352,9 @@ def add_arguments(p) -> None:
     p.add_argument("--markdown", default=None, help="write the table here")
     p.add_argument("--card-key", default=None,
                    help="also store the results in --renderer's model card (.json) under evaluation.<KEY>")
+    p.add_argument("--cost", action="store_true",
+                   help="Table 6 instead: parameters, MACs and latency at 64x64 (random weights; CPU, and GPU if any)")
+    p.add_argument("--cost-repeats", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")

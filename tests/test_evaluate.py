@@ -80,3 +80,14 @@ def test_dan_method(tmp_path):
     assert records[0]["method"] == "dan" and records[0]["psnr"] > 5
     with pytest.raises(ValueError, match="dan"):
         make_method("dan", dan=str(save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "a.safetensors")))
+
+
+def test_cost_table_matches_the_paper_macs():
+    from blindsr_gym.evaluate import cost_table
+
+    rows = {r["method"]: r for r in cost_table(repeats=1)}
+    assert rows["AMNet-RL"]["macs_G"] == pytest.approx(6.6, abs=0.05)  # Table 6: 6.6 G
+    assert rows["DAN (4 loops)"]["macs_G"] == pytest.approx(78.1, abs=0.5)  # Table 6: 78 G
+    assert rows["AMNet-RL"]["params"] == 379_107 + 1_595_248  # paper: 1,982K
+    assert rows["AMNet_L-RL"]["macs_G"] > rows["AMNet-RL"]["macs_G"]
+    assert all(r["latency_s"] > 0 for r in rows.values())
