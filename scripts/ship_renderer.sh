@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Ship a renderer run: copy its weights and card into the package, keep its resume state, and
+# measure the model card's evaluation tables with the project's own `blindsr-gym evaluate`.
+#   bash scripts/ship_renderer.sh RUN_DIR NAME [FILE_STEM]     e.g. runs/amnet_x4 amnet_x4 amnet
+# Needs ../shared/data/test (or $BLINDSR_DATA/test). Extra metrics with METRICS=psnr,ssim,niqe.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=$1; name=$2; stem=${3:-amnet}
+data=${BLINDSR_DATA:-../shared/data}/test
+metrics=${METRICS:-psnr,ssim}
+w=renderers/weights
+mkdir -p "$w" "checkpoints/$name"
+cp "$run/$stem.safetensors" "$w/$name.safetensors"
+cp "$run/$stem.json" "$w/$name.json"
+cp "$run/last.pt" "checkpoints/$name/last.pt"
+sets=("$data/Set5" "$data/Set14" "$data/BSD100")
+.venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels gaussian8 --methods bicubic,gt \
+    --renderer "$w/$name.safetensors" --metrics "$metrics" --card-key gaussian8 --no-progress \
+    --json "$run/eval_gaussian8.json" --markdown "$run/eval_gaussian8.md"
+.venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels sigma:0.2,1.3,2.6 --methods bicubic,gt \
+    --renderer "$w/$name.safetensors" --metrics "$metrics" --card-key table1 --by-kernel --no-progress \
+    --json "$run/eval_table1.json" --markdown "$run/eval_table1.md"
