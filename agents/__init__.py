@@ -62,20 +62,10 @@ def _resolve(name_or_path) -> Path:
 
 def load_actor(name_or_path, device: str | torch.device | None = None, codec=None) -> Actor:
     """A frozen actor in eval mode; ``codec`` (optional) must be the one it was trained with."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from blindsr_gym.utils import resolve_device
+    from blindsr_gym.utils import read_checkpoint, resolve_device
 
     path = _resolve(name_or_path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except Exception as e:  # safetensors raises several types for a damaged file
-        raise ActorCheckpointError(f"{path}: not a readable .safetensors file ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise ActorCheckpointError(f"{path}: not a blindsr-gym actor checkpoint (format {meta.get('format')!r})")
+    meta, tensors = read_checkpoint(path, FORMAT, ActorCheckpointError, "actor")
     if codec is not None and meta.get("codec_hash") and meta["codec_hash"] != codec.hash:
         raise ActorCheckpointError(f"{path}: actor was trained for codec {meta['codec_hash']}, not {codec.hash}")
     actor = Actor(**json.loads(meta["config"]))

@@ -75,29 +75,21 @@ def main() -> None:
     t = best_of(run_single, args.repeats)
     out["single_steps_per_s"] = args.single_episodes / t
 
-    batched = BlindSRVectorEnv(num_envs=n, **kw)
-    batched.reset(seed=0)
+    def vector_rate(venv):
+        venv.reset(seed=0)
 
-    def run_batched():
-        for _ in range(args.steps):
-            batched.step(rng.uniform(-1, 1, (n, 15)).astype(np.float32))
-        sync_cuda()
-
-    t = best_of(run_batched, args.repeats)
-    out["batched_steps_per_s"] = n * args.steps / t
-    out["batched_over_single"] = out["batched_steps_per_s"] / out["single_steps_per_s"]
-
-    if not args.skip_sync:
-        sync = SyncVectorEnv([lambda: BlindSREnv(**kw) for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
-        sync.reset(seed=0)
-
-        def run_sync():
+        def run():
             for _ in range(args.steps):
-                sync.step(rng.uniform(-1, 1, (n, 15)).astype(np.float32))
+                venv.step(rng.uniform(-1, 1, (n, 15)).astype(np.float32))
             sync_cuda()
 
-        t = best_of(run_sync, args.repeats)
-        out["sync_steps_per_s"] = n * args.steps / t
+        return n * args.steps / best_of(run, args.repeats)
+
+    out["batched_steps_per_s"] = vector_rate(BlindSRVectorEnv(num_envs=n, **kw))
+    out["batched_over_single"] = out["batched_steps_per_s"] / out["single_steps_per_s"]
+    if not args.skip_sync:
+        sync = SyncVectorEnv([lambda: BlindSREnv(**kw) for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
+        out["sync_steps_per_s"] = vector_rate(sync)
         out["batched_over_sync"] = out["batched_steps_per_s"] / out["sync_steps_per_s"]
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}, indent=2))
 

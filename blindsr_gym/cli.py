@@ -100,33 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     d.set_defaults(func=_demo)
 
+    from . import evaluate
+    from .agents import pretrain
+    from .agents import train as agent_train
     from .renderers import train as renderer_train
 
-    t = sub.add_parser("train-renderer", help="train AMNet / AMNet_L on a folder of HR images (torchrun-ready)",
-                       description=renderer_train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    renderer_train.add_arguments(t)
-    t.set_defaults(func=renderer_train.run)
-
-    from .agents import train as agent_train
-
-    a = sub.add_parser("train", help="train a kernel estimator by RL (our DDPG or Stable-Baselines3)",
-                       description=agent_train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    agent_train.add_arguments(a)
-    a.set_defaults(func=agent_train.run)
-
-    from .agents import pretrain
-
-    pa = sub.add_parser("pretrain-actor", help="supervised pre-training of the kernel predictor",
-                        description=pretrain.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    pretrain.add_arguments(pa)
-    pa.set_defaults(func=pretrain.run)
-
-    from . import evaluate
-
-    e = sub.add_parser("evaluate", help="score SR methods on HR folders with fixed kernels (the paper's tables)",
-                       description=evaluate.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    evaluate.add_arguments(e)
-    e.set_defaults(func=evaluate.run_cli)
+    for name, module, func, help_ in (
+        ("train-renderer", renderer_train, renderer_train.run,
+         "train AMNet / AMNet_L / DAN on a folder of HR images (torchrun-ready)"),
+        ("train", agent_train, agent_train.run, "train a kernel estimator by RL (our DDPG or Stable-Baselines3)"),
+        ("pretrain-actor", pretrain, pretrain.run, "supervised pre-training of the kernel predictor"),
+        ("evaluate", evaluate, evaluate.run_cli, "score SR methods on HR folders with fixed kernels (paper tables)"),
+    ):
+        sp = sub.add_parser(name, help=help_, description=module.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sp)
+        sp.set_defaults(func=func)
     return p
 
 

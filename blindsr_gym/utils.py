@@ -42,3 +42,20 @@ def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
     return dev
+
+
+def read_checkpoint(path, fmt: str, error: type[Exception], what: str) -> tuple[dict, dict]:
+    """``(metadata, tensors)`` of a ``.safetensors`` checkpoint whose metadata ``format`` is ``fmt``;
+    anything else raises ``error`` naming the file and ``what`` was expected."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises several types for a damaged file
+        raise error(f"{path}: not a readable .safetensors file ({e})") from None
+    if meta.get("format") != fmt:
+        raise error(f"{path}: not a blindsr-gym {what} checkpoint (format {meta.get('format')!r})")
+    return meta, tensors

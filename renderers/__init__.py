@@ -102,20 +102,10 @@ def load_renderer(name_or_path: str | Path, device: str | torch.device | None = 
     a codec with this hash, otherwise :class:`RendererCheckpointError`. ``device``: ``"auto"`` picks
     CUDA when present; default CPU.
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from blindsr_gym.utils import resolve_device
+    from blindsr_gym.utils import read_checkpoint, resolve_device
 
     path = _resolve(name_or_path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except Exception as e:  # safetensors raises several types for a damaged file
-        raise RendererCheckpointError(f"{path}: not a readable .safetensors file ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise RendererCheckpointError(f"{path}: not a blindsr-gym renderer checkpoint (format {meta.get('format')!r})")
+    meta, tensors = read_checkpoint(path, FORMAT, RendererCheckpointError, "renderer")
     saved_arch = meta.get("arch")
     if saved_arch not in ARCHS:
         raise RendererCheckpointError(f"{path}: unknown architecture {saved_arch!r}")
