@@ -462,7 +462,7 @@ class _GanParts:
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return float(loss)
+        return loss.item()
 
     def state_dict(self):
         return {"d": self.d.state_dict(), "opt_d": self.opt_d.state_dict()}
