@@ -103,6 +103,7 @@ class BlindSREnv(gym.Env):
             if not c.real_lr:
                 sr_gt = c.render(lr, code)
                 baseline = c.score(sr_gt, hr)
+                psnr_gt = float(c.hr_psnr(sr_gt, hr, baseline)[0])
                 if not all(torch.isfinite(v).all() for v in baseline.values()):
                     continue
             break
@@ -110,6 +111,7 @@ class BlindSREnv(gym.Env):
             raise RuntimeError("10 crops in a row gave a non-finite baseline metric; is the dataset flat?")
         self._episode, self._lr, self._hr, self._code_gt = ep, lr, hr, code
         self._sr_gt, self._baseline, self._sr = sr_gt, baseline, None
+        self._psnr_gt = None if c.real_lr else psnr_gt
         self._done = False
         return to_uint8(lr)[0], self._reset_info()
 
@@ -133,10 +135,8 @@ class BlindSREnv(gym.Env):
         info.update(metric={k: float(v[0]) for k, v in scores.items()}, reward_name=c.reward.name,
                     code=code[0].cpu().numpy().copy(), action_clipped=bool(clipped))
         if self._hr is not None:
-            from ..metrics import psnr
-
-            info["psnr"] = float(psnr(sr, self._hr, crop_border=c.scale)[0])
-            info["psnr_gt"] = float(psnr(self._sr_gt, self._hr, crop_border=c.scale)[0])
+            info["psnr"] = float(c.hr_psnr(sr, self._hr, scores)[0])
+            info["psnr_gt"] = self._psnr_gt
         return to_uint8(self._lr)[0], reward, True, False, info
 
     def render(self):

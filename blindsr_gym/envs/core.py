@@ -197,6 +197,16 @@ class EnvCore:
                 out.append(self.renderer(x, codes[i:i + chunk]).float().clamp(0, 1).contiguous())
         return out[0] if len(out) == 1 else torch.cat(out)
 
+    def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> np.ndarray:
+        """PSNR-Y against HR (border = scale) for ``info``; reuses the reward's own PSNR pass when it is
+        the same computation (the native metric at x4), so a PSNR reward is not scored twice."""
+        from ..metrics import psnr
+
+        same = any(m.name == "psnr" and m.fn is psnr for m, _ in self.reward.terms)
+        if self.scale == 4 and "psnr" in scores and same:
+            return scores["psnr"].numpy()
+        return psnr(sr, hr, crop_border=self.scale).cpu().numpy()
+
     def score(self, sr: torch.Tensor, hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
             return self.reward.scores(sr, hr)

@@ -84,10 +84,8 @@ class BlindSRVectorEnv(VectorEnv):
         rewards = c.reward.reward(scores, self._baseline).numpy().astype(np.float64)
         psnr_sr = psnr_gt = None
         if self._hr is not None:
-            from ..metrics import psnr
-
-            psnr_sr = psnr(sr, self._hr, crop_border=c.scale).cpu().numpy()
-            psnr_gt = psnr(self._sr_gt, self._hr, crop_border=c.scale).cpu().numpy()
+            psnr_sr = c.hr_psnr(sr, self._hr, scores)
+            psnr_gt = self._psnr_gt
         final_obs = to_uint8(self._lr)
         infos = {}
         codes_np = codes.cpu().numpy()
@@ -142,10 +140,13 @@ class BlindSRVectorEnv(VectorEnv):
             hr, codes = c.hr_batch(sub), c.codes(sub)
             sr_gt = c.render(lr, codes)
             baseline = c.score(sr_gt, hr)
+            psnr_gt = c.hr_psnr(sr_gt, hr, baseline)
             if len(idx) == self.num_envs:
                 self._hr, self._codes_gt, self._sr_gt, self._baseline = hr, codes, sr_gt, baseline
+                self._psnr_gt = psnr_gt.copy()
             else:
                 self._hr[idx], self._codes_gt[idx], self._sr_gt[idx] = hr, codes, sr_gt
+                self._psnr_gt[idx] = psnr_gt
                 for k, v in baseline.items():
                     self._baseline[k][idx] = v
             ok = torch.stack([torch.isfinite(v) for v in baseline.values()]).all(0)
@@ -155,7 +156,7 @@ class BlindSRVectorEnv(VectorEnv):
         else:
             raise RuntimeError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
         if c.real_lr:
-            self._hr = self._codes_gt = self._sr_gt = self._baseline = None
+            self._hr = self._codes_gt = self._sr_gt = self._baseline = self._psnr_gt = None
         self._episodes = eps
 
     def _reset_info(self, i: int) -> dict:
