@@ -9,7 +9,6 @@ actions refer to, with a model card ``.json`` next to them.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -47,17 +46,9 @@ def save_actor(actor: Actor, path: str | Path, codec=None, card: dict | None = N
 
 
 def _resolve(name_or_path) -> Path:
-    name = str(name_or_path)
-    if name in SHIPPED_ACTORS:
-        ref = resources.files("blindsr_gym.agents") / "weights" / f"{name}.safetensors"
-        if not ref.is_file():
-            raise ActorCheckpointError(f"shipped actor {name!r} is not in this installation ({ref})")
-        return Path(str(ref))
-    path = Path(name).expanduser()
-    if not path.is_file():
-        raise ActorCheckpointError(
-            f"actor checkpoint not found: {name}; shipped actors are {', '.join(SHIPPED_ACTORS)}")
-    return path
+    from blindsr_gym.utils import resolve_checkpoint
+
+    return resolve_checkpoint(name_or_path, "blindsr_gym.agents", SHIPPED_ACTORS, ActorCheckpointError, "actor")
 
 
 def load_actor(name_or_path, device: str | torch.device | None = None, codec=None) -> Actor:

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blindsr_gym.layers import ChannelAttention
+
 
 def obs_to_tensor(obs, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 observations ``[N, H, W, 3]`` (or one ``[H, W, 3]``) to float NCHW in [0, 1]."""
@@ -31,17 +33,6 @@ def obs_to_tensor(obs, device: torch.device | str = "cpu") -> torch.Tensor:
     if x.dim() != 4 or x.shape[-1] != 3:
         raise ValueError(f"observations must be [N, H, W, 3], got {tuple(x.shape)}")
     return x.permute(0, 3, 1, 2).float().div_(255)
-
-
-class ChannelAttention(nn.Module):
-    def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        self.fc1 = nn.Conv2d(channels, channels // reduction, 1)
-        self.fc2 = nn.Conv2d(channels // reduction, channels, 1)
-
-    def forward(self, x):
-        w = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3), keepdim=True)))))
-        return x * w
 
 
 class RCAB(nn.Module):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -59,3 +61,20 @@ def read_checkpoint(path, fmt: str, error: type[Exception], what: str) -> tuple[
     if meta.get("format") != fmt:
         raise error(f"{path}: not a blindsr-gym {what} checkpoint (format {meta.get('format')!r})")
     return meta, tensors
+
+
+def resolve_checkpoint(name_or_path, package: str, shipped: tuple[str, ...], error: type[Exception],
+                       what: str) -> Path:
+    """A shipped name (``package/weights/<name>.safetensors``) or an existing file path."""
+    from importlib import resources
+
+    name = str(name_or_path)
+    if name in shipped:
+        ref = resources.files(package) / "weights" / f"{name}.safetensors"
+        if not ref.is_file():
+            raise error(f"shipped {what} {name!r} is not in this installation ({ref}); reinstall blindsr-gym")
+        return Path(str(ref))
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise error(f"{what} checkpoint not found: {name}; shipped {what}s are {', '.join(shipped)}")
+    return path

@@ -12,7 +12,6 @@ same stem sits next to it. Loading checks all of them.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -80,18 +79,9 @@ def save_renderer(model: nn.Module, path: str | Path, card: dict | None = None) 
 
 
 def _resolve(name_or_path: str | Path) -> Path:
-    name = str(name_or_path)
-    if name in SHIPPED:
-        ref = resources.files("blindsr_gym.renderers") / "weights" / f"{name}.safetensors"
-        if not ref.is_file():
-            raise RendererCheckpointError(
-                f"shipped renderer {name!r} is not in this installation ({ref}); reinstall blindsr-gym")
-        return Path(str(ref))
-    path = Path(name).expanduser()
-    if not path.is_file():
-        hint = f"; shipped renderers are {', '.join(SHIPPED)}" if path.suffix == "" else ""
-        raise RendererCheckpointError(f"renderer checkpoint not found: {name}{hint}")
-    return path
+    from blindsr_gym.utils import resolve_checkpoint
+
+    return resolve_checkpoint(name_or_path, "blindsr_gym.renderers", SHIPPED, RendererCheckpointError, "renderer")
 
 
 def load_renderer(name_or_path: str | Path, device: str | torch.device | None = None,

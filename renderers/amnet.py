@@ -38,6 +38,19 @@ from blindsr_gym.kernels import KernelCodec
 MODULATIONS = ("am", "adain")
 
 
+def register_code_box(module: nn.Module, codec: KernelCodec) -> None:
+    """Buffers ``code_center`` / ``code_halfwidth`` of the codec's code box (saved with the weights)."""
+    lo = torch.as_tensor(codec.code_low, dtype=torch.float32)
+    hi = torch.as_tensor(codec.code_high, dtype=torch.float32)
+    module.register_buffer("code_center", (lo + hi) / 2)
+    module.register_buffer("code_halfwidth", (hi - lo) / 2)
+
+
+def normalized_code(module: nn.Module, code: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The code mapped onto [-1, 1] by the box of :func:`register_code_box`."""
+    return (code.to(dtype) - module.code_center) / module.code_halfwidth
+
+
 def _channel_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample, per-channel spatial mean and std ``sqrt(var + eps)``, each ``[N, C]``."""
     var, mu = torch.var_mean(x, dim=(2, 3), unbiased=False)
@@ -117,10 +130,7 @@ class AMNet(nn.Module):
         self.config = dict(scale=scale, num_blocks=num_blocks, channels=channels, code_len=code_len,
                            modulation=modulation, image_skip=image_skip)
         self.image_skip = image_skip
-        lo = torch.as_tensor(codec.code_low, dtype=torch.float32)
-        hi = torch.as_tensor(codec.code_high, dtype=torch.float32)
-        self.register_buffer("code_center", (lo + hi) / 2)
-        self.register_buffer("code_halfwidth", (hi - lo) / 2)
+        register_code_box(self, codec)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
         self.blocks = nn.ModuleList(AMRB(channels, code_len, modulation) for _ in range(num_blocks))
         self.body_tail = nn.Conv2d(channels, channels, 3, padding=1)
@@ -131,7 +141,7 @@ class AMNet(nn.Module):
             raise ValueError(f"lr must be float [N, 3, H, W], got {tuple(lr.shape)}")
         if code.dim() != 2 or code.shape != (lr.shape[0], self.code_len):
             raise ValueError(f"code must be [N={lr.shape[0]}, {self.code_len}], got {tuple(code.shape)}")
-        k = (code.to(lr.dtype) - self.code_center) / self.code_halfwidth
+        k = normalized_code(self, code, lr.dtype)
         feat = self.head(lr)
         x = feat
         for block in self.blocks:

@@ -15,6 +15,8 @@ from torch import nn
 from blindsr_gym.degradation import imresize
 from blindsr_gym.kernels import KernelCodec
 
+from .amnet import normalized_code, register_code_box
+
 
 class BicubicRenderer(nn.Module):
     arch = "bicubic"
@@ -28,10 +30,7 @@ class BicubicRenderer(nn.Module):
             raise ValueError(f"codec has length {codec.length} but code_len={code_len}")
         self.codec, self.scale, self.code_len, self.sharpen = codec, scale, code_len, sharpen
         self.config = dict(scale=scale, code_len=code_len, sharpen=sharpen)
-        lo = torch.as_tensor(codec.code_low, dtype=torch.float32)
-        hi = torch.as_tensor(codec.code_high, dtype=torch.float32)
-        self.register_buffer("code_center", (lo + hi) / 2)
-        self.register_buffer("code_halfwidth", (hi - lo) / 2)
+        register_code_box(self, codec)
         w = torch.linspace(1.0, -1.0, code_len) / code_len ** 0.5
         self.register_buffer("direction", w)
         self.register_buffer("box", torch.full((3, 1, 3, 3), 1 / 9))
@@ -43,7 +42,7 @@ class BicubicRenderer(nn.Module):
             raise ValueError(f"code must be [N={lr.shape[0]}, {self.code_len}], got {tuple(code.shape)}")
         up = imresize(lr, float(self.scale))
         if self.sharpen:
-            k = (code.to(lr.dtype) - self.code_center) / self.code_halfwidth
+            k = normalized_code(self, code, lr.dtype)
             amount = 1 + torch.tanh(k @ self.direction)
             smooth = F.conv2d(F.pad(up, (1, 1, 1, 1), mode="replicate"), self.box, groups=3)
             up = up + amount[:, None, None, None] * (up - smooth)

@@ -29,17 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blindsr_gym.kernels import KernelCodec
-
-
-class _CA(nn.Module):
-    def __init__(self, nf: int, reduction: int = 16):
-        super().__init__()
-        self.down = nn.Conv2d(nf, nf // reduction, 1)
-        self.up = nn.Conv2d(nf // reduction, nf, 1)
-
-    def forward(self, x):
-        w = torch.sigmoid(self.up(F.leaky_relu(self.down(x.mean(dim=(2, 3), keepdim=True)), 0.2)))
-        return x * w
+from blindsr_gym.layers import ChannelAttention
 
 
 class CRB(nn.Module):
@@ -49,7 +39,7 @@ class CRB(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(nf1 + nf2, nf1 + nf2, 3, padding=1)
         self.conv2 = nn.Conv2d(nf1 + nf2, nf1, 3, padding=1)
-        self.ca = _CA(nf1)
+        self.ca = ChannelAttention(nf1, 16, negative_slope=0.2)
 
     def forward(self, f: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return f + self.ca(self.conv2(F.leaky_relu(self.conv1(torch.cat([f, c], 1)), 0.2)))

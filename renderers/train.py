@@ -97,9 +97,10 @@ class TrainConfig:
             raise ValueError("init= is for GAN fine-tuning; pass gan=True (--gan)")
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """The learning rate for ``step``: ``lr * gamma ** (milestones passed)``; a pure function of the step."""
-    return cfg.lr * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
+def lr_at(cfg: TrainConfig, step: int, base: float | None = None) -> float:
+    """The learning rate for ``step``: ``base * gamma ** (milestones passed)`` (``base``: ``cfg.lr``);
+    a pure function of the step."""
+    return (cfg.lr if base is None else base) * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -359,7 +360,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             loss = l1
         else:
             for g in gan.opt_d.param_groups:
-                g["lr"] = cfg.lr_d * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
+                g["lr"] = lr_at(cfg, step, cfg.lr_d)
             loss, more = gan.generator_loss(sr, hr, l1, amp)
             logs.update(more)
         if not torch.isfinite(loss):

@@ -186,7 +186,7 @@ class EnvCore:
     @torch.inference_mode()
     def render(self, lr: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """SR for a batch, in chunks of ``render_chunk`` (on 2 CPU cores a batch of 8 renders faster per
-        image than one of 64: benchmarks/env_throughput.py); on a GPU in one pass."""
+        image than one of 64: benchmarks/renderer_speed.py); on a GPU in one pass."""
         chunk = self.render_chunk or lr.shape[0]
         out = []
         for i in range(0, lr.shape[0], chunk):
