@@ -15,7 +15,8 @@ import torch
 
 from .networks import Actor, Critic, obs_to_tensor
 
-__all__ = ["Actor", "Critic", "obs_to_tensor", "load_actor", "save_actor", "SHIPPED_ACTORS", "ActorCheckpointError"]
+__all__ = ["Actor", "Critic", "obs_to_tensor", "load_actor", "save_actor", "save_module", "SHIPPED_ACTORS",
+           "ActorCheckpointError"]
 
 FORMAT = "blindsr-gym-actor/1"
 SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4")
@@ -25,24 +26,30 @@ class ActorCheckpointError(ValueError):
     """An actor checkpoint that is missing, malformed, or made for another codec."""
 
 
-def save_actor(actor: Actor, path: str | Path, codec=None, card: dict | None = None) -> Path:
-    """Write ``actor`` to ``path`` (``.safetensors``) and its model card next to it."""
+def save_module(module: torch.nn.Module, path: str | Path, fmt: str, codec=None, card: dict | None = None) -> Path:
+    """Write a network with a ``config`` dict to ``path`` (``.safetensors``, metadata ``format=fmt``,
+    its config and the codec hash) and its model card (``.json``) next to it."""
     from safetensors.torch import save_file
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"actor checkpoints are .safetensors files, got {path}")
-    meta = {"format": FORMAT, "config": json.dumps(actor.config, sort_keys=True),
+        raise ValueError(f"checkpoints are .safetensors files, got {path}")
+    meta = {"format": fmt, "config": json.dumps(module.config, sort_keys=True),
             "codec_hash": codec.hash if codec is not None else ""}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in actor.state_dict().items()}, str(tmp), metadata=meta)
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp), metadata=meta)
     tmp.replace(path)
     card = dict(card or {})
-    card.update(config=actor.config, codec_hash=meta["codec_hash"],
-                parameters=sum(p.numel() for p in actor.parameters()))
+    card.update(config=module.config, codec_hash=meta["codec_hash"],
+                parameters=sum(p.numel() for p in module.parameters()))
     path.with_suffix(".json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     return path
+
+
+def save_actor(actor: Actor, path: str | Path, codec=None, card: dict | None = None) -> Path:
+    """Write ``actor`` to ``path`` (``.safetensors``) and its model card next to it."""
+    return save_module(actor, path, FORMAT, codec=codec, card=card)
 
 
 def _resolve(name_or_path) -> Path:

@@ -1,11 +1,20 @@
-"""Supervised pre-training of the actor: regress the true kernel's action from the LR image.
+"""Supervised kernel estimation: pre-training the actor, and training the KENet baseline.
 
 The paper pre-trains the kernel predictor before RL. Pairs are synthesised on the fly exactly as
-for the renderer (HR crops, kernels from the family, Eq. 1); the target is the true kernel's action
-``codec.code_to_action(codec.encode(k))`` and the loss is L1 on actions. (KENet's adaptive attention
-loss on decoded kernels joins with the KENet baseline.)
+for the renderer (HR crops, kernels from the family, Eq. 1). Losses:
+
+* ``l1`` (actor): L1 between the action and the true kernel's action
+  ``codec.code_to_action(codec.encode(k))``;
+* ``att`` (actor): KENet's adaptive attention loss between the decoded kernel
+  ``codec.decode(codec.action_to_code(action))`` and the true kernel (:mod:`agents.kenet`);
+* ``att`` (KENet, the default) or ``l1`` (KENet): on the estimated kernel.
+
+With ``--val-data`` every checkpoint also scores a fixed validation set (every image of the folder
+with every Gaussian8 kernel): the mean kernel PSNR (KENet's Table 3 figure) goes to TensorBoard and
+the model card.
 
     blindsr-gym pretrain-actor --data ../shared/data/train --out runs/actor_pre --iters 20000
+    blindsr-gym train-kenet --data ../shared/data/train --out runs/kenet_x4 --val-data ../shared/data/test/Set5
 """
 
 from __future__ import annotations
@@ -20,9 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
 
-LOSSES = ("l1",)
+MODELS = ("actor", "kenet")
+LOSSES = ("l1", "att")
 
 
 @dataclass
@@ -36,21 +47,57 @@ class PretrainConfig:
     scale: int = 4
     family: str = "isotropic"
     loss: str = "l1"
+    model: str = "actor"
+    val_data: str | None = None
     ckpt_every: int = 500
     seed: int = 0
     device: str = "auto"
 
     def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES} (KENet's loss arrives with the KENet baseline), "
-                             f"got {self.loss!r}")
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         for name in ("iters", "batch", "patch", "ckpt_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
 
 
+def validation_kernels(folder: str, scale: int = 4, size: int = 21, lr_crop: int | None = None):
+    """Fixed ``(lr [1, 3, h, w], kernel [l, l])`` pairs: every image of ``folder`` with every Gaussian8 kernel,
+    the LR optionally centre-cropped to ``lr_crop``."""
+    from blindsr_gym.data import ImageFolder
+    from blindsr_gym.degradation import degrade
+    from blindsr_gym.kernels import gaussian8
+    from blindsr_gym.utils import to_tensor
+
+    source = ImageFolder(folder, mod=scale)
+    out = []
+    for i in range(len(source)):
+        hr = to_tensor(source[i])
+        for k in gaussian8(scale, size):
+            lr = degrade(hr, k, scale)
+            if lr_crop:
+                h, w = lr.shape[-2:]
+                t, lft = max(0, (h - lr_crop) // 2), max(0, (w - lr_crop) // 2)
+                lr = lr[..., t:t + lr_crop, lft:lft + lr_crop]
+            out.append((lr, k))
+    return out
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, estimate, val, device) -> dict:
+    """Mean kernel PSNR (dB) of ``estimate(model, lr) -> kernels`` over ``val`` pairs."""
+    was = model.training
+    model.eval()
+    scores = [float(kernel_psnr(estimate(model, lr.to(device)).cpu(), k[None])[0]) for lr, k in val]
+    model.train(was)
+    return {"kernel_psnr": float(np.mean(scores)), "pairs": len(scores)}
+
+
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or resume); writes ``OUT/pretrain_state.pt`` and ``OUT/actor.safetensors`` (+ card)."""
+    """Train (or resume); writes ``OUT/pretrain_state.pt`` and ``OUT/actor.safetensors`` (``kenet.safetensors``
+    for KENet) with its card."""
     from torch.utils.tensorboard import SummaryWriter
 
     from blindsr_gym.data import ImageFolder
@@ -59,6 +106,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     from blindsr_gym.utils import resolve_device
 
     from . import save_actor
+    from .kenet import save_kenet
 
     out = Path(cfg.out)
     state_path = out / "pretrain_state.pt"
@@ -70,31 +118,49 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     codec = KernelCodec.default()
     pairs = SyntheticPairs(ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True), codec, cfg.family,
                            cfg.scale, cfg.patch)
+    val = validation_kernels(cfg.val_data, cfg.scale, codec.size) if cfg.val_data else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        actor = Actor(code_len=codec.length).to(device)
-    opt = torch.optim.Adam(actor.parameters(), lr=cfg.lr)
+        model = (Actor(code_len=codec.length) if cfg.model == "actor" else KENet(kernel_size=codec.size)).to(device)
+
+    if cfg.model == "actor":
+        def estimate(m, lr):  # decoded kernel of the predicted action
+            return codec.decode(codec.action_to_code(m(lr)))
+    else:
+        def estimate(m, lr):
+            return m(lr)
+
+    def loss_fn(lr, code, k):
+        if cfg.model == "actor" and cfg.loss == "l1":
+            return F.l1_loss(model(lr), codec.code_to_action(code))
+        k_hat = estimate(model, lr)
+        return adaptive_attention_loss(k_hat, k) if cfg.loss == "att" else (k_hat - k).abs().sum(dim=(1, 2)).mean()
+
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng([cfg.seed, 11])
-    step, wall = 0, 0.0
+    step, wall, last_val = 0, 0.0, None
     if resume:
         st = torch.load(state_path, map_location="cpu", weights_only=True)
-        actor.load_state_dict(st["actor"])
+        if st["config"].get("model", "actor") != cfg.model:
+            raise ValueError(f"--resume: {state_path} trains model {st['config'].get('model', 'actor')!r}, "
+                             f"not {cfg.model!r}")
+        model.load_state_dict(st["model"] if "model" in st else st["actor"])
         opt.load_state_dict(st["opt"])
         rng.bit_generator.state = json.loads(st["rng"])
-        step, wall = st["step"], st["wall_s"]
+        step, wall, last_val = st["step"], st["wall_s"], st.get("val")
     out.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(str(out), purge_step=step if step else None)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.iters, initial=step, desc="pretrain actor")
+        bar = tqdm(total=cfg.iters, initial=step, desc=f"train {cfg.model}")
     t_last = time.perf_counter()
     loss = torch.zeros(())
+    tag = "losses/action_l1" if (cfg.model == "actor" and cfg.loss == "l1") else f"losses/kernel_{cfg.loss}"
     while step < cfg.iters:
-        lr_img, code, _ = pairs.sample(rng, cfg.batch, device)
-        target = codec.code_to_action(code)
-        loss = F.l1_loss(actor(lr_img), target)
+        lr_img, code, _, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
+        loss = loss_fn(lr_img, code, k)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -102,26 +168,40 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         now = time.perf_counter()
         wall += now - t_last
         t_last = now
-        writer.add_scalar("losses/action_l1", loss.item(), step)
+        writer.add_scalar(tag, loss.item(), step)
         if bar is not None:
             bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4g}", **({"val_kpsnr": f"{last_val['kernel_psnr']:.2f}"}
+                                                           if last_val else {}))
         if step % cfg.ckpt_every == 0 or step == cfg.iters:
-            torch.save({"actor": actor.state_dict(), "opt": opt.state_dict(),
+            if val is not None:
+                last_val = validate(model, estimate, val, device)
+                writer.add_scalar("eval/kernel_psnr", last_val["kernel_psnr"], step)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                         "rng": json.dumps(rng.bit_generator.state), "step": step, "wall_s": wall,
-                        "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
+                        "val": last_val, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
             state_path.with_suffix(".tmp").replace(state_path)
-            card = {"training": {"stage": "supervised pre-training (L1 on actions)", **asdict(cfg),
-                                 "iterations": step, "wall_time_s": round(wall, 1), "device": str(device)}}
-            save_actor(actor, out / "actor.safetensors", codec=codec, card=card)
+            loss_name = {"l1": "L1 on actions" if cfg.model == "actor" else "L1 on kernels",
+                         "att": "adaptive attention loss on kernels"}[cfg.loss]
+            card = {"training": {"stage": f"supervised kernel estimation ({loss_name})", **asdict(cfg),
+                                 "iterations": step, "wall_time_s": round(wall, 1), "device": str(device),
+                                 "threads": torch.get_num_threads()}}
+            if last_val is not None:
+                card["validation"] = {"data": cfg.val_data, "kernels": "gaussian8", **last_val}
+            if cfg.model == "actor":
+                save_actor(model, out / "actor.safetensors", codec=codec, card=card)
+            else:
+                save_kenet(model, out / "kenet.safetensors", card=card)
             t_last = time.perf_counter()
     if bar is not None:
         bar.close()
     writer.close()
-    return {"step": step, "wall_s": wall, "last_loss": float(loss), "out": str(out)}
+    return {"step": step, "wall_s": wall, "last_loss": float(loss.detach()), "val": last_val, "out": str(out)}
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = PretrainConfig(data="", out="")
+def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
+    d = PretrainConfig(data="", out="", model=model, loss="l1" if model == "actor" else "att")
+    p.set_defaults(model=model)
     p.add_argument("--data", required=True, help="folder of HR images")
     p.add_argument("--out", required=True)
     p.add_argument("--iters", type=int, default=d.iters)
@@ -129,16 +209,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patch", type=int, default=d.patch, help="LR size")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--family", default=d.family)
+    p.add_argument("--loss", default=d.loss, choices=LOSSES,
+                   help="l1: on actions (actor) or kernels (KENet); att: KENet's adaptive attention loss on kernels")
+    p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
 
 
+def add_kenet_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p, model="kenet")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = PretrainConfig(data=args.data, out=args.out, iters=args.iters, batch=args.batch, patch=args.patch,
-                         lr=args.lr, family=args.family, ckpt_every=args.ckpt_every, seed=args.seed,
-                         device=args.device)
+                         lr=args.lr, family=args.family, loss=args.loss, model=args.model, val_data=args.val_data,
+                         ckpt_every=args.ckpt_every, seed=args.seed, device=args.device)
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .agents import train as agent_train
     from .renderers import train as renderer_train
 
+    k = sub.add_parser("train-kenet", help="train the KENet kernel-estimation baseline (adaptive attention loss)",
+                       description=pretrain.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pretrain.add_kenet_arguments(k)
+    k.set_defaults(func=pretrain.run)
+
     for name, module, func, help_ in (
         ("train-renderer", renderer_train, renderer_train.run,
          "train AMNet / AMNet_L / DAN on a folder of HR images (torchrun-ready)"),

@@ -128,7 +128,8 @@ class SyntheticPairs:
             raise ValueError(f"no training image is at least {side}x{side} (LR patch {patch} x scale {scale})")
         self.skipped = len(source) - len(self.eligible)
 
-    def sample(self, rng: np.random.Generator, n: int, device: torch.device | str = "cpu"):
+    def sample(self, rng: np.random.Generator, n: int, device: torch.device | str = "cpu", with_kernels: bool = False):
+        """``(lr, code, hr)``, and the kernels ``[n, l, l]`` last when ``with_kernels``."""
         side = self.patch * self.scale
         idx = rng.choice(self.eligible, size=n)
         crops = [augment(self.source.random_crop(rng, side, int(i))[0], rng) for i in idx]
@@ -140,6 +141,8 @@ class SyntheticPairs:
             lr = lr + torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32)) * sig[:, None, None, None] / 255
             lr = (lr * 255).round().clamp(0, 255) / 255
         code = self.codec.encode(kernels)
+        if with_kernels:
+            return lr.to(device), code.to(device), hr.to(device), kernels.to(device)
         return lr.to(device), code.to(device), hr.to(device)
 
 

@@ -31,6 +31,17 @@ def builtin_images():
     return builtin()
 
 
+@pytest.fixture(scope="session")
+def hr_folder(tmp_path_factory, builtin_images):
+    """The built-in images, cropped to 96x96, as a folder of PNGs (for the training entry points)."""
+    import cv2
+
+    d = tmp_path_factory.mktemp("hr")
+    for name, img in zip(builtin_images.names, builtin_images, strict=True):
+        cv2.imwrite(str(d / f"{name}.png"), cv2.cvtColor(img[:96, :96], cv2.COLOR_RGB2BGR))
+    return d
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -14,14 +13,6 @@ import torch
 from blindsr_gym.kernels import KernelCodec
 from blindsr_gym.renderers import load_renderer
 from blindsr_gym.renderers.train import SyntheticPairs, TrainConfig, augment, lr_at, train, weights_fingerprint
-
-
-@pytest.fixture(scope="module")
-def hr_folder(tmp_path_factory, builtin_images):
-    d = tmp_path_factory.mktemp("hr")
-    for name, img in zip(builtin_images.names, builtin_images, strict=True):
-        cv2.imwrite(str(d / f"{name}.png"), cv2.cvtColor(img[:96, :96], cv2.COLOR_RGB2BGR))
-    return d
 
 
 def tiny(hr_folder, out, **kw):

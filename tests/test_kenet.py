@@ -1,0 +1,158 @@
+"""KENet baseline: architecture, the adaptive attention loss by hand, kernel PSNR, checkpoints, policy,
+and the supervised training entry point (KENet and the actor's pre-training)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from blindsr_gym.agents.kenet import (
+    KENet,
+    KENetCheckpointError,
+    KENetPolicy,
+    adaptive_attention_loss,
+    attention_masks,
+    kernel_psnr,
+    load_kenet,
+    save_kenet,
+)
+from blindsr_gym.agents.pretrain import PretrainConfig, pretrain
+from blindsr_gym.kernels import KernelCodec, isotropic_gaussian
+
+# a 3x3 "kernel" with peak 0.8: the 1%-of-peak support is the cross, the 10%-of-peak core the centre
+K_TRUE = torch.tensor([[[0.0, 0.05, 0.0], [0.05, 0.8, 0.05], [0.0, 0.05, 0.0]]])
+K_FLAT = torch.full((1, 3, 3), 1 / 9)
+
+
+def test_kenet_architecture():
+    m = KENet()
+    assert sum(p.numel() for p in m.parameters()) == 3_140_025
+    convs = [c.out_channels for c in m.features if isinstance(c, torch.nn.Conv2d)]
+    assert convs == [64, 64, 128, 192]  # head, then 64*s for s = 1, 2, 3
+    assert [layer.out_features for layer in m.head if isinstance(layer, torch.nn.Linear)] == [1024, 1024, 441]
+    k = m(torch.rand(2, 3, 40, 56))
+    assert k.shape == (2, 21, 21) and torch.all(k >= 0)
+    torch.testing.assert_close(k.sum(dim=(1, 2)), torch.ones(2))
+    with pytest.raises(ValueError, match="at least 8x8"):
+        m(torch.rand(1, 3, 4, 64))
+    with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
+        m(torch.rand(1, 1, 32, 32))
+    with pytest.raises(ValueError, match="odd"):
+        KENet(kernel_size=20)
+
+
+def test_attention_masks_by_hand():
+    m1, m2 = attention_masks(K_TRUE)
+    assert m1.tolist() == [[[0, 1, 0], [1, 1, 1], [0, 1, 0]]]
+    assert m2.tolist() == [[[0, 0, 0], [0, 1, 0], [0, 0, 0]]]
+    wide = isotropic_gaussian(2.6)[None]  # peak 0.0235: an absolute 0.1 threshold selects nothing
+    assert attention_masks(wide, relative=False)[1].sum() == 0
+    assert attention_masks(wide)[1].sum() > 0
+
+
+def test_adaptive_attention_loss_by_hand():
+    # |diff|: corners 1/9 (x4), edges 1/9-0.05 (x4), centre 0.8-1/9
+    l1_all = 4 / 9 + 4 * (1 / 9 - 0.05) + (0.8 - 1 / 9)  # 1.37778
+    l1_cross = 4 * (1 / 9 - 0.05) + (0.8 - 1 / 9)  # 0.93333
+    l1_core = 0.8 - 1 / 9  # 0.68889
+    want = 0.01 * l1_all + 0.1 * l1_cross + 1.0 * l1_core
+    assert want == pytest.approx(0.796, abs=1e-9)
+    got = adaptive_attention_loss(K_FLAT, K_TRUE)
+    assert float(got) == pytest.approx(want, rel=1e-6)
+    assert float(adaptive_attention_loss(K_TRUE, K_TRUE)) == 0.0
+    # batch mean, and custom weights: rho0 alone is the plain L1
+    two = adaptive_attention_loss(torch.cat([K_FLAT, K_TRUE]), torch.cat([K_TRUE, K_TRUE]))
+    assert float(two) == pytest.approx(want / 2, rel=1e-6)
+    assert float(adaptive_attention_loss(K_FLAT, K_TRUE, rhos=(1, 0, 0))) == pytest.approx(l1_all, rel=1e-6)
+    with pytest.raises(ValueError, match="one rho per lambda"):
+        adaptive_attention_loss(K_FLAT, K_TRUE, rhos=(1, 1))
+    with pytest.raises(ValueError, match="differ in shape"):
+        adaptive_attention_loss(K_FLAT, torch.ones(1, 5, 5))
+
+
+def test_kernel_psnr_by_hand():
+    est = K_TRUE.clone()
+    est[0, 0, 0] += 0.01  # MSE = 1e-4 / 9, peak 0.8
+    assert float(kernel_psnr(est, K_TRUE)[0]) == pytest.approx(10 * math.log10(0.64 / (1e-4 / 9)), abs=1e-4)
+    assert float(kernel_psnr(K_TRUE, K_TRUE)[0]) > 200
+
+
+def test_checkpoint_roundtrip_and_errors(tmp_path):
+    torch.manual_seed(0)
+    m = KENet(kernel_size=11, channels=8, stages=2, fc=32)
+    path = save_kenet(m, tmp_path / "k.safetensors", card={"note": "test"})
+    back = load_kenet(path)
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(back(x), m.eval()(x))
+    assert not any(p.requires_grad for p in back.parameters())
+    assert json.loads(path.with_suffix(".json").read_text())["config"]["kernel_size"] == 11
+    with pytest.raises(KENetCheckpointError, match="not found"):
+        load_kenet(tmp_path / "missing.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(KENetCheckpointError, match="not a readable"):
+        load_kenet(tmp_path / "junk.safetensors")
+    from blindsr_gym.agents import Actor, save_actor
+
+    save_actor(Actor(), tmp_path / "a.safetensors")
+    with pytest.raises(KENetCheckpointError, match="not a blindsr-gym KENet checkpoint"):
+        load_kenet(tmp_path / "a.safetensors")
+
+
+class _Oracle(KENet):
+    """Returns a fixed kernel, to check the policy's projection."""
+
+    def __init__(self, kernel):
+        super().__init__(kernel_size=kernel.shape[-1], channels=4, stages=1, fc=4)
+        self.kernel = kernel
+
+    def forward(self, lr):
+        return self.kernel.expand(lr.shape[0], -1, -1)
+
+
+def test_policy_projects_the_kernel_to_the_true_action():
+    codec = KernelCodec.default()
+    k = isotropic_gaussian(1.7)
+    pol = KENetPolicy(_Oracle(k), codec)
+    obs = np.zeros((64, 64, 3), np.uint8)
+    a = pol(obs)
+    assert a.shape == (15,) and a.dtype == np.float32
+    want = codec.code_to_action(codec.encode(k[None]))[0].clamp(-1, 1).numpy()
+    np.testing.assert_allclose(a, want, atol=1e-6)
+    assert pol(np.stack([obs, obs])).shape == (2, 15)
+    with pytest.raises(ValueError, match="codec encodes"):
+        KENetPolicy(_Oracle(torch.ones(5, 5) / 25), codec)
+
+
+def _tiny(hr_folder, out, **kw):
+    base = dict(data=str(hr_folder), out=str(out), iters=4, batch=2, patch=16, ckpt_every=2, device="cpu")
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+@pytest.mark.parametrize("model,loss", [("kenet", "att"), ("actor", "att"), ("actor", "l1")])
+def test_supervised_training_runs_resumes_and_writes_a_card(hr_folder, tmp_path, model, loss):
+    name = "kenet" if model == "kenet" else "actor"
+    full = pretrain(_tiny(hr_folder, tmp_path / "full", model=model, loss=loss, val_data=str(hr_folder)),
+                    progress=False)
+    pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss=loss, iters=2, val_data=str(hr_folder)),
+             progress=False)
+    resumed = pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss=loss, val_data=str(hr_folder)),
+                       resume=True, progress=False)
+    assert resumed["last_loss"] == pytest.approx(full["last_loss"], rel=1e-5)
+    card = json.loads((tmp_path / "full" / f"{name}.json").read_text())
+    assert card["training"]["iterations"] == 4 and card["training"]["loss"] == loss
+    assert card["validation"]["pairs"] == 5 * 8 and math.isfinite(card["validation"]["kernel_psnr"])
+    with pytest.raises(FileExistsError):
+        pretrain(_tiny(hr_folder, tmp_path / "full", model=model, loss=loss), progress=False)
+
+
+def test_training_config_errors(hr_folder, tmp_path):
+    with pytest.raises(ValueError, match="model must be"):
+        _tiny(hr_folder, tmp_path, model="dan")
+    with pytest.raises(ValueError, match="loss must be"):
+        _tiny(hr_folder, tmp_path, loss="l2")
+    pretrain(_tiny(hr_folder, tmp_path / "k", model="kenet", loss="att", iters=2), progress=False)
+    with pytest.raises(ValueError, match="trains model 'kenet', not 'actor'"):
+        pretrain(_tiny(hr_folder, tmp_path / "k", model="actor"), resume=True, progress=False)
