@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blindsr_gym.kernels import kernel_psnr
+
 __all__ = ["KENet", "KENetPolicy", "adaptive_attention_loss", "attention_masks", "kernel_psnr", "load_kenet",
            "save_kenet", "SHIPPED_KENETS", "KENetCheckpointError"]
 
@@ -111,15 +113,6 @@ def adaptive_attention_loss(k_hat: torch.Tensor, k: torch.Tensor, lambdas=(0.01,
     for rho, m in zip(rhos[1:], attention_masks(k, lambdas, relative), strict=True):
         loss = loss + rho * (diff * m).sum(dim=(1, 2))
     return loss.mean()
-
-
-def kernel_psnr(k_hat: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Per-kernel PSNR in dB with the true kernel's peak as the signal peak: ``10 log10(max(k)^2 / MSE)``."""
-    if k_hat.shape != k.shape or k.dim() != 3:
-        raise ValueError(f"kernels must both be [N, l, l], got {tuple(k_hat.shape)} and {tuple(k.shape)}")
-    mse = (k_hat.double() - k.double()).pow(2).mean(dim=(1, 2))
-    peak = k.double().amax(dim=(1, 2))
-    return (10 * torch.log10(peak ** 2 / mse.clamp_min(1e-30))).float()
 
 
 class KENetPolicy:

@@ -5,8 +5,21 @@ noise, 8-bit LR, as DAN/IKC/the paper), restored by each method, and scored; fid
 the MATLAB Y channel with ``crop_border = scale``. Records hold per-(method, dataset, kernel)
 means; ``summary`` adds the mean over the kernels of a setting (the paper's Gaussian8 columns).
 
-Methods: ``bicubic`` (MATLAB bicubic of the LR) and ``gt`` (the renderer with the true kernel's
-code, the non-blind upper bound). Blind methods register themselves with :func:`register_method`.
+Methods (``--methods``, comma-separated; more register themselves with :func:`register_method`):
+
+* ``bicubic``: MATLAB bicubic interpolation of the LR;
+* ``gt``: the renderer (``--renderer``, default ``amnet_x4``) with the true kernel's code, the upper bound;
+* ``amgan-gt``: AMGAN (``--gan-renderer``) with the true kernel's code (the paper's Table 3 reference);
+* ``amnet-rl`` / ``amgan-rl``: the shipped actor (``--actor`` / ``--gan-actor``) choosing the code for
+  AMNet / AMGAN;
+* ``kenet``: the two-step pipeline KENet (``--kenet``) + AMNet, the estimated kernel encoded by the
+  renderer's codec;
+* ``dan``: DAN (``--dan``), which estimates its own code.
+
+Methods that estimate a kernel (the RL actors through the codec, KENet, DAN through its codec)
+also get ``kernel_psnr``: the PSNR of the estimated kernel against the true one (KENet's Table 3
+figure). ``--figures DIR`` writes one visual comparison panel per (dataset, kernel): an image's
+centre crop from every method next to the HR.
 
     blindsr-gym evaluate --data ../shared/data/test/Set5 --kernels gaussian8 --methods bicubic,gt \\
         --renderer amnet_x4 --metrics psnr,ssim --json out.json --markdown out.md
@@ -26,7 +39,7 @@ import torch
 
 from .data import ImageFolder, ImageSource, builtin
 from .degradation import degrade, imresize
-from .kernels import gaussian8_sigmas, isotropic_gaussian
+from .kernels import gaussian8_sigmas, isotropic_gaussian, kernel_psnr
 from .metrics import get_metric
 from .utils import to_tensor
 
@@ -64,12 +77,14 @@ def parse_kernels(spec: str, scale: int = 4, size: int = 21) -> list[tuple[str, 
 
 @dataclass
 class Method:
-    """``fn(lr, kernel) -> sr``: LR float ``[1, 3, h, w]`` in [0, 1], the true ``[k, k]`` kernel
-    (only non-blind methods may look at it), SR float in [0, 1]."""
+    """``fn(lr, kernel) -> sr`` or ``(sr, estimated_kernel)``: LR float ``[1, 3, h, w]`` in [0, 1], the
+    true ``[l, l]`` kernel (only non-blind methods may look at it), SR float in [0, 1], the estimate
+    ``[1, l, l]``. ``checkpoints`` are the model files whose cards ``--card-key`` updates."""
 
     name: str
-    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
     blind: bool = True
+    checkpoints: tuple[Path, ...] = ()
 
 
 METHODS: dict[str, Callable[..., Method]] = {}
@@ -84,32 +99,106 @@ def _bicubic(scale: int = 4, **_) -> Method:
     return Method("bicubic", lambda lr, k: imresize(lr, float(scale)).clamp(0, 1), blind=True)
 
 
-def _gt(scale: int = 4, device="cpu", renderer="amnet_x4", **_) -> Method:
-    from .renderers import load_renderer
+def _load_renderer(renderer, device, scale, arch=None):
+    from .renderers import _resolve, load_renderer
 
-    model = renderer if isinstance(renderer, torch.nn.Module) else load_renderer(renderer, device=device)
+    if isinstance(renderer, torch.nn.Module):
+        model, path = renderer, None
+    else:
+        model, path = load_renderer(renderer, device=device, arch=arch), _resolve(renderer)
     if model.scale != scale:
-        raise ValueError(f"renderer is x{model.scale}, evaluation is x{scale}")
+        raise ValueError(f"{renderer if path is None else path.name} is x{model.scale}, evaluation is x{scale}")
+    return model, path
+
+
+def _paths(*ps) -> tuple[Path, ...]:
+    return tuple(p for p in ps if p is not None)
+
+
+def _true_kernel(name: str, scale: int, device, renderer, **_) -> Method:
+    model, path = _load_renderer(renderer, device, scale)
 
     @torch.no_grad()
     def fn(lr, k):
         code = model.codec.encode(k[None].to(lr.device))
         return model(lr, code)
 
-    return Method("gt", fn, blind=False)
+    return Method(name, fn, blind=False, checkpoints=_paths(path))
+
+
+def _gt(scale: int = 4, device="cpu", renderer="amnet_x4", **_) -> Method:
+    return _true_kernel("gt", scale, device, renderer)
+
+
+def _amgan_gt(scale: int = 4, device="cpu", gan_renderer="amgan_x4", **_) -> Method:
+    return _true_kernel("amgan-gt", scale, device, gan_renderer)
+
+
+def _rl(name: str, scale: int, device, renderer, actor) -> Method:
+    from .agents import _resolve as resolve_actor
+    from .agents import load_actor
+
+    model, rpath = _load_renderer(renderer, device, scale)
+    if isinstance(actor, torch.nn.Module):
+        pol, apath = actor, None
+    else:
+        pol, apath = load_actor(actor, device=device, codec=model.codec), resolve_actor(actor)
+
+    @torch.no_grad()
+    def fn(lr, k):
+        code = model.codec.action_to_code(pol(lr))
+        return model(lr, code), model.codec.decode(code)
+
+    return Method(name, fn, blind=True, checkpoints=_paths(apath))
+
+
+def _amnet_rl(scale: int = 4, device="cpu", renderer="amnet_x4", actor="actor_psnr_x4", **_) -> Method:
+    return _rl("amnet-rl", scale, device, renderer, actor)
+
+
+def _amgan_rl(scale: int = 4, device="cpu", gan_renderer="amgan_x4", gan_actor="actor_niqe_x4", **_) -> Method:
+    return _rl("amgan-rl", scale, device, gan_renderer, gan_actor)
+
+
+def _kenet(scale: int = 4, device="cpu", renderer="amnet_x4", kenet="kenet_x4", **_) -> Method:
+    from .agents.kenet import SHIPPED_KENETS, KENetCheckpointError, load_kenet
+    from .utils import resolve_checkpoint
+
+    model, _ = _load_renderer(renderer, device, scale)
+    if isinstance(kenet, torch.nn.Module):
+        est, kpath = kenet, None
+    else:
+        est = load_kenet(kenet, device=device)
+        kpath = resolve_checkpoint(kenet, "blindsr_gym.agents", SHIPPED_KENETS, KENetCheckpointError, "KENet")
+    if est.kernel_size != model.codec.size:
+        raise ValueError(f"KENet estimates {est.kernel_size}x{est.kernel_size} kernels; the renderer's codec "
+                         f"encodes {model.codec.size}x{model.codec.size}")
+
+    @torch.no_grad()
+    def fn(lr, k):
+        k_hat = est(lr)
+        return model(lr, model.codec.encode(k_hat)), k_hat
+
+    return Method("kenet", fn, blind=True, checkpoints=_paths(kpath))
 
 
 def _dan(scale: int = 4, device="cpu", dan="dan_x4", **_) -> Method:
-    from .renderers import load_renderer
+    model, path = _load_renderer(dan, device, scale, arch="dan")
 
-    model = dan if isinstance(dan, torch.nn.Module) else load_renderer(dan, device=device, arch="dan")
-    if model.scale != scale:
-        raise ValueError(f"DAN checkpoint is x{model.scale}, evaluation is x{scale}")
-    return Method("dan", lambda lr, k: model.super_resolve(lr), blind=True)
+    @torch.no_grad()
+    def fn(lr, k):
+        srs, codes = model(lr)
+        return srs[-1].clamp(0, 1), model.codec.decode(codes[-1])
+
+    return Method("dan", fn, blind=True, checkpoints=_paths(path))
 
 
 register_method("bicubic", _bicubic)
 register_method("gt", _gt)
+register_method("amgan-gt", _amgan_gt)
+register_method("amnet-rl", _amnet_rl)
+register_method("amgan-rl", _amgan_rl)
+register_method("kenet", _kenet)
 register_method("dan", _dan)
 
 
@@ -167,7 +256,8 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
             for klabel, k in kernels:
                 lr = degrade(hr, k.to(device), scale)
                 for m in methods:
-                    sr = m.fn(lr, k.to(device))
+                    out = m.fn(lr, k.to(device))
+                    sr, k_hat = out if isinstance(out, tuple) else (out, None)
                     if sr.shape != hr.shape:
                         raise RuntimeError(f"method {m.name} returned {tuple(sr.shape)} for HR {tuple(hr.shape)}")
                     rec = sums.setdefault((m.name, dname, klabel), {})
@@ -177,6 +267,9 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
                         else:
                             v = met(sr, hr) if met.needs_reference else met(sr)
                         rec.setdefault(met.name, []).append(float(v.reshape(-1)[0]))
+                    if k_hat is not None:
+                        kp = kernel_psnr(k_hat.detach().float().cpu().reshape(1, *k.shape), k[None].float().cpu())
+                        rec.setdefault("kernel_psnr", []).append(float(kp[0]))
                     if on_result is not None:
                         on_result(m.name, dname, source.names[i], klabel, lr, sr, hr)
                 if bar is not None:
@@ -192,12 +285,17 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
 
 
 def summarize(records: list[dict], metrics: Sequence[str]) -> list[dict]:
-    """Mean over kernels per (method, dataset): the paper's Gaussian8 figure."""
+    """Mean over kernels per (method, dataset): the paper's Gaussian8 figure (and ``kernel_psnr`` where
+    the method estimates kernels)."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["method"], r["dataset"]), []).append(r)
-    return [{"method": m, "dataset": d, "kernel": "mean", "kernels": len(rs),
-             **{k: float(np.mean([r[k] for r in rs])) for k in metrics}} for (m, d), rs in groups.items()]
+    out = []
+    for (m, d), rs in groups.items():
+        keys = list(metrics) + (["kernel_psnr"] if all("kernel_psnr" in r for r in rs) else [])
+        out.append({"method": m, "dataset": d, "kernel": "mean", "kernels": len(rs),
+                    **{k: float(np.mean([r[k] for r in rs])) for k in keys}})
+    return out
 
 
 def to_markdown(records: list[dict], metrics: Sequence[str], by_kernel: bool = False) -> str:
@@ -222,6 +320,13 @@ def to_markdown(records: list[dict], metrics: Sequence[str], by_kernel: bool = F
             r = cell.get((m, c))
             vals.append("-" if r is None else " / ".join(fmt.get(k, "{:.4f}").format(r[k]) for k in metrics))
         lines.append(f"| {m} | " + " | ".join(vals) + " |")
+    kmethods = [m for m in methods if any("kernel_psnr" in r for r in rows if r["method"] == m)]
+    if kmethods:
+        lines += ["", "kernel PSNR (dB) of the estimated kernels", "", head, "|" + "---|" * (len(cols) + 1)]
+        for m in kmethods:
+            vals = [f"{cell[(m, c)]['kernel_psnr']:.2f}" if "kernel_psnr" in cell.get((m, c), {}) else "-"
+                    for c in cols]
+            lines.append(f"| {m} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -232,20 +337,23 @@ def to_markdown(records: list[dict], metrics: Sequence[str], by_kernel: bool = F
 
 def _cost_models() -> dict[str, tuple[list[torch.nn.Module], Callable]]:
     """name -> (modules whose parameters count, ``fn(lr)`` running the method once), random weights."""
+    from .agents.kenet import KENet
     from .agents.networks import Actor
     from .renderers import build_renderer
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         actor, amnet, amnet_l, dan = Actor(), build_renderer("amnet"), build_renderer("amnet_l"), build_renderer("dan")
-    for m in (actor, amnet, amnet_l, dan):
+        kenet = KENet(kernel_size=amnet.codec.size)
+    for m in (actor, amnet, amnet_l, dan, kenet):
         m.eval()
 
     def rl(renderer):
         return lambda lr: renderer(lr, renderer.codec.action_to_code(actor(lr)))
 
     return {"AMNet-RL": ([actor, amnet], rl(amnet)), "AMNet_L-RL": ([actor, amnet_l], rl(amnet_l)),
-            "DAN (4 loops)": ([dan], dan.super_resolve)}
+            "DAN (4 loops)": ([dan], dan.super_resolve),
+            "KENet + AMNet": ([kenet, amnet], lambda lr: amnet(lr, amnet.codec.encode(kenet(lr))))}
 
 
 @torch.no_grad()
@@ -307,10 +415,16 @@ def run_cli(args) -> int:
         get_metric(m)  # fail before the long loop
     datasets = load_datasets(args.data, args.scale)
     kernels = parse_kernels(args.kernels, args.scale)
-    methods = [make_method(m.strip(), scale=args.scale, device=device, renderer=args.renderer, dan=args.dan)
-               for m in args.methods.split(",") if m.strip()]
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for name in names:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+    methods = [make_method(name, scale=args.scale, device=device, renderer=args.renderer, dan=args.dan,
+                           gan_renderer=args.gan_renderer, actor=args.actor, gan_actor=args.gan_actor,
+                           kenet=args.kenet) for name in names]
+    panels = FigurePanels(args.figures, crop=args.figure_crop) if args.figures else None
     records = evaluate(datasets, kernels, methods, metrics, args.scale, device, args.max_images,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, on_result=panels)
     result = {"command": args.command_line, "kernels": args.kernels, "scale": args.scale,
               "renderer": str(args.renderer), "device": str(device),
               "wall_s": round(time.perf_counter() - t0, 1), "records": records, "summary": summarize(records, metrics)}
@@ -321,17 +435,72 @@ def run_cli(args) -> int:
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(md)
+    if panels is not None:
+        result["figures"] = [str(p) for p in panels.write()]
     if args.card_key:
-        _update_card(args.renderer, args.card_key, result)
+        cards = sorted({p for m in methods for p in m.checkpoints})
+        if not cards:
+            raise ValueError("--card-key: none of the methods evaluated has a checkpoint whose card could hold it")
+        for path in cards:
+            _update_card(path, args.card_key, result)
     print(md)
     return 0
 
 
-def _update_card(renderer: str, key: str, result: dict) -> None:
-    """Store ``result`` (summary, records, command) in the renderer's model card under evaluation[key]."""
-    from .renderers import _resolve
+class FigurePanels:
+    """``on_result`` for :func:`evaluate`: keeps the centre crop of each dataset's first image from every
+    method, and writes one PNG per (dataset, kernel): LR (nearest-upscaled), the methods, HR."""
 
-    card_path = _resolve(renderer).with_suffix(".json")
+    def __init__(self, folder: str | Path, crop: int = 128):
+        if crop < 16:
+            raise ValueError(f"figure crop must be >= 16 pixels, got {crop}")
+        self.folder, self.crop = Path(folder), crop
+        self.first: dict[str, str] = {}
+        self.tiles: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
+
+    def _crop(self, x: torch.Tensor, scale: int = 1) -> np.ndarray:
+        from .utils import to_uint8
+
+        h, w = x.shape[-2:]
+        c = min(self.crop // scale, h, w)
+        t, lft = (h - c) // 2, (w - c) // 2
+        img = to_uint8(x[..., t:t + c, lft:lft + c].float().cpu())[0]
+        if scale > 1:
+            img = np.repeat(np.repeat(img, scale, 0), scale, 1)
+        return img
+
+    def __call__(self, method, dataset, image, kernel, lr, sr, hr):
+        if self.first.setdefault(dataset, image) != image:
+            return
+        tiles = self.tiles.setdefault((dataset, kernel), [])
+        if not tiles:
+            tiles.append(("LR", self._crop(lr, hr.shape[-1] // lr.shape[-1])))
+        tiles.append((method, self._crop(sr)))
+
+    def write(self) -> list[Path]:
+        import cv2
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for (dataset, kernel), tiles in self.tiles.items():
+            side = max(t.shape[0] for _, t in tiles)
+            row = []
+            for name, t in tiles:
+                t = cv2.resize(t, (side, side), interpolation=cv2.INTER_NEAREST) if t.shape[0] != side else t
+                label = np.full((22, side, 3), 255, np.uint8)
+                cv2.putText(label, name, (3, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+                row += [np.vstack([label, t]), np.full((side + 22, 4, 3), 255, np.uint8)]
+            stem = f"{dataset}_{self.first[dataset]}_{kernel}"
+            safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in stem)
+            path = self.folder / f"{safe}.png"
+            cv2.imwrite(str(path), np.hstack(row[:-1])[..., ::-1])
+            paths.append(path)
+        return paths
+
+
+def _update_card(path: Path, key: str, result: dict) -> None:
+    """Store ``result`` (summary, records, command) in the model card next to ``path`` under evaluation[key]."""
+    card_path = Path(path).with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     card.setdefault("evaluation", {})[key] = {k: result[k] for k in ("command", "kernels", "device", "wall_s",
                                                                       "summary", "records")}
@@ -344,6 +513,12 @@ def add_arguments(p) -> None:
     p.add_argument("--methods", default="bicubic,gt", help=f"comma-separated; registered: {', '.join(sorted(METHODS))}")
     p.add_argument("--renderer", default="amnet_x4", help="renderer for 'gt' (shipped name or checkpoint path)")
     p.add_argument("--dan", default="dan_x4", help="DAN checkpoint for 'dan' (shipped name or path)")
+    p.add_argument("--gan-renderer", default="amgan_x4", help="renderer for 'amgan-gt' and 'amgan-rl'")
+    p.add_argument("--actor", default="actor_psnr_x4", help="actor for 'amnet-rl' (shipped name or path)")
+    p.add_argument("--gan-actor", default="actor_niqe_x4", help="actor for 'amgan-rl' (shipped name or path)")
+    p.add_argument("--kenet", default="kenet_x4", help="KENet for 'kenet' (shipped name or path)")
+    p.add_argument("--figures", default=None, help="folder for visual comparison panels (one per dataset and kernel)")
+    p.add_argument("--figure-crop", type=int, default=128, help="HR crop side of the panels")
     p.add_argument("--metrics", default="psnr,ssim", help="comma-separated metric names")
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
     p.add_argument("--max-images", type=int, default=None, help="first N images of each dataset")
@@ -351,7 +526,8 @@ def add_arguments(p) -> None:
     p.add_argument("--json", default=None, help="write records here")
     p.add_argument("--markdown", default=None, help="write the table here")
     p.add_argument("--card-key", default=None,
-                   help="also store the results in --renderer's model card (.json) under evaluation.<KEY>")
+                   help="also store the results in the model card (.json) of each evaluated method's checkpoint "
+                        "(gt: --renderer, kenet: --kenet, amnet-rl: --actor, ...) under evaluation.<KEY>")
     p.add_argument("--cost", action="store_true",
                    help="Table 6 instead: parameters, MACs and latency at 64x64 (random weights; CPU, and GPU if any)")
     p.add_argument("--cost-repeats", type=int, default=5)

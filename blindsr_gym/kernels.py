@@ -33,6 +33,7 @@ __all__ = [
     "gaussian8",
     "gaussian8_sigmas",
     "KernelCodec",
+    "kernel_psnr",
 ]
 
 #: Sigma ranges of the Gaussian8 benchmark kernels (IKC, Gu et al. 2019) per scale.
@@ -431,3 +432,13 @@ def _default_codec(size: int, length: int = 15) -> KernelCodec:
         )
     with resources.as_file(ref) as p:
         return KernelCodec.load(p)
+
+
+def kernel_psnr(k_hat: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Per-kernel PSNR in dB with the true kernel's peak as the signal peak: ``10 log10(max(k)^2 / MSE)``
+    (KENet's Table 3 figure). ``k_hat`` and ``k`` are ``[N, l, l]``."""
+    if k_hat.shape != k.shape or k.dim() != 3:
+        raise ValueError(f"kernels must both be [N, l, l], got {tuple(k_hat.shape)} and {tuple(k.shape)}")
+    mse = (k_hat.double() - k.double()).pow(2).mean(dim=(1, 2))
+    peak = k.double().amax(dim=(1, 2))
+    return (10 * torch.log10(peak ** 2 / mse.clamp_min(1e-30))).float()

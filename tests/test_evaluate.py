@@ -90,4 +90,80 @@ def test_cost_table_matches_the_paper_macs():
     assert rows["DAN (4 loops)"]["macs_G"] == pytest.approx(78.1, abs=0.5)  # Table 6: 78 G
     assert rows["AMNet-RL"]["params"] == 379_107 + 1_595_248  # paper: 1,982K
     assert rows["AMNet_L-RL"]["macs_G"] > rows["AMNet-RL"]["macs_G"]
+    assert rows["KENet + AMNet"]["macs_G"] == pytest.approx(5.10 + 0.575, abs=0.02)  # AMNet + KENet at 64x64
     assert all(r["latency_s"] > 0 for r in rows.values())
+
+
+class _FixedKernel(torch.nn.Module):
+    """A stand-in KENet that always answers the same kernel."""
+
+    def __init__(self, kernel):
+        super().__init__()
+        self.kernel_size, self.kernel = kernel.shape[-1], kernel
+
+    def forward(self, lr):
+        return self.kernel.expand(lr.shape[0], -1, -1)
+
+
+class _FixedAction(torch.nn.Module):
+    def __init__(self, action):
+        super().__init__()
+        self.action = action
+
+    def forward(self, lr):
+        return self.action.expand(lr.shape[0], -1)
+
+
+def test_blind_methods_with_oracle_estimators_match_the_true_kernel():
+    torch.manual_seed(0)
+    amnet = build_renderer("amnet", num_blocks=1).eval()
+    k = isotropic_gaussian(2.0)
+    action = amnet.codec.code_to_action(amnet.codec.encode(k[None]))
+    methods = [make_method("gt", renderer=amnet), make_method("kenet", renderer=amnet, kenet=_FixedKernel(k)),
+               make_method("amnet-rl", renderer=amnet, actor=_FixedAction(action))]
+    records = {r["method"]: r for r in evaluate({"builtin": builtin(mod=4)}, parse_kernels("sigma:2.0"), methods,
+                                                ["psnr"], max_images=2, progress=False)}
+    # the oracle KENet hands the renderer the true kernel's code: identical output to 'gt'
+    assert records["kenet"]["psnr"] == pytest.approx(records["gt"]["psnr"], abs=1e-9)
+    assert records["kenet"]["kernel_psnr"] > 100  # exact kernel (PSNR capped by float error only)
+    assert "kernel_psnr" not in records["gt"]  # non-blind: no estimate
+    # the oracle actor answers the true code; its decoded kernel is the codec's PCA reconstruction
+    assert records["amnet-rl"]["psnr"] == pytest.approx(records["gt"]["psnr"], abs=1e-3)
+    assert records["amnet-rl"]["kernel_psnr"] > 60  # the isotropic codec reconstructs sigma=2 almost exactly
+    md = to_markdown(list(records.values()), ["psnr"])
+    assert "kernel PSNR (dB)" in md and "| kenet |" in md.split("kernel PSNR")[1]
+    assert "| gt |" not in md.split("kernel PSNR")[1]
+    # a wrong guess scores a lower kernel PSNR
+    wrong = make_method("kenet", renderer=amnet, kenet=_FixedKernel(isotropic_gaussian(0.6)))
+    rec = evaluate({"builtin": builtin(mod=4)}, parse_kernels("sigma:2.0"), [wrong], ["psnr"], max_images=1,
+                   progress=False)[0]
+    assert rec["kernel_psnr"] < 20
+
+
+def test_cli_figures_card_key_and_unknown_method(tmp_path, capsys):
+    from blindsr_gym.agents.kenet import KENet, save_kenet
+
+    torch.manual_seed(0)
+    rpath = save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "r.safetensors")
+    kpath = save_kenet(KENet(channels=8, stages=2, fc=16), tmp_path / "k.safetensors", card={"training": {}})
+    rc = main(["evaluate", "--data", "builtin", "--kernels", "sigma:2.0,3.0", "--methods", "bicubic,gt,kenet",
+               "--renderer", str(rpath), "--kenet", str(kpath), "--metrics", "psnr", "--max-images", "1",
+               "--figures", str(tmp_path / "fig"), "--figure-crop", "64", "--card-key", "smoke", "--no-progress"])
+    assert rc == 0
+    import cv2
+
+    figs = sorted((tmp_path / "fig").glob("*.png"))
+    assert len(figs) == 2  # one per (dataset, kernel)
+    img = cv2.imread(str(figs[0]))
+    assert img.shape == (64 + 22, 4 * 64 + 3 * 4, 3)  # LR, bicubic, gt, kenet; 22 px labels, 4 px gaps
+    kcard = json.loads(kpath.with_suffix(".json").read_text())
+    assert kcard["evaluation"]["smoke"]["summary"][0]["kernels"] == 2
+    assert "kernel_psnr" in [r for r in kcard["evaluation"]["smoke"]["summary"] if r["method"] == "kenet"][0]
+    rcard = json.loads(rpath.with_suffix(".json").read_text())
+    assert "smoke" in rcard["evaluation"]  # 'gt' ran with this renderer
+    capsys.readouterr()
+    assert main(["evaluate", "--data", "builtin", "--methods", "bicubic,nope", "--no-progress"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert main(["evaluate", "--data", "builtin", "--methods", "kenet", "--kenet", str(tmp_path / "x.safetensors"),
+                 "--renderer", str(rpath), "--no-progress"]) == 2
+    assert "KENet checkpoint not found" in capsys.readouterr().err
