@@ -3,16 +3,21 @@
 # measure the model card's evaluation tables with the project's own `blindsr-gym evaluate`.
 #   bash scripts/ship_renderer.sh RUN_DIR NAME [FILE_STEM]     e.g. runs/amnet_x4 amnet_x4 amnet
 # Needs ../shared/data/test (or $BLINDSR_DATA/test). Extra metrics with METRICS=psnr,ssim,niqe.
+# KEEP_RESUME=0 skips copying the resume state into checkpoints/ (a GAN run's, with the discriminator
+# and its Adam moments, is too large to commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=$1; name=$2; stem=${3:-amnet}
 data=${BLINDSR_DATA:-../shared/data}/test
 metrics=${METRICS:-psnr,ssim}
 w=renderers/weights
-mkdir -p "$w" "checkpoints/$name"
+mkdir -p "$w"
 cp "$run/$stem.safetensors" "$w/$name.safetensors"
 cp "$run/$stem.json" "$w/$name.json"
-cp "$run/last.pt" "checkpoints/$name/last.pt"
+if [ "${KEEP_RESUME:-1}" = 1 ]; then
+    mkdir -p "checkpoints/$name"
+    cp "$run/last.pt" "checkpoints/$name/last.pt"
+fi
 sets=("$data/Set5" "$data/Set14" "$data/BSD100")
 .venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels gaussian8 --methods bicubic,gt \
     --renderer "$w/$name.safetensors" --metrics "$metrics" --card-key gaussian8 --no-progress \
