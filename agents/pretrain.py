@@ -49,6 +49,7 @@ class PretrainConfig:
     loss: str = "l1"
     model: str = "actor"
     val_data: str | None = None
+    amp: str = "auto"  # bf16 autocast where the hardware runs it fast (as the renderer trainer)
     ckpt_every: int = 500
     seed: int = 0
     device: str = "auto"
@@ -58,6 +59,8 @@ class PretrainConfig:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         for name in ("iters", "batch", "patch", "ckpt_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -102,7 +105,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
 
     from blindsr_gym.data import ImageFolder
     from blindsr_gym.kernels import KernelCodec
-    from blindsr_gym.renderers.train import SyntheticPairs
+    from blindsr_gym.renderers.train import SyntheticPairs, hardware_string, resolve_amp
     from blindsr_gym.utils import resolve_device
 
     from . import save_actor
@@ -119,20 +122,24 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     pairs = SyntheticPairs(ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True), codec, cfg.family,
                            cfg.scale, cfg.patch)
     val = validation_kernels(cfg.val_data, cfg.scale, codec.size) if cfg.val_data else None
+    amp = resolve_amp(cfg.amp, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = (Actor(code_len=codec.length) if cfg.model == "actor" else KENet(kernel_size=codec.size)).to(device)
 
+    def forward(m, lr):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            return m(lr).float()
+
     if cfg.model == "actor":
         def estimate(m, lr):  # decoded kernel of the predicted action
-            return codec.decode(codec.action_to_code(m(lr)))
+            return codec.decode(codec.action_to_code(forward(m, lr)))
     else:
-        def estimate(m, lr):
-            return m(lr)
+        estimate = forward
 
     def loss_fn(lr, code, k):
         if cfg.model == "actor" and cfg.loss == "l1":
-            return F.l1_loss(model(lr), codec.code_to_action(code))
+            return F.l1_loss(forward(model, lr), codec.code_to_action(code))
         k_hat = estimate(model, lr)
         return adaptive_attention_loss(k_hat, k) if cfg.loss == "att" else (k_hat - k).abs().sum(dim=(1, 2)).mean()
 
@@ -184,8 +191,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             loss_name = {"l1": "L1 on actions" if cfg.model == "actor" else "L1 on kernels",
                          "att": "adaptive attention loss on kernels"}[cfg.loss]
             card = {"training": {"stage": f"supervised kernel estimation ({loss_name})", **asdict(cfg),
-                                 "iterations": step, "wall_time_s": round(wall, 1), "device": str(device),
-                                 "threads": torch.get_num_threads()}}
+                                 "precision": amp, "iterations": step, "wall_time_s": round(wall, 1),
+                                 "hardware": hardware_string(device)}}
             if last_val is not None:
                 card["validation"] = {"data": cfg.val_data, "kernels": "gaussian8", **last_val}
             if cfg.model == "actor":
@@ -212,6 +219,7 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
                    help="l1: on actions (actor) or kernels (KENet); att: KENet's adaptive attention loss on kernels")
     p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
+    p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"], help="bf16 autocast")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device)
@@ -229,6 +237,6 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = PretrainConfig(data=args.data, out=args.out, iters=args.iters, batch=args.batch, patch=args.patch,
                          lr=args.lr, family=args.family, loss=args.loss, model=args.model, val_data=args.val_data,
-                         ckpt_every=args.ckpt_every, seed=args.seed, device=args.device)
+                         amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device)
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0

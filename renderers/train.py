@@ -97,6 +97,18 @@ class TrainConfig:
             raise ValueError("init= is for GAN fine-tuning; pass gan=True (--gan)")
 
 
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"bf16"`` where the hardware runs it fast (CUDA with bf16, CPUs with AMX/AVX-512 bf16),
+    else ``"off"``; ``"bf16"`` and ``"off"`` pass through."""
+    if amp not in ("auto", "bf16", "off"):
+        raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
+    if amp != "auto":
+        return amp
+    fast = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or \
+        (device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16())
+    return "bf16" if fast else "off"
+
+
 def lr_at(cfg: TrainConfig, step: int, base: float | None = None) -> float:
     """The learning rate for ``step``: ``base * gamma ** (milestones passed)`` (``base``: ``cfg.lr``);
     a pure function of the step."""
@@ -288,10 +300,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     if gan is not None:
         gan.wrap(world)
 
-    amp = cfg.amp
-    if amp == "auto":
-        amp = "bf16" if (device.type == "cuda" and torch.cuda.is_bf16_supported()) or \
-            (device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16()) else "off"
+    amp = resolve_amp(cfg.amp, device)
 
     source = ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True)
     pairs = SyntheticPairs(source, codec, cfg.family, cfg.scale, cfg.patch, cfg.noise)
