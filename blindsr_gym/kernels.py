@@ -308,7 +308,9 @@ class KernelCodec:
 
     # -- tensors on demand ------------------------------------------------------------------
     def _t(self, like: torch.Tensor):
-        key = (like.device, like.dtype)
+        # Tensors made under torch.inference_mode() cannot enter autograd later, so the cache keeps
+        # separate copies for inference and for ordinary (possibly differentiated) use.
+        key = (like.device, like.dtype, torch.is_inference_mode_enabled())
         if key not in self._cache:
             mk = lambda a: torch.as_tensor(a, dtype=like.dtype, device=like.device)  # noqa: E731
             self._cache[key] = tuple(mk(a) for a in (self.mean, self.components, self.code_low,

@@ -161,3 +161,14 @@ def test_codec_shape_errors():
         codec.decode(torch.zeros(2, 10))
     with pytest.raises(ValueError, match="actions"):
         codec.action_to_code(torch.zeros(3))
+
+
+def test_codec_is_differentiable_after_inference_mode_use():
+    """Regression: the codec's tensor cache once handed inference tensors to autograd code (CI failure)."""
+    codec = KernelCodec(*[getattr(KernelCodec.default(), a) for a in ("mean", "components", "code_low",
+                                                                        "code_high")])
+    with torch.inference_mode():
+        codec.decode(codec.action_to_code(torch.zeros(1, 15)))
+    a = torch.zeros(2, 15, requires_grad=True)
+    codec.decode(codec.action_to_code(a)).sum().backward()
+    assert a.grad is not None and torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
