@@ -47,8 +47,14 @@ def register_code_box(module: nn.Module, codec: KernelCodec) -> None:
 
 
 def normalized_code(module: nn.Module, code: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The code mapped onto [-1, 1] by the box of :func:`register_code_box`."""
-    return (code.to(dtype) - module.code_center) / module.code_halfwidth
+    """The code mapped onto [-1, 1] by the box of :func:`register_code_box`, clamped to it.
+
+    The clamp matters for codes that do not come from actions: the trailing PCA components of a
+    smooth kernel family span boxes as narrow as 1e-6, so the code of an *estimated* kernel (KENet's,
+    say) carries noise there that the affine map would blow up a thousandfold. The network never saw
+    anything outside the box in training; clamping leaves every in-box code unchanged.
+    """
+    return ((code.to(dtype) - module.code_center) / module.code_halfwidth).clamp(-1, 1)
 
 
 def _channel_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:

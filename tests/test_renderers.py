@@ -85,6 +85,25 @@ def test_forward_shapes_range_and_input_checks(arch):
     assert model.scale == 4 and model.codec.hash == KernelCodec.default().hash
 
 
+@pytest.mark.parametrize("arch", ["amnet", "bicubic"])
+def test_codes_outside_the_box_are_clamped_to_it(arch):
+    """Regression: an estimated kernel's code has noise in the trailing components, whose boxes are
+    ~1e-6 wide; unclamped, AMNet saw inputs of ~1e3 and rendered noise (KENet + AMNet: 9 dB)."""
+    model = build_renderer(arch, **({"num_blocks": 2} if arch == "amnet" else {})).eval()
+    codec = model.codec
+    code = codec.encode(isotropic_gaussian(1.7)[None]).repeat(2, 1)
+    code[0, -1] += 1e-3  # ~1,300 box half-widths outside
+    edge = code.clone()
+    edge[0, -1] = torch.as_tensor(codec.code_high[-1])
+    lr = torch.rand(2, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(model(lr, code), model(lr, edge))
+        inside = codec.encode(isotropic_gaussian(1.7)[None])  # in-box codes are untouched
+        from blindsr_gym.renderers.amnet import normalized_code
+        n = normalized_code(model, inside, torch.float32)
+        torch.testing.assert_close(n, codec.code_to_action(inside))
+
+
 def test_bicubic_fake_depends_on_code_and_sharpen_off_is_bicubic():
     from blindsr_gym.degradation import imresize
 
