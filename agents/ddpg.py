@@ -69,6 +69,7 @@ class DDPGConfig:
     seed: int = 0
     device: str = "auto"
     init_actor: str | None = None  # a pre-trained actor (agents/pretrain.py) to start from
+    critic_warmup: int = 0  # iterations at the start in which only the critic learns (the actor is held)
     actor_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -79,6 +80,8 @@ class DDPGConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.critic_warmup, int) or not 0 <= self.critic_warmup <= self.iterations:
+            raise ValueError(f"critic_warmup must be an integer in [0, iterations], got {self.critic_warmup!r}")
         if not 0 < self.lr_decay_to <= 1:
             raise ValueError(f"lr_decay_to must be in (0, 1], got {self.lr_decay_to!r}")
         if self.exploration_noise < 0:
@@ -284,12 +287,13 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                 opt_c.zero_grad(set_to_none=True)
                 loss_c.backward()
                 opt_c.step()
-                loss_a = -critic(s, actor(s)).mean()
-                opt_a.zero_grad(set_to_none=True)
-                loss_a.backward()
-                opt_a.step()
-            logs.update({"losses/critic": loss_c.item(), "losses/actor": loss_a.item(),
-                         "losses/q": q.detach().mean().item()})
+                if it >= cfg.critic_warmup:  # a pre-trained actor waits until Q means something
+                    loss_a = -critic(s, actor(s)).mean()
+                    opt_a.zero_grad(set_to_none=True)
+                    loss_a.backward()
+                    opt_a.step()
+                    logs["losses/actor"] = loss_a.item()
+            logs.update({"losses/critic": loss_c.item(), "losses/q": q.detach().mean().item()})
         logs["charts/actor_lr"] = opt_a.param_groups[0]["lr"]
         logs["charts/critic_lr"] = opt_c.param_groups[0]["lr"]
         now = time.perf_counter()

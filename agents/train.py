@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, help="HR training images (default: the built-in images)")
     p.add_argument("--eval-dataset", default=None, help="HR images for the validation episodes")
     p.add_argument("--lr-size", type=int, default=None)
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
+                   help="the env's rendering precision (bf16 autocast: ~1.5x faster on CPUs with AMX/AVX512-BF16)")
     p.add_argument("--eval-episodes", type=int, default=64)
     p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default: steps/10)")
     p.add_argument("--seed", type=int, default=0)
@@ -41,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--critic-lr", type=float, default=1e-4)
     g.add_argument("--exploration-noise", type=float, default=0.1)
     g.add_argument("--init-actor", default=None, help="a pre-trained actor to start from")
+    g.add_argument("--critic-warmup", type=int, default=0,
+                   help="env steps at the start in which only the critic learns (rounded to iterations)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise ValueError(f"--steps must be positive, got {args.steps}")
     env_kwargs = {k: v for k, v in (("renderer", args.renderer), ("metric", args.metric),
-                                    ("dataset", args.dataset), ("lr_size", args.lr_size)) if v is not None}
+                                    ("dataset", args.dataset), ("lr_size", args.lr_size),
+                                    ("precision", args.precision)) if v is not None}
     eval_kwargs = {"dataset": args.eval_dataset} if args.eval_dataset else {}
     if args.algo == "ddpg":
         from .ddpg import DDPGConfig, train_ddpg
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                          critic_lr=args.critic_lr, critic_loss=args.critic_loss,
                          exploration_noise=args.exploration_noise, eval_every=every, ckpt_every=every,
                          eval_episodes=args.eval_episodes, seed=args.seed, device=args.device,
-                         init_actor=args.init_actor)
+                         init_actor=args.init_actor, critic_warmup=math.ceil(args.critic_warmup / n))
         result = train_ddpg(cfg, args.logdir, resume=args.resume, progress=not args.no_progress)
     else:
         from .sb3 import train_sb3

@@ -114,6 +114,22 @@ def test_short_ddpg_run_beats_random_and_resumes(tmp_path):
     assert list(tmp_path.glob("events.out.tfevents*"))
 
 
+def test_critic_warmup_holds_the_actor(tmp_path):
+    torch.manual_seed(0)
+    init = save_actor(Actor(**TINY_ACTOR), tmp_path / "init.safetensors", codec=KernelCodec.default())
+    cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=8, iterations=2, batch_size=8,
+                     actor_lr=1e-2, eval_every=2, ckpt_every=2, eval_episodes=8, actor_kwargs=TINY_ACTOR,
+                     init_actor=str(init), critic_warmup=2)
+    train_ddpg(cfg, tmp_path / "run", progress=False)
+    before, after = load_actor(init).state_dict(), load_actor(tmp_path / "run" / "actor.safetensors").state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    train_ddpg(DDPGConfig(**{**cfg.__dict__, "critic_warmup": 1}), tmp_path / "run2", progress=False)
+    after = load_actor(tmp_path / "run2" / "actor.safetensors").state_dict()
+    assert not all(torch.equal(before[k], after[k]) for k in before)
+    with pytest.raises(ValueError, match="critic_warmup"):
+        DDPGConfig(iterations=2, critic_warmup=3)
+
+
 def test_short_sb3_td3_run_beats_random(tmp_path):
     pytest.importorskip("stable_baselines3")
     from blindsr_gym.agents.sb3 import train_sb3

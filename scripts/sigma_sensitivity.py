@@ -1,0 +1,55 @@
+"""How steep a renderer is in the kernel width: PSNR when the code is that of sigma*(1+d) instead of
+the true sigma (isotropic kernels), averaged over a folder of HR images.
+
+    python scripts/sigma_sensitivity.py --data ../shared/data/test/Set5 --renderer amnet_x4
+
+Prints JSON: the command, and the mean PSNR-Y (border = scale) per relative error d.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from blindsr_gym.data import ImageFolder
+from blindsr_gym.degradation import degrade
+from blindsr_gym.kernels import isotropic_gaussian
+from blindsr_gym.metrics import psnr
+from blindsr_gym.renderers import load_renderer
+from blindsr_gym.utils import to_tensor
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="folder of HR images")
+    p.add_argument("--renderer", default="amnet_x4")
+    p.add_argument("--sigmas", type=float, nargs="+", default=[1.8, 2.4, 3.0])
+    p.add_argument("--errors", type=float, nargs="+", default=[-0.1, -0.05, -0.02, 0, 0.02, 0.05, 0.1])
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    model = load_renderer(a.renderer)
+    src = ImageFolder(a.data, mod=model.scale)
+    code = lambda s: model.codec.encode(torch.as_tensor(isotropic_gaussian(s)).float()[None])  # noqa: E731
+    scores = {d: [] for d in a.errors}
+    with torch.no_grad():
+        for i in range(len(src)):
+            hr = to_tensor(src[i])
+            for s in a.sigmas:
+                lr = degrade(hr, isotropic_gaussian(s), model.scale)
+                for d in a.errors:
+                    sr = model(lr, code(s * (1 + d)))
+                    scores[d].append(float(psnr(sr, hr, crop_border=model.scale).reshape(-1)[0]))
+    out = {"command": "python scripts/sigma_sensitivity.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           "renderer": a.renderer, "sigmas": a.sigmas,
+           "psnr_by_relative_sigma_error": {f"{d:+.2f}": round(sum(v) / len(v), 3) for d, v in scores.items()}}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
