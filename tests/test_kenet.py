@@ -161,10 +161,10 @@ def test_training_config_errors(hr_folder, tmp_path):
 def test_shipped_kenet_card_and_estimates_on_builtin_images():
     """The shipped kenet_x4 carries its training and measured Gaussian8 figures, and on the built-in
     images (never seen in training) beats the best single fixed kernel of the family by a wide margin."""
+    from blindsr_gym.agents.kenet import SHIPPED_KENETS
     from blindsr_gym.data import builtin
     from blindsr_gym.degradation import degrade
     from blindsr_gym.kernels import isotropic_gaussian
-    from blindsr_gym.agents.kenet import SHIPPED_KENETS
     from blindsr_gym.utils import resolve_checkpoint, to_tensor
 
     try:
