@@ -255,13 +255,21 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                     "rng": json.dumps(rng.bit_generator.state), "iteration": it, "wall_s": wall,
                     "last_eval": last_eval, "history": history, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
-        card = {"training": {"algorithm": f"one-step DDPG, critic loss {cfg.critic_loss}", "env_id": cfg.env_id,
-                             "env_kwargs": {k: str(v) for k, v in env_kwargs.items()}, "iterations": it,
-                             "episodes": it * cfg.num_envs, "batch_size": cfg.batch_size,
-                             "actor_lr": cfg.actor_lr, "critic_lr": cfg.critic_lr, "wall_time_s": round(wall, 1),
-                             "device": str(device)},
-                "evaluation": last_eval}
-        save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card)
+        save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card_for(it))
+
+    def card_for(it, note=None):
+        from blindsr_gym.renderers.train import hardware_string
+
+        return {"training": {"algorithm": f"one-step DDPG, critic loss {cfg.critic_loss}", "env_id": cfg.env_id,
+                             "env_kwargs": {k: str(v) for k, v in env_kwargs.items()},
+                             "eval_env_kwargs": {k: str(v) for k, v in cfg.eval_env_kwargs.items()},
+                             "init_actor": cfg.init_actor, "iterations": it, "episodes": it * cfg.num_envs,
+                             "num_envs": cfg.num_envs, "batch_size": cfg.batch_size, "actor_lr": cfg.actor_lr,
+                             "critic_lr": cfg.critic_lr, "exploration_noise": cfg.exploration_noise,
+                             "critic_warmup": cfg.critic_warmup, "wall_time_s": round(wall, 1),
+                             "device": str(device), "hardware": hardware_string(device),
+                             **({"note": note} if note else {})},
+                "validation": last_eval, "validation_history": history}
 
     t_last = time.perf_counter()
     for it in range(start, cfg.iterations):
@@ -310,6 +318,9 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             history.append({"env_steps": episodes, "wall_s": round(wall, 2), **last_eval})
             for k, v in last_eval.items():
                 writer.add_scalar(f"eval/{k}", v, episodes)
+            if last_eval["reward"] >= max(h["reward"] for h in history):  # keep the best actor too
+                save_actor(actor, logdir / "actor_best.safetensors", codec=env.core.codec,
+                           card=card_for(done, note=f"best validation reward so far, at iteration {done}"))
             t_last = time.perf_counter()
         if done % cfg.ckpt_every == 0 or done == cfg.iterations:
             checkpoint(done)

@@ -1,5 +1,7 @@
 """Agents: the networks against the paper's figures, Eq. 10/11 by hand, DDPG and SB3 short runs."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -109,6 +111,9 @@ def test_short_ddpg_run_beats_random_and_resumes(tmp_path):
     assert result["eval"]["reward_positive_frac"] > 0.6
     actor = load_actor(tmp_path / "actor.safetensors")
     assert (tmp_path / "actor.json").is_file() and count_parameters(actor) < 50_000
+    best = json.loads((tmp_path / "actor_best.json").read_text())  # the best validation reward's actor
+    assert best["validation"]["reward"] == max(h["reward"] for h in result["history"])
+    assert best["training"]["hardware"] and "best" in best["training"]["note"]
     with pytest.raises(FileExistsError, match="--resume"):
         train_ddpg(cfg, tmp_path, progress=False)
     assert list(tmp_path.glob("events.out.tfevents*"))
