@@ -7,7 +7,14 @@ for the renderer (HR crops, kernels from the family, Eq. 1). Losses:
   ``codec.code_to_action(codec.encode(k))``;
 * ``att`` (actor): KENet's adaptive attention loss between the decoded kernel
   ``codec.decode(codec.action_to_code(action))`` and the true kernel (:mod:`agents.kenet`);
+* ``sr`` (actor): L1 between the HR crop and the frozen renderer's SR image
+  ``G(LR, codec.action_to_code(action))`` -- the gradient of a PSNR-like reward through a differentiable
+  renderer, i.e. the non-RL upper bound for AMNet-RL and a pre-training that optimises what AMNet
+  actually reads. (Regressing the 15 box-normalised actions, ``l1``, is hard for the isotropic family:
+  its trailing components oscillate across the whole box as sigma moves, see DEVELOPERS.md.)
 * ``att`` (KENet, the default) or ``l1`` (KENet): on the estimated kernel.
+
+``--init`` starts from a checkpoint of the same model (e.g. ``sr`` after ``l1``).
 
 With ``--val-data`` every checkpoint also scores a fixed validation set (every image of the folder
 with every Gaussian8 kernel): the mean kernel PSNR (KENet's Table 3 figure) goes to TensorBoard and
@@ -33,7 +40,7 @@ from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
 
 MODELS = ("actor", "kenet")
-LOSSES = ("l1", "att")
+LOSSES = ("l1", "att", "sr")
 
 
 @dataclass
@@ -53,12 +60,16 @@ class PretrainConfig:
     ckpt_every: int = 500
     seed: int = 0
     device: str = "auto"
+    renderer: str = "amnet_x4"  # the frozen renderer of the "sr" loss
+    init: str | None = None  # start from this checkpoint of the same model (e.g. an L1-pre-trained actor)
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.loss == "sr" and self.model != "actor":
+            raise ValueError("loss 'sr' (L1 of the rendered SR image) trains the actor, not KENet")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         for name in ("iters", "batch", "patch", "ckpt_every"):
@@ -126,6 +137,33 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = (Actor(code_len=codec.length) if cfg.model == "actor" else KENet(kernel_size=codec.size)).to(device)
+    if cfg.init and not resume:
+        from . import load_actor
+        from .kenet import load_kenet
+
+        src = load_actor(cfg.init, codec=codec) if cfg.model == "actor" else load_kenet(cfg.init)
+        model.load_state_dict(src.state_dict())
+    init_card = {}
+    if cfg.init:  # the model card of the starting point travels along (the whole training history)
+        from blindsr_gym.utils import resolve_checkpoint
+
+        from . import SHIPPED_ACTORS, ActorCheckpointError
+        from .kenet import SHIPPED_KENETS, KENetCheckpointError
+
+        p = (resolve_checkpoint(cfg.init, "blindsr_gym.agents", SHIPPED_ACTORS, ActorCheckpointError, "actor")
+             if cfg.model == "actor" else
+             resolve_checkpoint(cfg.init, "blindsr_gym.agents", SHIPPED_KENETS, KENetCheckpointError, "KENet"))
+        if p.with_suffix(".json").is_file():
+            init_card = json.loads(p.with_suffix(".json").read_text()).get("training", {})
+    renderer = None
+    if cfg.loss == "sr":
+        from blindsr_gym.envs.core import resolve_renderer
+
+        renderer = resolve_renderer(cfg.renderer, device).requires_grad_(False)
+        if renderer.codec.hash != codec.hash or renderer.scale != cfg.scale:
+            raise ValueError(f"renderer {cfg.renderer} has codec {renderer.codec.hash} / x{renderer.scale}; "
+                             f"the actor is trained for {codec.hash} / x{cfg.scale}")
+        renderer = renderer.to(memory_format=torch.channels_last)
 
     def forward(m, lr):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
@@ -137,7 +175,12 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     else:
         estimate = forward
 
-    def loss_fn(lr, code, k):
+    def loss_fn(lr, code, k, hr):
+        if cfg.loss == "sr":
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+                sr = renderer(lr.contiguous(memory_format=torch.channels_last),
+                              codec.action_to_code(model(lr).float()))
+            return F.l1_loss(sr.float(), hr)
         if cfg.model == "actor" and cfg.loss == "l1":
             return F.l1_loss(forward(model, lr), codec.code_to_action(code))
         k_hat = estimate(model, lr)
@@ -164,10 +207,11 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         bar = tqdm(total=cfg.iters, initial=step, desc=f"train {cfg.model}")
     t_last = time.perf_counter()
     loss = torch.zeros(())
-    tag = "losses/action_l1" if (cfg.model == "actor" and cfg.loss == "l1") else f"losses/kernel_{cfg.loss}"
+    tag = ("losses/action_l1" if (cfg.model == "actor" and cfg.loss == "l1") else
+           "losses/sr_l1" if cfg.loss == "sr" else f"losses/kernel_{cfg.loss}")
     while step < cfg.iters:
-        lr_img, code, _, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
-        loss = loss_fn(lr_img, code, k)
+        lr_img, code, hr, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
+        loss = loss_fn(lr_img, code, k, hr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -189,10 +233,13 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                         "val": last_val, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
             state_path.with_suffix(".tmp").replace(state_path)
             loss_name = {"l1": "L1 on actions" if cfg.model == "actor" else "L1 on kernels",
-                         "att": "adaptive attention loss on kernels"}[cfg.loss]
+                         "att": "adaptive attention loss on kernels",
+                         "sr": f"L1 of the SR image through the frozen renderer {cfg.renderer}"}[cfg.loss]
             card = {"training": {"stage": f"supervised kernel estimation ({loss_name})", **asdict(cfg),
                                  "precision": amp, "iterations": step, "wall_time_s": round(wall, 1),
                                  "hardware": hardware_string(device)}}
+            if init_card:
+                card["training"]["init_training"] = init_card
             if last_val is not None:
                 card["validation"] = {"data": cfg.val_data, "kernels": "gaussian8", **last_val}
             if cfg.model == "actor":
@@ -217,7 +264,10 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--family", default=d.family)
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
-                   help="l1: on actions (actor) or kernels (KENet); att: KENet's adaptive attention loss on kernels")
+                   help="l1: on actions (actor) or kernels (KENet); att: KENet's adaptive attention loss on "
+                        "kernels; sr (actor): L1 of the SR image through the frozen --renderer")
+    p.add_argument("--renderer", default=d.renderer, help="the frozen renderer of --loss sr")
+    p.add_argument("--init", default=None, help="start from this checkpoint of the same model")
     p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
     p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"], help="bf16 autocast")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
@@ -237,6 +287,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = PretrainConfig(data=args.data, out=args.out, iters=args.iters, batch=args.batch, patch=args.patch,
                          lr=args.lr, family=args.family, loss=args.loss, model=args.model, val_data=args.val_data,
-                         amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device)
+                         amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device,
+                         renderer=args.renderer, init=args.init)
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0

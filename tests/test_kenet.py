@@ -156,6 +156,25 @@ def test_training_config_errors(hr_folder, tmp_path):
     pretrain(_tiny(hr_folder, tmp_path / "k", model="kenet", loss="att", iters=2), progress=False)
     with pytest.raises(ValueError, match="trains model 'kenet', not 'actor'"):
         pretrain(_tiny(hr_folder, tmp_path / "k", model="actor"), resume=True, progress=False)
+    with pytest.raises(ValueError, match="trains the actor"):
+        _tiny(hr_folder, tmp_path, model="kenet", loss="sr")
+
+
+def test_sr_loss_trains_the_actor_through_the_frozen_renderer_from_an_init(hr_folder, tmp_path):
+    """--loss sr: L1 of G(LR, code(actor(LR))) against HR; the renderer is frozen, the actor moves,
+    and --init starts from an earlier run whose card travels along."""
+    from blindsr_gym.agents import load_actor
+
+    pretrain(_tiny(hr_folder, tmp_path / "l1", iters=2), progress=False)
+    init = tmp_path / "l1" / "actor.safetensors"
+    res = pretrain(_tiny(hr_folder, tmp_path / "sr", loss="sr", renderer="bicubic", init=str(init), lr=1e-2),
+                   progress=False)
+    assert math.isfinite(res["last_loss"])
+    before, after = load_actor(init).state_dict(), load_actor(tmp_path / "sr" / "actor.safetensors").state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    card = json.loads((tmp_path / "sr" / "actor.json").read_text())
+    assert "frozen renderer bicubic" in card["training"]["stage"]
+    assert card["training"]["init_training"]["iterations"] == 2 and card["training"]["init_training"]["loss"] == "l1"
 
 
 def test_shipped_kenet_card_and_estimates_on_builtin_images():

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Ship an actor: copy its weights and card into the package and measure the card's evaluation
+# (the actor with its renderer under Gaussian8, with the kernel PSNR of its codes) with the
+# project's own `blindsr-gym evaluate`.
+#   bash scripts/ship_actor.sh CHECKPOINT NAME METHOD
+#   e.g. bash scripts/ship_actor.sh runs/ddpg_niqe/actor_best.safetensors actor_niqe_x4 amgan-rl
+#        bash scripts/ship_actor.sh runs/actor_pre/actor.safetensors actor_psnr_x4 amnet-rl
+# METRICS (default psnr,ssim,niqe) chooses the metrics. Needs ../shared/data/test (or $BLINDSR_DATA/test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ckpt=$1; name=$2; method=$3
+data=${BLINDSR_DATA:-../shared/data}/test
+w=agents/weights
+case "$method" in
+    amnet-rl) flags=(--renderer amnet_x4 --actor "$w/$name.safetensors") ;;
+    amgan-rl) flags=(--gan-renderer amgan_x4 --gan-actor "$w/$name.safetensors") ;;
+    *) echo "METHOD must be amnet-rl or amgan-rl, got $method" >&2; exit 2 ;;
+esac
+mkdir -p "$w"
+cp "$ckpt" "$w/$name.safetensors"
+cp "${ckpt%.safetensors}.json" "$w/$name.json"
+.venv/bin/blindsr-gym evaluate --data "$data/Set5" "$data/Set14" "$data/BSD100" --kernels gaussian8 \
+    --methods "$method" "${flags[@]}" --metrics "${METRICS:-psnr,ssim,niqe}" \
+    --card-key gaussian8 --no-progress --json "runs/$name.eval.json" --markdown "runs/$name.eval.md"
