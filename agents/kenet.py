@@ -144,11 +144,18 @@ def save_kenet(model: KENet, path: str | Path, card: dict | None = None) -> Path
     return save_module(model, path, FORMAT, codec=None, card=card)
 
 
+def resolve_kenet(name_or_path) -> Path:
+    """The ``.safetensors`` path of a shipped KENet name or a checkpoint path (clear error if missing)."""
+    from blindsr_gym.utils import resolve_checkpoint
+
+    return resolve_checkpoint(name_or_path, "blindsr_gym.agents", SHIPPED_KENETS, KENetCheckpointError, "KENet")
+
+
 def load_kenet(name_or_path, device: str | torch.device | None = None) -> KENet:
     """A frozen KENet in eval mode, from a shipped name (``kenet_x4``) or a ``.safetensors`` path."""
-    from blindsr_gym.utils import read_checkpoint, resolve_checkpoint, resolve_device
+    from blindsr_gym.utils import read_checkpoint, resolve_device
 
-    path = resolve_checkpoint(name_or_path, "blindsr_gym.agents", SHIPPED_KENETS, KENetCheckpointError, "KENet")
+    path = resolve_kenet(name_or_path)
     meta, tensors = read_checkpoint(path, FORMAT, KENetCheckpointError, "KENet")
     model = KENet(**json.loads(meta["config"]))
     try:

@@ -137,24 +137,18 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = (Actor(code_len=codec.length) if cfg.model == "actor" else KENet(kernel_size=codec.size)).to(device)
-    if cfg.init and not resume:
-        from . import load_actor
-        from .kenet import load_kenet
-
-        src = load_actor(cfg.init, codec=codec) if cfg.model == "actor" else load_kenet(cfg.init)
-        model.load_state_dict(src.state_dict())
     init_card = {}
-    if cfg.init:  # the model card of the starting point travels along (the whole training history)
-        from blindsr_gym.utils import resolve_checkpoint
+    if cfg.init:  # the starting point's weights (unless resuming) and its card, which travels along
+        from . import _resolve as resolve_actor
+        from . import load_actor
+        from .kenet import load_kenet, resolve_kenet
 
-        from . import SHIPPED_ACTORS, ActorCheckpointError
-        from .kenet import SHIPPED_KENETS, KENetCheckpointError
-
-        p = (resolve_checkpoint(cfg.init, "blindsr_gym.agents", SHIPPED_ACTORS, ActorCheckpointError, "actor")
-             if cfg.model == "actor" else
-             resolve_checkpoint(cfg.init, "blindsr_gym.agents", SHIPPED_KENETS, KENetCheckpointError, "KENet"))
-        if p.with_suffix(".json").is_file():
-            init_card = json.loads(p.with_suffix(".json").read_text()).get("training", {})
+        path = resolve_actor(cfg.init) if cfg.model == "actor" else resolve_kenet(cfg.init)
+        if not resume:
+            src = load_actor(path, codec=codec) if cfg.model == "actor" else load_kenet(path)
+            model.load_state_dict(src.state_dict())
+        if path.with_suffix(".json").is_file():
+            init_card = json.loads(path.with_suffix(".json").read_text()).get("training", {})
     renderer = None
     if cfg.loss == "sr":
         from blindsr_gym.envs.core import resolve_renderer

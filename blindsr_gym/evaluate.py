@@ -161,15 +161,14 @@ def _amgan_rl(scale: int = 4, device="cpu", gan_renderer="amgan_x4", gan_actor="
 
 
 def _kenet(scale: int = 4, device="cpu", renderer="amnet_x4", kenet="kenet_x4", **_) -> Method:
-    from .agents.kenet import SHIPPED_KENETS, KENetCheckpointError, load_kenet
-    from .utils import resolve_checkpoint
+    from .agents.kenet import load_kenet, resolve_kenet
 
     model, _ = _load_renderer(renderer, device, scale)
     if isinstance(kenet, torch.nn.Module):
         est, kpath = kenet, None
     else:
         est = load_kenet(kenet, device=device)
-        kpath = resolve_checkpoint(kenet, "blindsr_gym.agents", SHIPPED_KENETS, KENetCheckpointError, "KENet")
+        kpath = resolve_kenet(kenet)
     if est.kernel_size != model.codec.size:
         raise ValueError(f"KENet estimates {est.kernel_size}x{est.kernel_size} kernels; the renderer's codec "
                          f"encodes {model.codec.size}x{model.codec.size}")

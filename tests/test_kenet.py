@@ -180,17 +180,17 @@ def test_sr_loss_trains_the_actor_through_the_frozen_renderer_from_an_init(hr_fo
 def test_shipped_kenet_card_and_estimates_on_builtin_images():
     """The shipped kenet_x4 carries its training and measured Gaussian8 figures, and on the built-in
     images (never seen in training) beats the best single fixed kernel of the family by a wide margin."""
-    from blindsr_gym.agents.kenet import SHIPPED_KENETS
+    from blindsr_gym.agents.kenet import resolve_kenet
     from blindsr_gym.data import builtin
     from blindsr_gym.degradation import degrade
     from blindsr_gym.kernels import isotropic_gaussian
-    from blindsr_gym.utils import resolve_checkpoint, to_tensor
+    from blindsr_gym.utils import to_tensor
 
     try:
         model = load_kenet("kenet_x4")
     except KENetCheckpointError:
         pytest.skip("kenet_x4 is not shipped in this checkout yet")
-    path = resolve_checkpoint("kenet_x4", "blindsr_gym.agents", SHIPPED_KENETS, KENetCheckpointError, "KENet")
+    path = resolve_kenet("kenet_x4")
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["training"]["iterations"] > 0 and card["training"]["wall_time_s"] > 0
     ev = card["evaluation"]["gaussian8"]
