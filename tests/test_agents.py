@@ -152,7 +152,7 @@ def test_other_sb3_algorithms_run(tmp_path, algo):
 
     extra = {"n_steps": 2, "batch_size": 32, "n_epochs": 2} if algo == "sb3:ppo" else {"learning_starts": 32}
     result = train_sb3(algo, "BlindSR-PSNR-v0", steps=96, logdir=tmp_path, num_envs=16, env_kwargs=FAKE_ENV,
-                       eval_episodes=16, eval_freq=96, progress=False, **extra)
+                       eval_episodes=16, eval_freq=96, progress=True, **extra)  # the CLI's default
     assert result["steps"] >= 96 and np.isfinite(result["eval"]["reward"])
 
 
