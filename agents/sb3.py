@@ -129,6 +129,10 @@ class BlindSRCallback(BaseCallback):
             return self.model.predict(obs.transpose(0, 3, 1, 2), deterministic=True)[0]
 
         self.last_eval = evaluate_policy(act, self.eval_env, self.eval_seed)
+        if self.history and self.history[-1]["env_steps"] == self.num_timesteps:
+            # the final evaluation after learn() sees the updates made since the last callback at the
+            # same env-step count (e.g. PPO trains after its rollout): it replaces that point
+            self.history.pop()
         self.history.append({"env_steps": int(self.num_timesteps), **self.last_eval})
         for k, v in self.last_eval.items():
             self.logger.record(f"eval/{k}", v)

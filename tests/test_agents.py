@@ -154,6 +154,8 @@ def test_other_sb3_algorithms_run(tmp_path, algo):
     result = train_sb3(algo, "BlindSR-PSNR-v0", steps=96, logdir=tmp_path, num_envs=16, env_kwargs=FAKE_ENV,
                        eval_episodes=16, eval_freq=96, progress=True, **extra)  # the CLI's default
     assert result["steps"] >= 96 and np.isfinite(result["eval"]["reward"])
+    steps = [h["env_steps"] for h in result["history"]]
+    assert steps == sorted(set(steps)) and result["history"][-1]["reward"] == result["eval"]["reward"]
 
 
 def test_torch_policy_on_env():
