@@ -249,14 +249,6 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
 
         bar = tqdm(total=cfg.iterations, initial=start, desc=f"ddpg {cfg.env_id}", unit="it")
 
-    def checkpoint(it):
-        torch.save({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
-                    "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
-                    "rng": json.dumps(rng.bit_generator.state), "iteration": it, "wall_s": wall,
-                    "last_eval": last_eval, "history": history, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
-        state_path.with_suffix(".tmp").replace(state_path)
-        save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card_for(it))
-
     def card_for(it, note=None):
         from blindsr_gym.renderers.train import hardware_string
 
@@ -270,6 +262,14 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                              "device": str(device), "hardware": hardware_string(device),
                              **({"note": note} if note else {})},
                 "validation": last_eval, "validation_history": history}
+
+    def checkpoint(it):
+        torch.save({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
+                    "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
+                    "rng": json.dumps(rng.bit_generator.state), "iteration": it, "wall_s": wall,
+                    "last_eval": last_eval, "history": history, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
+        state_path.with_suffix(".tmp").replace(state_path)
+        save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card_for(it))
 
     t_last = time.perf_counter()
     for it in range(start, cfg.iterations):

@@ -45,9 +45,9 @@ def main(argv=None) -> int:
         for i in range(len(src)):
             hr = to_tensor(src[i])
             for s in a.sigmas:
-                lr = degrade(hr, isotropic_gaussian(s), model.scale)
+                lr, true = degrade(hr, isotropic_gaussian(s), model.scale), code(s)
                 for d in a.errors:
-                    c = code(s).clone()
+                    c = true.clone()
                     c[:, lo:hi] = code(s * (1 + d))[:, lo:hi]
                     sr = model(lr, c)
                     scores[d].append(float(psnr(sr, hr, crop_border=model.scale).reshape(-1)[0]))

@@ -187,10 +187,10 @@ def test_shipped_kenet_card_and_estimates_on_builtin_images():
     from blindsr_gym.utils import to_tensor
 
     try:
-        model = load_kenet("kenet_x4")
+        path = resolve_kenet("kenet_x4")
     except KENetCheckpointError:
         pytest.skip("kenet_x4 is not shipped in this checkout yet")
-    path = resolve_kenet("kenet_x4")
+    model = load_kenet(path)
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["training"]["iterations"] > 0 and card["training"]["wall_time_s"] > 0
     ev = card["evaluation"]["gaussian8"]

@@ -15,7 +15,7 @@ from blindsr_gym.renderers import (
     read_model_card,
     save_renderer,
 )
-from blindsr_gym.renderers.amnet import AMLayer, count_parameters
+from blindsr_gym.renderers.amnet import AMLayer, count_parameters, normalized_code
 
 
 @pytest.mark.parametrize("arch,paper,expected", [("amnet", 1_599_000, 1_595_248), ("amnet_l", 3_121_000, 3_124_080)])
@@ -99,7 +99,6 @@ def test_codes_outside_the_box_are_clamped_to_it(arch):
     with torch.no_grad():
         torch.testing.assert_close(model(lr, code), model(lr, edge))
         inside = codec.encode(isotropic_gaussian(1.7)[None])  # in-box codes are untouched
-        from blindsr_gym.renderers.amnet import normalized_code
         n = normalized_code(model, inside, torch.float32)
         torch.testing.assert_close(n, codec.code_to_action(inside))
 
