@@ -5,6 +5,13 @@ for the renderer (HR crops, kernels from the family, Eq. 1). Losses:
 
 * ``l1`` (actor): L1 between the action and the true kernel's action
   ``codec.code_to_action(codec.encode(k))``;
+* ``code`` (actor): squared error between the actor's code ``codec.action_to_code(action)`` and the true
+  code ``codec.encode(k)``, summed over components and divided by ``||k||^2``. The codec is a PCA with
+  orthonormal rows, so this is the relative squared L2 error of the decoded kernel within the codec's
+  subspace (the un-normalised one is dominated by the narrow kernels, whose energy is ~100x that of
+  Gaussian8's). It weighs the components by how much of the kernel they carry (component 0, the
+  width, most), where ``l1`` weighs all 15 box-normalised actions alike. ``l1`` from there
+  (``--init``) then fits the trailing actions, which AMNet reads too (see DEVELOPERS.md);
 * ``att`` (actor): KENet's adaptive attention loss between the decoded kernel
   ``codec.decode(codec.action_to_code(action))`` and the true kernel (:mod:`agents.kenet`);
 * ``sr`` (actor): L1 between the HR crop and the frozen renderer's SR image
@@ -40,7 +47,7 @@ from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
 
 MODELS = ("actor", "kenet")
-LOSSES = ("l1", "att", "sr")
+LOSSES = ("l1", "code", "att", "sr")
 
 
 @dataclass
@@ -68,13 +75,20 @@ class PretrainConfig:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.loss == "sr" and self.model != "actor":
-            raise ValueError("loss 'sr' (L1 of the rendered SR image) trains the actor, not KENet")
+        if self.loss in ("sr", "code") and self.model != "actor":
+            raise ValueError(f"loss {self.loss!r} trains the actor (it reads its action), not KENet")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         for name in ("iters", "batch", "patch", "ckpt_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+
+
+def code_loss(actions: torch.Tensor, codes: torch.Tensor, kernels: torch.Tensor, codec) -> torch.Tensor:
+    """Mean over the batch of ``||codec.action_to_code(actions) - codes||^2 / ||kernels||^2``: with the
+    codec's orthonormal PCA rows, the relative squared L2 error of the decoded kernels (the ``code`` loss)."""
+    err = (codec.action_to_code(actions) - codes).square().sum(dim=1)
+    return (err / kernels.reshape(len(kernels), -1).square().sum(dim=1)).mean()
 
 
 def validation_kernels(folder: str, scale: int = 4, size: int = 21, lr_crop: int | None = None):
@@ -177,6 +191,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             return F.l1_loss(sr.float(), hr)
         if cfg.model == "actor" and cfg.loss == "l1":
             return F.l1_loss(forward(model, lr), codec.code_to_action(code))
+        if cfg.loss == "code":
+            return code_loss(forward(model, lr), code, k, codec)
         k_hat = estimate(model, lr)
         return adaptive_attention_loss(k_hat, k) if cfg.loss == "att" else (k_hat - k).abs().sum(dim=(1, 2)).mean()
 
@@ -202,7 +218,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     t_last = time.perf_counter()
     loss = torch.zeros(())
     tag = ("losses/action_l1" if (cfg.model == "actor" and cfg.loss == "l1") else
-           "losses/sr_l1" if cfg.loss == "sr" else f"losses/kernel_{cfg.loss}")
+           "losses/sr_l1" if cfg.loss == "sr" else "losses/code_l2" if cfg.loss == "code" else
+           f"losses/kernel_{cfg.loss}")
     while step < cfg.iters:
         lr_img, code, hr, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
         loss = loss_fn(lr_img, code, k, hr)
@@ -228,6 +245,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             state_path.with_suffix(".tmp").replace(state_path)
             loss_name = {"l1": "L1 on actions" if cfg.model == "actor" else "L1 on kernels",
                          "att": "adaptive attention loss on kernels",
+                         "code": "relative squared L2 on PCA codes (the kernel's, in the codec's subspace)",
                          "sr": f"L1 of the SR image through the frozen renderer {cfg.renderer}"}[cfg.loss]
             card = {"training": {"stage": f"supervised kernel estimation ({loss_name})", **asdict(cfg),
                                  "precision": amp, "iterations": step, "wall_time_s": round(wall, 1),
@@ -258,7 +276,7 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--family", default=d.family)
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
-                   help="l1: on actions (actor) or kernels (KENet); att: KENet's adaptive attention loss on "
+                   help="l1: on actions (actor) or kernels (KENet); code (actor): relative squared L2 on PCA codes; att: KENet's adaptive attention loss on "
                         "kernels; sr (actor): L1 of the SR image through the frozen --renderer")
     p.add_argument("--renderer", default=d.renderer, help="the frozen renderer of --loss sr")
     p.add_argument("--init", default=None, help="start from this checkpoint of the same model")

@@ -18,7 +18,7 @@ from blindsr_gym.agents.kenet import (
     load_kenet,
     save_kenet,
 )
-from blindsr_gym.agents.pretrain import PretrainConfig, pretrain
+from blindsr_gym.agents.pretrain import PretrainConfig, code_loss, pretrain
 from blindsr_gym.kernels import KernelCodec, isotropic_gaussian
 
 # a 3x3 "kernel" with peak 0.8: the 1%-of-peak support is the cross, the 10%-of-peak core the centre
@@ -131,7 +131,7 @@ def _tiny(hr_folder, out, **kw):
     return PretrainConfig(**base)
 
 
-@pytest.mark.parametrize("model,loss", [("kenet", "att"), ("actor", "att"), ("actor", "l1")])
+@pytest.mark.parametrize("model,loss", [("kenet", "att"), ("actor", "att"), ("actor", "l1"), ("actor", "code")])
 def test_supervised_training_runs_resumes_and_writes_a_card(hr_folder, tmp_path, model, loss):
     name = "kenet" if model == "kenet" else "actor"
     full = pretrain(_tiny(hr_folder, tmp_path / "full", model=model, loss=loss, val_data=str(hr_folder)),
@@ -158,6 +158,23 @@ def test_training_config_errors(hr_folder, tmp_path):
         pretrain(_tiny(hr_folder, tmp_path / "k", model="actor"), resume=True, progress=False)
     with pytest.raises(ValueError, match="trains the actor"):
         _tiny(hr_folder, tmp_path, model="kenet", loss="sr")
+    with pytest.raises(ValueError, match="trains the actor"):
+        _tiny(hr_folder, tmp_path, model="kenet", loss="code")
+
+
+def test_code_loss_is_the_relative_kernel_l2_in_the_codec_subspace():
+    """The ``code`` loss against the squared L2 of the decoded kernels over the kernel's energy,
+    computed independently."""
+    codec = KernelCodec.default()
+    k = isotropic_gaussian(np.array([1.0, 2.5, 3.7]))
+    codes = codec.encode(k)
+    actions = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (3, codec.length)), dtype=torch.float32)
+    by_kernels = (codec.decode(codec.action_to_code(actions)) - codec.decode(codes)).square().sum(dim=(1, 2))
+    energy = np.array([float((ki.double() ** 2).sum()) for ki in k])  # 1 / (4 pi sigma^2) for wide kernels
+    assert energy[1] == pytest.approx(1 / (4 * np.pi * 2.5 ** 2), rel=2e-2)  # sampled on a 21x21 grid
+    want = float((by_kernels.double().numpy() / energy).mean())
+    assert float(code_loss(actions, codes, k, codec)) == pytest.approx(want, rel=1e-4)
+    assert float(code_loss(codec.code_to_action(codes), codes, k, codec)) == pytest.approx(0.0, abs=1e-10)
 
 
 def test_sr_loss_trains_the_actor_through_the_frozen_renderer_from_an_init(hr_folder, tmp_path):
