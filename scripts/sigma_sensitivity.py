@@ -5,6 +5,8 @@ the true sigma (isotropic kernels), averaged over a folder of HR images.
     python scripts/sigma_sensitivity.py --data ../shared/data/test/Set5 --errors 0 0.05 --components 0:5
 
 ``--components A:B`` takes only those code components from sigma*(1+d) and keeps the true ones elsewhere.
+``--centre-components A:B`` then also sets those *actions* to 0 (the centre of the codec's box): how
+much the renderer reads components that carry almost none of the kernel.
 
 Prints JSON: the command, and the mean PSNR-Y (border = scale) per relative error d.
 """
@@ -32,9 +34,11 @@ def main(argv=None) -> int:
     p.add_argument("--sigmas", type=float, nargs="+", default=[1.8, 2.4, 3.0])
     p.add_argument("--errors", type=float, nargs="+", default=[-0.1, -0.05, -0.02, 0, 0.02, 0.05, 0.1])
     p.add_argument("--components", default=None, help="A:B: perturb only code components A..B-1")
+    p.add_argument("--centre-components", default=None, help="A:B: set these actions to 0 (box centre)")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     lo, hi = (int(x) for x in a.components.split(":")) if a.components else (0, None)
+    c_lo, c_hi = (int(x) for x in a.centre_components.split(":")) if a.centre_components else (0, 0)
     if a.threads:
         torch.set_num_threads(a.threads)
     model = load_renderer(a.renderer)
@@ -49,10 +53,15 @@ def main(argv=None) -> int:
                 for d in a.errors:
                     c = true.clone()
                     c[:, lo:hi] = code(s * (1 + d))[:, lo:hi]
+                    if c_hi > c_lo:
+                        act = model.codec.code_to_action(c)
+                        act[:, c_lo:c_hi] = 0
+                        c = model.codec.action_to_code(act)
                     sr = model(lr, c)
                     scores[d].append(float(psnr(sr, hr, crop_border=model.scale).reshape(-1)[0]))
     out = {"command": "python scripts/sigma_sensitivity.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "renderer": a.renderer, "sigmas": a.sigmas, "components": a.components or "all",
+           "centred_actions": a.centre_components,
            "psnr_by_relative_sigma_error": {f"{d:+.2f}": round(sum(v) / len(v), 3) for d, v in scores.items()}}
     print(json.dumps(out, indent=1))
     return 0
