@@ -276,8 +276,9 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--family", default=d.family)
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
-                   help="l1: on actions (actor) or kernels (KENet); code (actor): relative squared L2 on PCA codes; att: KENet's adaptive attention loss on "
-                        "kernels; sr (actor): L1 of the SR image through the frozen --renderer")
+                   help="l1: on actions (actor) or kernels (KENet); code (actor): relative squared L2 on PCA "
+                        "codes; att: KENet's adaptive attention loss on kernels; sr (actor): L1 of the SR image "
+                        "through the frozen --renderer")
     p.add_argument("--renderer", default=d.renderer, help="the frozen renderer of --loss sr")
     p.add_argument("--init", default=None, help="start from this checkpoint of the same model")
     p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
