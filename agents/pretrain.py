@@ -9,9 +9,10 @@ for the renderer (HR crops, kernels from the family, Eq. 1). Losses:
   code ``codec.encode(k)``, summed over components and divided by ``||k||^2``. The codec is a PCA with
   orthonormal rows, so this is the relative squared L2 error of the decoded kernel within the codec's
   subspace (the un-normalised one is dominated by the narrow kernels, whose energy is ~100x that of
-  Gaussian8's). It weighs the components by how much of the kernel they carry (component 0, the
-  width, most), where ``l1`` weighs all 15 box-normalised actions alike. ``l1`` from there
-  (``--init``) then fits the trailing actions, which AMNet reads too (see DEVELOPERS.md);
+  Gaussian8's). It weighs the components by how much of the kernel they carry (the leading ones
+  most), where ``l1`` weighs all 15 box-normalised actions alike, so it leaves the trailing actions
+  free, and AMNet reads those too: a following ``l1`` stage (``--init``) would have to fit them
+  (DEVELOPERS.md has the measurements; 3,000 CPU iterations of ``code`` alone fell short);
 * ``att`` (actor): KENet's adaptive attention loss between the decoded kernel
   ``codec.decode(codec.action_to_code(action))`` and the true kernel (:mod:`agents.kenet`);
 * ``sr`` (actor): L1 between the HR crop and the frozen renderer's SR image
