@@ -13,6 +13,15 @@ average pooling, concatenation with the action, and an MLP (143 -> 256 -> 256 ->
 
 Both take float NCHW LR images in [0, 1]; :func:`obs_to_tensor` converts the environments' uint8 HWC
 observations.
+
+**Sigma head** (``Actor(head="sigma", codec=...)``, an option of this package, not the paper's): the
+last layer predicts one number, the width sigma of an isotropic Gaussian in ``[sigma_min, sigma_max]``,
+and the action is read off the isotropic family's curve in action space (a table of
+``codec.code_to_action(codec.encode(isotropic_gaussian(sigma)))`` on a uniform sigma grid, linearly
+interpolated, so the action stays differentiable in sigma). Its actions are still 15-D and in
+[-1, 1], but always on the family's manifold: the trailing components, which AMNet reads but which
+swing across their box as sigma moves (DEVELOPERS.md), come right whenever sigma does. The table is a
+buffer, saved with the weights.
 """
 
 from __future__ import annotations
@@ -48,22 +57,75 @@ class RCAB(nn.Module):
         return x + self.ca(self.conv2(F.relu(self.conv1(x))))
 
 
-class Actor(nn.Module):
-    """The kernel predictor P(LR) -> action in [-1, 1]^code_len."""
+HEADS = ("fc", "sigma")
+SIGMA_GRID = 381  # sigma-head table points (a step of 0.01 over the default [0.2, 4.0])
 
-    def __init__(self, code_len: int = 15, channels: int = 64, num_blocks: int = 5, reduction: int = 16):
+
+def isotropic_action_table(codec, sigmas) -> torch.Tensor:
+    """``[len(sigmas), codec.length]``: the actions of isotropic Gaussians of width ``sigmas``."""
+    from blindsr_gym.kernels import isotropic_gaussian
+
+    return codec.code_to_action(codec.encode(isotropic_gaussian(np.asarray(sigmas, dtype=np.float64), codec.size)))
+
+
+class Actor(nn.Module):
+    """The kernel predictor P(LR) -> action in [-1, 1]^code_len.
+
+    ``head="fc"`` (the paper's): GAP, then 64 -> 64 -> code_len with tanh. ``head="sigma"``: GAP, then
+    64 -> 64 -> 1, a sigma in ``[sigma_min, sigma_max]`` (sigmoid), and the isotropic family's action for
+    it (module docstring); building one needs the ``codec`` (a loaded checkpoint brings its table).
+    """
+
+    def __init__(self, code_len: int = 15, channels: int = 64, num_blocks: int = 5, reduction: int = 16,
+                 head: str = "fc", sigma_min: float = 0.2, sigma_max: float = 4.0, codec=None):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.config = dict(code_len=code_len, channels=channels, num_blocks=num_blocks, reduction=reduction)
-        self.code_len = code_len
+        self.code_len, self.head_kind = code_len, head
         self.head = nn.Conv2d(3, channels, 3, padding=1)
         self.blocks = nn.Sequential(*(RCAB(channels, reduction) for _ in range(num_blocks)))
-        self.fc = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(inplace=True), nn.Linear(channels, code_len))
+        out = code_len if head == "fc" else 1
+        self.fc = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(inplace=True), nn.Linear(channels, out))
+        if head == "sigma":
+            if not 0 < sigma_min < sigma_max:
+                raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+            self.config.update(head=head, sigma_min=sigma_min, sigma_max=sigma_max)
+            table = torch.full((SIGMA_GRID, code_len), float("nan"))
+            if codec is not None:
+                if codec.length != code_len:
+                    raise ValueError(f"codec has {codec.length} components, the actor {code_len}")
+                table = isotropic_action_table(codec, np.linspace(sigma_min, sigma_max, SIGMA_GRID)).float()
+            self.register_buffer("action_table", table)
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+    def _features(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.dim() != 4 or lr.shape[1] != 3:
             raise ValueError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
-        x = self.blocks(F.relu(self.head(lr)))
-        return torch.tanh(self.fc(x.mean(dim=(2, 3))))
+        return self.fc(self.blocks(F.relu(self.head(lr))).mean(dim=(2, 3)))
+
+    def sigma(self, lr: torch.Tensor) -> torch.Tensor:
+        """``[N]`` kernel widths (sigma head only)."""
+        if self.head_kind != "sigma":
+            raise ValueError("sigma() needs an actor built with head='sigma'")
+        lo, hi = self.config["sigma_min"], self.config["sigma_max"]
+        return lo + (hi - lo) * torch.sigmoid(self._features(lr)[:, 0].float())
+
+    def sigma_to_action(self, sigma: torch.Tensor) -> torch.Tensor:
+        """``[N, code_len]``: the table's actions at ``sigma`` (linear interpolation; sigma head only)."""
+        table = self.action_table
+        if torch.isnan(table[0, 0]):
+            raise RuntimeError("this sigma-head actor has no action table: build it with codec=... "
+                               "or load a checkpoint")
+        lo, hi = self.config["sigma_min"], self.config["sigma_max"]
+        pos = ((sigma.float() - lo) / (hi - lo)).clamp(0, 1) * (len(table) - 1)
+        i0 = pos.detach().floor().long().clamp(max=len(table) - 2)
+        w = (pos - i0.float())[:, None]
+        return table[i0] * (1 - w) + table[i0 + 1] * w
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        if self.head_kind == "sigma":
+            return self.sigma_to_action(self.sigma(lr))
+        return torch.tanh(self._features(lr))
 
 
 class Critic(nn.Module):

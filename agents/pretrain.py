@@ -20,6 +20,9 @@ for the renderer (HR crops, kernels from the family, Eq. 1). Losses:
   renderer, i.e. the non-RL upper bound for AMNet-RL and a pre-training that optimises what AMNet
   actually reads. (Regressing the 15 box-normalised actions, ``l1``, is hard for the isotropic family:
   its trailing components oscillate across the whole box as sigma moves, see DEVELOPERS.md.)
+* ``sigma`` (actor with ``--head sigma``, isotropic family): L1 on log sigma between the actor's width
+  and the true kernel's (recovered from its second moment), over-estimates weighted by
+  ``--over-weight`` (AMNet forgives an under-estimated sigma far more than an over-estimated one);
 * ``att`` (KENet, the default) or ``l1`` (KENet): on the estimated kernel.
 
 ``--init`` starts from a checkpoint of the same model (e.g. ``sr`` after ``l1``).
@@ -48,7 +51,7 @@ from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
 
 MODELS = ("actor", "kenet")
-LOSSES = ("l1", "code", "att", "sr")
+LOSSES = ("l1", "code", "att", "sr", "sigma")
 
 
 @dataclass
@@ -70,14 +73,20 @@ class PretrainConfig:
     device: str = "auto"
     renderer: str = "amnet_x4"  # the frozen renderer of the "sr" loss
     init: str | None = None  # start from this checkpoint of the same model (e.g. an L1-pre-trained actor)
+    head: str = "fc"  # the actor's output head: "fc" (the paper's) or "sigma" (networks.py)
+    over_weight: float = 1.0  # loss "sigma": weight of over-estimated widths relative to under-estimated
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.loss in ("sr", "code") and self.model != "actor":
+        if self.loss in ("sr", "code", "sigma") and self.model != "actor":
             raise ValueError(f"loss {self.loss!r} trains the actor (it reads its action), not KENet")
+        if self.loss == "sigma" and (self.head != "sigma" or self.family != "isotropic"):
+            raise ValueError("loss 'sigma' needs --head sigma and the isotropic family")
+        if self.over_weight <= 0:
+            raise ValueError(f"over_weight must be > 0, got {self.over_weight}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         for name in ("iters", "batch", "patch", "ckpt_every"):
@@ -90,6 +99,26 @@ def code_loss(actions: torch.Tensor, codes: torch.Tensor, kernels: torch.Tensor,
     codec's orthonormal PCA rows, the relative squared L2 error of the decoded kernels (the ``code`` loss)."""
     err = (codec.action_to_code(actions) - codes).square().sum(dim=1)
     return (err / kernels.reshape(len(kernels), -1).square().sum(dim=1)).mean()
+
+
+def isotropic_sigma(kernels: torch.Tensor) -> torch.Tensor:
+    """``[n]`` widths of isotropic Gaussian kernels ``[n, l, l]``, from their second moment
+    ``sum k (x^2 + y^2)`` (exact for the family, truncation included: looked up on a fine grid)."""
+    from blindsr_gym.kernels import isotropic_gaussian
+
+    size = kernels.shape[-1]
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    r2 = (r[:, None] ** 2 + r[None, :] ** 2)
+    grid = np.linspace(0.05, 8.0, 3181)
+    m_grid = (isotropic_gaussian(grid, size).double() * r2).sum(dim=(1, 2)).numpy()
+    m = (kernels.detach().double().cpu() * r2).sum(dim=(1, 2)).numpy()
+    return torch.from_numpy(np.interp(m, m_grid, grid)).float().to(kernels.device)
+
+
+def sigma_loss(sigma_hat: torch.Tensor, sigma: torch.Tensor, over_weight: float = 1.0) -> torch.Tensor:
+    """Mean of ``|log sigma_hat - log sigma|``, the over-estimates (sigma_hat > sigma) times ``over_weight``."""
+    d = torch.log(sigma_hat) - torch.log(sigma)
+    return torch.where(d > 0, over_weight * d, -d).mean()
 
 
 def validation_kernels(folder: str, scale: int = 4, size: int = 21, lr_crop: int | None = None):
@@ -151,7 +180,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     amp = resolve_amp(cfg.amp, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = (Actor(code_len=codec.length) if cfg.model == "actor" else KENet(kernel_size=codec.size)).to(device)
+        model = (Actor(code_len=codec.length, head=cfg.head, codec=codec) if cfg.model == "actor"
+                 else KENet(kernel_size=codec.size)).to(device)
     init_card = {}
     if cfg.init:  # the starting point's weights (unless resuming) and its card, which travels along
         from . import _resolve as resolve_actor
@@ -161,6 +191,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         path = resolve_actor(cfg.init) if cfg.model == "actor" else resolve_kenet(cfg.init)
         if not resume:
             src = load_actor(path, codec=codec) if cfg.model == "actor" else load_kenet(path)
+            if cfg.model == "actor" and src.head_kind != cfg.head:
+                raise ValueError(f"--init {path} has head {src.head_kind!r}, not --head {cfg.head!r}")
             model.load_state_dict(src.state_dict())
         if path.with_suffix(".json").is_file():
             init_card = json.loads(path.with_suffix(".json").read_text()).get("training", {})
@@ -190,6 +222,10 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 sr = renderer(lr.contiguous(memory_format=torch.channels_last),
                               codec.action_to_code(model(lr).float()))
             return F.l1_loss(sr.float(), hr)
+        if cfg.loss == "sigma":
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+                sigma_hat = model.sigma(lr)
+            return sigma_loss(sigma_hat.float(), isotropic_sigma(k), cfg.over_weight)
         if cfg.model == "actor" and cfg.loss == "l1":
             return F.l1_loss(forward(model, lr), codec.code_to_action(code))
         if cfg.loss == "code":
@@ -205,6 +241,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         if st["config"].get("model", "actor") != cfg.model:
             raise ValueError(f"--resume: {state_path} trains model {st['config'].get('model', 'actor')!r}, "
                              f"not {cfg.model!r}")
+        if st["config"].get("head", "fc") != cfg.head:
+            raise ValueError(f"--resume: {state_path} trains head {st['config'].get('head', 'fc')!r}, not {cfg.head!r}")
         model.load_state_dict(st["model"] if "model" in st else st["actor"])
         opt.load_state_dict(st["opt"])
         rng.bit_generator.state = json.loads(st["rng"])
@@ -220,6 +258,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     loss = torch.zeros(())
     tag = ("losses/action_l1" if (cfg.model == "actor" and cfg.loss == "l1") else
            "losses/sr_l1" if cfg.loss == "sr" else "losses/code_l2" if cfg.loss == "code" else
+           "losses/log_sigma_l1" if cfg.loss == "sigma" else
            f"losses/kernel_{cfg.loss}")
     while step < cfg.iters:
         lr_img, code, hr, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
@@ -247,7 +286,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             loss_name = {"l1": "L1 on actions" if cfg.model == "actor" else "L1 on kernels",
                          "att": "adaptive attention loss on kernels",
                          "code": "relative squared L2 on PCA codes (the kernel's, in the codec's subspace)",
-                         "sr": f"L1 of the SR image through the frozen renderer {cfg.renderer}"}[cfg.loss]
+                         "sr": f"L1 of the SR image through the frozen renderer {cfg.renderer}",
+                         "sigma": f"L1 on log sigma, over-estimates x{cfg.over_weight}"}[cfg.loss]
             card = {"training": {"stage": f"supervised kernel estimation ({loss_name})", **asdict(cfg),
                                  "precision": amp, "iterations": step, "wall_time_s": round(wall, 1),
                                  "hardware": hardware_string(device)}}
@@ -279,9 +319,14 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
                    help="l1: on actions (actor) or kernels (KENet); code (actor): relative squared L2 on PCA "
                         "codes; att: KENet's adaptive attention loss on kernels; sr (actor): L1 of the SR image "
-                        "through the frozen --renderer")
+                        "through the frozen --renderer; sigma (actor, --head sigma): L1 on log sigma")
     p.add_argument("--renderer", default=d.renderer, help="the frozen renderer of --loss sr")
     p.add_argument("--init", default=None, help="start from this checkpoint of the same model")
+    if model == "actor":
+        p.add_argument("--head", default=d.head, choices=["fc", "sigma"],
+                       help="fc: the paper's 15-D head; sigma: one width, read off the isotropic family's curve")
+        p.add_argument("--over-weight", type=float, default=d.over_weight,
+                       help="--loss sigma: weight of over-estimated widths (AMNet is steeper above the truth)")
     p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
     p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"], help="bf16 autocast")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
@@ -302,6 +347,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = PretrainConfig(data=args.data, out=args.out, iters=args.iters, batch=args.batch, patch=args.patch,
                          lr=args.lr, family=args.family, loss=args.loss, model=args.model, val_data=args.val_data,
                          amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device,
-                         renderer=args.renderer, init=args.init)
+                         renderer=args.renderer, init=args.init, head=getattr(args, "head", "fc"),
+                         over_weight=getattr(args, "over_weight", 1.0))
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0

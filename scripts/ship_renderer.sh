@@ -2,6 +2,7 @@
 # Ship a renderer run: copy its weights and card into the package, keep its resume state, and
 # measure the model card's evaluation tables with the project's own `blindsr-gym evaluate`.
 #   bash scripts/ship_renderer.sh RUN_DIR NAME [FILE_STEM]     e.g. runs/amnet_x4 amnet_x4 amnet
+#   KEEP_RESUME=0 bash scripts/ship_renderer.sh runs/dan_x4 dan_x4 dan     (DAN: bicubic and dan, Gaussian8)
 # Needs ../shared/data/test (or $BLINDSR_DATA/test). Extra metrics with METRICS=psnr,ssim,niqe.
 # KEEP_RESUME=0 skips copying the resume state into checkpoints/ (a GAN run's, with the discriminator
 # and its Adam moments, is too large to commit).
@@ -19,6 +20,13 @@ if [ "${KEEP_RESUME:-1}" = 1 ]; then
     cp "$run/last.pt" "checkpoints/$name/last.pt"
 fi
 sets=("$data/Set5" "$data/Set14" "$data/BSD100")
+if [ "$stem" = dan ]; then
+    # DAN is blind (it estimates its own code): its card gets the Table 2 figures, Gaussian8 only.
+    .venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels gaussian8 --methods bicubic,dan \
+        --dan "$w/$name.safetensors" --metrics "$metrics" --card-key gaussian8 --no-progress \
+        --json "$run/eval_gaussian8.json" --markdown "$run/eval_gaussian8.md"
+    exit 0
+fi
 .venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels gaussian8 --methods bicubic,gt \
     --renderer "$w/$name.safetensors" --metrics "$metrics" --card-key gaussian8 --no-progress \
     --json "$run/eval_gaussian8.json" --markdown "$run/eval_gaussian8.md"

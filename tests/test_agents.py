@@ -91,6 +91,36 @@ def test_actor_checkpoint_roundtrip(tmp_path):
         load_actor(tmp_path / "missing.safetensors")
 
 
+def test_sigma_head_reads_actions_off_the_isotropic_curve(tmp_path):
+    """head='sigma': the action at sigma is the isotropic Gaussian's action (the table is interpolated
+    linearly on a 0.01 grid), differentiable in sigma, saved with the weights; no table, no forward."""
+    from blindsr_gym.kernels import isotropic_gaussian
+
+    codec = KernelCodec.default()
+    torch.manual_seed(0)
+    actor = Actor(**TINY_ACTOR, head="sigma", codec=codec)
+    sig = torch.tensor([0.2, 1.234, 2.5, 3.171, 4.0], requires_grad=True)
+    want = codec.code_to_action(codec.encode(isotropic_gaussian(sig.detach().double().numpy())))
+    got = actor.sigma_to_action(sig)
+    torch.testing.assert_close(got, want.float(), atol=2e-2, rtol=0)  # the trailing components swing fast
+    assert float((got.detach() - want).abs().mean()) < 2e-3
+    got[:, 0].sum().backward()
+    assert sig.grad is not None and torch.all(torch.isfinite(sig.grad)) and float(sig.grad.abs().sum()) > 0
+    x = torch.rand(3, 3, 16, 16)
+    s = actor.sigma(x)
+    assert s.shape == (3,) and torch.all((s >= 0.2) & (s <= 4.0))
+    a = actor(x)
+    assert a.shape == (3, 15) and torch.all(a.abs() <= 1)
+    path = save_actor(actor, tmp_path / "s.safetensors", codec=codec)
+    torch.testing.assert_close(load_actor(path, codec=codec)(x), a)
+    with pytest.raises(RuntimeError, match="no action table"):
+        Actor(**TINY_ACTOR, head="sigma")(x)
+    with pytest.raises(ValueError, match="head must be"):
+        Actor(head="mlp")
+    with pytest.raises(ValueError, match="needs an actor built with head='sigma'"):
+        Actor(**TINY_ACTOR).sigma(x)
+
+
 def _random_policy_reward(env_id, n, seed=1_000_000, **env_kwargs):
     env = make_vec_env(env_id, n, **env_kwargs)
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ from blindsr_gym.agents.kenet import (
     load_kenet,
     save_kenet,
 )
-from blindsr_gym.agents.pretrain import PretrainConfig, code_loss, pretrain
+from blindsr_gym.agents.pretrain import PretrainConfig, code_loss, isotropic_sigma, pretrain, sigma_loss
 from blindsr_gym.kernels import KernelCodec, isotropic_gaussian
 
 # a 3x3 "kernel" with peak 0.8: the 1%-of-peak support is the cross, the 10%-of-peak core the centre
@@ -131,21 +131,26 @@ def _tiny(hr_folder, out, **kw):
     return PretrainConfig(**base)
 
 
-@pytest.mark.parametrize("model,loss", [("kenet", "att"), ("actor", "att"), ("actor", "l1"), ("actor", "code")])
+@pytest.mark.parametrize("model,loss", [("kenet", "att"), ("actor", "att"), ("actor", "l1"), ("actor", "code"),
+                                        ("actor", "sigma")])
 def test_supervised_training_runs_resumes_and_writes_a_card(hr_folder, tmp_path, model, loss):
     name = "kenet" if model == "kenet" else "actor"
-    full = pretrain(_tiny(hr_folder, tmp_path / "full", model=model, loss=loss, val_data=str(hr_folder)),
-                    progress=False)
-    pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss=loss, iters=2, val_data=str(hr_folder)),
-             progress=False)
-    resumed = pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss=loss, val_data=str(hr_folder)),
-                       resume=True, progress=False)
+    kw = dict(model=model, loss=loss, val_data=str(hr_folder), **({"head": "sigma"} if loss == "sigma" else {}))
+    full = pretrain(_tiny(hr_folder, tmp_path / "full", **kw), progress=False)
+    pretrain(_tiny(hr_folder, tmp_path / "split", **{**kw, "iters": 2}), progress=False)
+    resumed = pretrain(_tiny(hr_folder, tmp_path / "split", **kw), resume=True, progress=False)
     assert resumed["last_loss"] == pytest.approx(full["last_loss"], rel=1e-5)
     card = json.loads((tmp_path / "full" / f"{name}.json").read_text())
     assert card["training"]["iterations"] == 4 and card["training"]["loss"] == loss
     assert card["validation"]["pairs"] == 5 * 8 and math.isfinite(card["validation"]["kernel_psnr"])
     with pytest.raises(FileExistsError):
-        pretrain(_tiny(hr_folder, tmp_path / "full", model=model, loss=loss), progress=False)
+        pretrain(_tiny(hr_folder, tmp_path / "full", **kw), progress=False)
+    if loss == "sigma":  # the head travels in the checkpoint, and a resume cannot change it
+        from blindsr_gym.agents import load_actor
+
+        assert load_actor(tmp_path / "full" / "actor.safetensors").head_kind == "sigma"
+        with pytest.raises(ValueError, match="trains head 'sigma', not 'fc'"):
+            pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss="l1"), resume=True, progress=False)
 
 
 def test_training_config_errors(hr_folder, tmp_path):
@@ -160,6 +165,22 @@ def test_training_config_errors(hr_folder, tmp_path):
         _tiny(hr_folder, tmp_path, model="kenet", loss="sr")
     with pytest.raises(ValueError, match="trains the actor"):
         _tiny(hr_folder, tmp_path, model="kenet", loss="code")
+    with pytest.raises(ValueError, match="needs --head sigma"):
+        _tiny(hr_folder, tmp_path, loss="sigma")
+    with pytest.raises(ValueError, match="needs --head sigma and the isotropic family"):
+        _tiny(hr_folder, tmp_path, loss="sigma", head="sigma", family="anisotropic")
+    with pytest.raises(ValueError, match="over_weight"):
+        _tiny(hr_folder, tmp_path, loss="sigma", head="sigma", over_weight=0)
+
+
+def test_isotropic_sigma_and_the_sigma_loss_by_hand():
+    sig = np.array([0.2, 0.77, 1.8, 2.6, 3.2, 3.95])
+    torch.testing.assert_close(isotropic_sigma(isotropic_gaussian(sig)), torch.tensor(sig, dtype=torch.float32),
+                               atol=2e-3, rtol=0)
+    # log-ratios +ln 2 (over-estimate, weight 3) and -ln 2 (under): mean(3 ln 2, ln 2) = 2 ln 2
+    got = sigma_loss(torch.tensor([2.0, 1.0]), torch.tensor([1.0, 2.0]), over_weight=3.0)
+    assert float(got) == pytest.approx(2 * np.log(2), rel=1e-6)
+    assert float(sigma_loss(torch.tensor([1.5]), torch.tensor([1.5]))) == 0.0
 
 
 def test_code_loss_is_the_relative_kernel_l2_in_the_codec_subspace():
