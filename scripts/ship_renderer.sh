@@ -5,7 +5,8 @@
 #   KEEP_RESUME=0 bash scripts/ship_renderer.sh runs/dan_x4 dan_x4 dan     (DAN: bicubic and dan, Gaussian8)
 # Needs ../shared/data/test (or $BLINDSR_DATA/test). Extra metrics with METRICS=psnr,ssim,niqe.
 # KEEP_RESUME=0 skips copying the resume state into checkpoints/ (a GAN run's, with the discriminator
-# and its Adam moments, is too large to commit).
+# and its Adam moments, is too large to commit). BUDGET="..." writes that text into the card as
+# training.budget (DAN's card states the compute budget it was matched to).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=$1; name=$2; stem=${3:-amnet}
@@ -15,6 +16,12 @@ w=renderers/weights
 mkdir -p "$w"
 cp "$run/$stem.safetensors" "$w/$name.safetensors"
 cp "$run/$stem.json" "$w/$name.json"
+if [ -n "${BUDGET:-}" ]; then
+    BUDGET="$BUDGET" CARD="$w/$name.json" .venv/bin/python -c '
+import json, os, pathlib
+p = pathlib.Path(os.environ["CARD"]); card = json.loads(p.read_text())
+card["training"]["budget"] = os.environ["BUDGET"]; p.write_text(json.dumps(card, indent=2) + "\n")'
+fi
 if [ "${KEEP_RESUME:-1}" = 1 ]; then
     mkdir -p "checkpoints/$name"
     cp "$run/last.pt" "checkpoints/$name/last.pt"

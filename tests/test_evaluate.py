@@ -167,3 +167,43 @@ def test_cli_figures_card_key_and_unknown_method(tmp_path, capsys):
     assert main(["evaluate", "--data", "builtin", "--methods", "kenet", "--kenet", str(tmp_path / "x.safetensors"),
                  "--renderer", str(rpath), "--no-progress"]) == 2
     assert "KENet checkpoint not found" in capsys.readouterr().err
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_table2_from_cards_merges_and_checks_shared_methods(tmp_path):
+    """Records of several cards merge into one table; a method two cards both measured must agree."""
+    t2 = _script("table2_from_cards")
+
+    def card(rows, cmd):
+        recs = [dict(method=m, dataset=d, kernel=k, images=5, psnr=p, ssim=s) for m, d, k, p, s in rows]
+        return {"evaluation": {"gaussian8": {"command": cmd, "records": recs}}}
+
+    a = card([("bicubic", "Set5", "sigma=1.80", 26.0, 0.7), ("gt", "Set5", "sigma=1.80", 31.0, 0.87),
+              ("bicubic", "Set5", "sigma=3.20", 25.0, 0.69), ("gt", "Set5", "sigma=3.20", 30.0, 0.85)], "eval A")
+    b = card([("dan", "Set5", "sigma=1.80", 28.0, 0.8), ("bicubic", "Set5", "sigma=1.80", 26.0, 0.7),
+              ("dan", "Set5", "sigma=3.20", 27.0, 0.79)], "eval B")
+    records, metrics, commands = t2.merge([("a", a), ("b", b)], "gaussian8")
+    assert metrics == ["psnr", "ssim"] and commands == ["eval A", "eval B"]
+    assert [r["method"] for r in records] == ["bicubic", "bicubic", "gt", "gt", "dan", "dan"]
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps(a))
+    q = tmp_path / "b.json"
+    q.write_text(json.dumps(b))
+    t2.main([str(p), str(q), "--out", str(tmp_path / "t2")])
+    md = (tmp_path / "t2.md").read_text()
+    assert "| dan | 27.50 / 0.7950 |" in md and "| gt | 30.50 / 0.8600 |" in md and "`eval B`" in md
+    bad = card([("bicubic", "Set5", "sigma=1.80", 26.5, 0.7)], "eval C")
+    with pytest.raises(ValueError, match="differs from another card"):
+        t2.merge([("a", a), ("c", bad)], "gaussian8")
+    with pytest.raises(ValueError, match="no evaluation 'table1'"):
+        t2.merge([("a", a)], "table1")
