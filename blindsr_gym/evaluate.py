@@ -14,7 +14,10 @@ Methods (``--methods``, comma-separated; more register themselves with :func:`re
   AMNet / AMGAN;
 * ``kenet``: the two-step pipeline KENet (``--kenet``) + AMNet, the estimated kernel encoded by the
   renderer's codec;
-* ``dan``: DAN (``--dan``), which estimates its own code.
+* ``dan``: DAN (``--dan``), which estimates its own code;
+* ``fixed``: the renderer with the code of one isotropic kernel of width ``--fixed-sigma`` for every
+  image, i.e. a policy that ignores its observation: the floor a kernel estimator has to beat (on Set5
+  Gaussian8, sigma 2.2 beats KENet + AMNet; README).
 
 Methods that estimate a kernel (the RL actors through the codec, KENet, DAN through its codec)
 also get ``kernel_psnr``: the PSNR of the estimated kernel against the true one (KENet's Table 3
@@ -192,6 +195,21 @@ def _dan(scale: int = 4, device="cpu", dan="dan_x4", **_) -> Method:
     return Method("dan", fn, blind=True, checkpoints=_paths(path))
 
 
+def _fixed(scale: int = 4, device="cpu", renderer="amnet_x4", fixed_sigma: float = 2.2, **_) -> Method:
+    fixed_sigma = float(fixed_sigma)
+    if not (math.isfinite(fixed_sigma) and fixed_sigma > 0):
+        raise ValueError(f"--fixed-sigma must be a positive number, got {fixed_sigma}")
+    model, _ = _load_renderer(renderer, device, scale)
+    k_fixed = isotropic_gaussian(fixed_sigma, model.codec.size).float()[None]
+    code = model.codec.encode(k_fixed)
+
+    @torch.no_grad()
+    def fn(lr, k):
+        return model(lr, code.to(lr.device).expand(len(lr), -1)), k_fixed.to(lr.device)
+
+    return Method("fixed", fn, blind=True)
+
+
 register_method("bicubic", _bicubic)
 register_method("gt", _gt)
 register_method("amgan-gt", _amgan_gt)
@@ -199,6 +217,7 @@ register_method("amnet-rl", _amnet_rl)
 register_method("amgan-rl", _amgan_rl)
 register_method("kenet", _kenet)
 register_method("dan", _dan)
+register_method("fixed", _fixed)
 
 
 def make_method(name: str, **kwargs) -> Method:
@@ -420,7 +439,7 @@ def run_cli(args) -> int:
             raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
     methods = [make_method(name, scale=args.scale, device=device, renderer=args.renderer, dan=args.dan,
                            gan_renderer=args.gan_renderer, actor=args.actor, gan_actor=args.gan_actor,
-                           kenet=args.kenet) for name in names]
+                           kenet=args.kenet, fixed_sigma=args.fixed_sigma) for name in names]
     panels = FigurePanels(args.figures, crop=args.figure_crop) if args.figures else None
     records = evaluate(datasets, kernels, methods, metrics, args.scale, device, args.max_images,
                        progress=not args.no_progress, on_result=panels)
@@ -516,6 +535,8 @@ def add_arguments(p) -> None:
     p.add_argument("--actor", default="actor_psnr_x4", help="actor for 'amnet-rl' (shipped name or path)")
     p.add_argument("--gan-actor", default="actor_niqe_x4", help="actor for 'amgan-rl' (shipped name or path)")
     p.add_argument("--kenet", default="kenet_x4", help="KENet for 'kenet' (shipped name or path)")
+    p.add_argument("--fixed-sigma", type=float, default=2.2,
+                   help="'fixed': the width of the one isotropic kernel used for every image")
     p.add_argument("--figures", default=None, help="folder for visual comparison panels (one per dataset and kernel)")
     p.add_argument("--figure-crop", type=int, default=128, help="HR crop side of the panels")
     p.add_argument("--metrics", default="psnr,ssim", help="comma-separated metric names")

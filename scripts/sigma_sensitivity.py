@@ -4,6 +4,10 @@ the true sigma (isotropic kernels), averaged over a folder of HR images.
     python scripts/sigma_sensitivity.py --data ../shared/data/test/Set5 --renderer amnet_x4
     python scripts/sigma_sensitivity.py --data ../shared/data/test/Set5 --errors 0 0.05 --components 0:5
 
+``--constants S ...`` instead renders every image with the code of one fixed width S whatever the true
+sigma (a policy that ignores the image: the floor a kernel estimator has to beat), e.g.
+``--sigmas 1.8 2.0 2.2 2.4 2.6 2.8 3.0 3.2 --constants 2.0 2.2 2.4`` for Gaussian8.
+
 ``--components A:B`` takes only those code components from sigma*(1+d) and keeps the true ones elsewhere.
 ``--centre-components A:B`` then also sets those *actions* to 0 (the centre of the codec's box): how
 much the renderer reads components that carry almost none of the kernel.
@@ -35,8 +39,12 @@ def main(argv=None) -> int:
     p.add_argument("--errors", type=float, nargs="+", default=[-0.1, -0.05, -0.02, 0, 0.02, 0.05, 0.1])
     p.add_argument("--components", default=None, help="A:B: perturb only code components A..B-1")
     p.add_argument("--centre-components", default=None, help="A:B: set these actions to 0 (box centre)")
+    p.add_argument("--constants", type=float, nargs="+", default=None,
+                   help="render with the code of each of these fixed widths instead of sigma*(1+d)")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
+    if a.constants and (a.components or a.centre_components):
+        p.error("--constants replaces the whole code; it does not combine with --components/--centre-components")
     lo, hi = (int(x) for x in a.components.split(":")) if a.components else (0, None)
     c_lo, c_hi = (int(x) for x in a.centre_components.split(":")) if a.centre_components else (0, 0)
     if a.threads:
@@ -44,13 +52,17 @@ def main(argv=None) -> int:
     model = load_renderer(a.renderer)
     src = ImageFolder(a.data, mod=model.scale)
     code = lambda s: model.codec.encode(torch.as_tensor(isotropic_gaussian(s)).float()[None])  # noqa: E731
-    scores = {d: [] for d in a.errors}
+    keys = a.constants if a.constants else a.errors
+    scores = {d: [] for d in keys}
     with torch.no_grad():
         for i in range(len(src)):
             hr = to_tensor(src[i])
             for s in a.sigmas:
                 lr, true = degrade(hr, isotropic_gaussian(s), model.scale), code(s)
-                for d in a.errors:
+                for d in keys:
+                    if a.constants:
+                        scores[d].append(float(psnr(model(lr, code(d)), hr, crop_border=model.scale).reshape(-1)[0]))
+                        continue
                     c = true.clone()
                     c[:, lo:hi] = code(s * (1 + d))[:, lo:hi]
                     if c_hi > c_lo:
@@ -62,7 +74,11 @@ def main(argv=None) -> int:
     out = {"command": "python scripts/sigma_sensitivity.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "renderer": a.renderer, "sigmas": a.sigmas, "components": a.components or "all",
            "centred_actions": a.centre_components,
-           "psnr_by_relative_sigma_error": {f"{d:+.2f}": round(sum(v) / len(v), 3) for d, v in scores.items()}}
+           "constants": a.constants}
+    if a.constants:
+        out["psnr_by_constant_sigma"] = {f"{d:.2f}": round(sum(v) / len(v), 3) for d, v in scores.items()}
+    else:
+        out["psnr_by_relative_sigma_error"] = {f"{d:+.2f}": round(sum(v) / len(v), 3) for d, v in scores.items()}
     print(json.dumps(out, indent=1))
     return 0
 

@@ -3,10 +3,12 @@
 Each shipped model's card holds what `blindsr-gym evaluate --card-key KEY` measured for it (records per
 method, dataset and kernel, and the exact command). This script merges those records into one table,
 methods as rows and datasets as columns, and checks that a method measured by several cards (bicubic,
-say) got the same figures in each (the same images and kernels must give the same numbers).
+say) got the same figures in each (the same images and kernels must give the same numbers). A file
+written by `blindsr-gym evaluate --json` (a method without a card, e.g. `fixed`) can stand beside the
+cards.
 
     python scripts/table2_from_cards.py renderers/weights/amnet_x4.json agents/weights/kenet_x4.json \
-        renderers/weights/dan_x4.json --key gaussian8 --out docs/table2_gaussian8
+        renderers/weights/dan_x4.json runs/fixed_2.2.eval.json --key gaussian8 --out docs/table2_gaussian8
 
 Writes OUT.md (the table, then the source commands) and OUT.json (the command of this script, the
 merged records and summary, and each card's command), and prints the markdown.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from blindsr_gym.evaluate import summarize, to_markdown
 
-ORDER = ("bicubic", "gt", "amgan-gt", "kenet", "dan", "amnet-rl", "amgan-rl")
+ORDER = ("bicubic", "gt", "amgan-gt", "fixed", "kenet", "dan", "amnet-rl", "amgan-rl")
 
 
 def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6) -> tuple[list[dict], list[str], list[str]]:
@@ -32,7 +34,8 @@ def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6) -> tuple[l
     metrics: list[str] | None = None
     commands = []
     for name, card in cards:
-        ev = card.get("evaluation", {}).get(key)
+        # a model card holds its evaluations under evaluation[key]; `evaluate --json` output is one itself
+        ev = card if "records" in card and "command" in card else card.get("evaluation", {}).get(key)
         if ev is None:
             raise ValueError(f"{name}: no evaluation {key!r} in its card (has: {sorted(card.get('evaluation', {}))})")
         commands.append(ev["command"])
@@ -56,7 +59,8 @@ def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6) -> tuple[l
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("cards", nargs="+", help="model card .json files (next to the shipped .safetensors)")
+    p.add_argument("cards", nargs="+",
+                   help="model card .json files (next to the shipped .safetensors) or `evaluate --json` files")
     p.add_argument("--key", default="gaussian8", help="the evaluation stored under this card key")
     p.add_argument("--out", required=True, help="writes OUT.md and OUT.json")
     a = p.parse_args(argv)

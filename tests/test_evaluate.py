@@ -140,6 +140,32 @@ def test_blind_methods_with_oracle_estimators_match_the_true_kernel():
     assert rec["kernel_psnr"] < 20
 
 
+def test_fixed_method_is_the_true_kernel_only_at_its_width():
+    torch.manual_seed(0)
+    amnet = build_renderer("amnet", num_blocks=1).eval()
+    methods = [make_method("gt", renderer=amnet), make_method("fixed", renderer=amnet, fixed_sigma=2.0)]
+    recs = {(r["method"], r["kernel"]): r for r in evaluate({"builtin": builtin(mod=4)}, parse_kernels("sigma:2.0,3.0"),
+                                                            methods, ["psnr"], max_images=1, progress=False)}
+    # at its own width the fixed code is the true code: the same SR as 'gt', and an exact kernel
+    assert recs[("fixed", "sigma=2.00")]["psnr"] == pytest.approx(recs[("gt", "sigma=2.00")]["psnr"], abs=1e-9)
+    assert recs[("fixed", "sigma=2.00")]["kernel_psnr"] > 100
+    # at another width it still renders with sigma 2.0: a different image, and the kernel PSNR of 2.0 against 3.0
+    lr = degrade(to_tensor(builtin(mod=4)[0])[..., :64, :64], isotropic_gaussian(3.0), 4)
+    sr, k_hat = methods[1].fn(lr, isotropic_gaussian(3.0))
+    with torch.no_grad():
+        code = lambda s: amnet.codec.encode(isotropic_gaussian(s)[None])  # noqa: E731
+        torch.testing.assert_close(sr, amnet(lr, code(2.0)), rtol=0, atol=0)
+        assert (sr - amnet(lr, code(3.0))).abs().max() > 1e-4
+    torch.testing.assert_close(k_hat, isotropic_gaussian(2.0)[None])
+    from blindsr_gym.kernels import kernel_psnr
+
+    expected = float(kernel_psnr(isotropic_gaussian(2.0)[None], isotropic_gaussian(3.0)[None]).reshape(-1)[0])
+    assert recs[("fixed", "sigma=3.00")]["kernel_psnr"] == pytest.approx(expected, abs=1e-4)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="fixed-sigma"):
+            make_method("fixed", renderer=amnet, fixed_sigma=bad)
+
+
 def test_cli_figures_card_key_and_unknown_method(tmp_path, capsys):
     from blindsr_gym.agents.kenet import KENet, save_kenet
 
@@ -207,3 +233,8 @@ def test_table2_from_cards_merges_and_checks_shared_methods(tmp_path):
         t2.merge([("a", a), ("c", bad)], "gaussian8")
     with pytest.raises(ValueError, match="no evaluation 'table1'"):
         t2.merge([("a", a)], "table1")
+    # an `evaluate --json` file (a method without a model card) merges as it is, whatever the key
+    fixed = {"command": "eval F", "records": [dict(method="fixed", dataset="Set5", kernel="sigma=1.80", images=5,
+                                                   psnr=29.0, ssim=0.8)]}
+    records, _, commands = t2.merge([("a", a), ("f", fixed)], "gaussian8")
+    assert [r["method"] for r in records] == ["bicubic", "bicubic", "gt", "gt", "fixed"] and commands[-1] == "eval F"
