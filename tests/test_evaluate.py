@@ -146,21 +146,16 @@ def test_fixed_method_is_the_true_kernel_only_at_its_width():
     methods = [make_method("gt", renderer=amnet), make_method("fixed", renderer=amnet, fixed_sigma=2.0)]
     recs = {(r["method"], r["kernel"]): r for r in evaluate({"builtin": builtin(mod=4)}, parse_kernels("sigma:2.0,3.0"),
                                                             methods, ["psnr"], max_images=1, progress=False)}
-    # at its own width the fixed code is the true code: the same SR as 'gt', and an exact kernel
+    # at its own width the fixed code is the true code: the same SR as 'gt'
     assert recs[("fixed", "sigma=2.00")]["psnr"] == pytest.approx(recs[("gt", "sigma=2.00")]["psnr"], abs=1e-9)
-    assert recs[("fixed", "sigma=2.00")]["kernel_psnr"] > 100
-    # at another width it still renders with sigma 2.0: a different image, and the kernel PSNR of 2.0 against 3.0
+    assert "kernel_psnr" not in recs[("fixed", "sigma=2.00")]  # a constant is not an estimate
+    # at another width it still renders with sigma 2.0, not with the true 3.0
     lr = degrade(to_tensor(builtin(mod=4)[0])[..., :64, :64], isotropic_gaussian(3.0), 4)
-    sr, k_hat = methods[1].fn(lr, isotropic_gaussian(3.0))
+    sr = methods[1].fn(lr, isotropic_gaussian(3.0))
     with torch.no_grad():
         code = lambda s: amnet.codec.encode(isotropic_gaussian(s)[None])  # noqa: E731
         torch.testing.assert_close(sr, amnet(lr, code(2.0)), rtol=0, atol=0)
         assert (sr - amnet(lr, code(3.0))).abs().max() > 1e-4
-    torch.testing.assert_close(k_hat, isotropic_gaussian(2.0)[None])
-    from blindsr_gym.kernels import kernel_psnr
-
-    expected = float(kernel_psnr(isotropic_gaussian(2.0)[None], isotropic_gaussian(3.0)[None]).reshape(-1)[0])
-    assert recs[("fixed", "sigma=3.00")]["kernel_psnr"] == pytest.approx(expected, abs=1e-4)
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="fixed-sigma"):
             make_method("fixed", renderer=amnet, fixed_sigma=bad)
