@@ -335,7 +335,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 blob["init_card"] = init_card
             _atomic_save(blob, state_path)
             card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,
-                                 "batch": cfg.batch, "lr_patch": cfg.patch, "loss": "L1", "optimizer": "Adam",
+                                 "batch": cfg.batch, "lr_patch": cfg.patch,
+                                 "loss": "L1 on the SR + L1 on the code of every loop" if cfg.arch == "dan" else "L1",
+                                 "optimizer": "Adam",
                                  "lr": cfg.lr, "lr_milestones": cfg.lr_milestones, "kernel_family": cfg.family,
                                  "noise_max": cfg.noise, "precision": amp, "wall_time_s": round(wall, 1),
                                  "hardware": hardware}}

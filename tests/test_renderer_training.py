@@ -122,6 +122,8 @@ def test_dan_trains_end_to_end_and_resumes(hr_folder, tmp_path):
     a = load_renderer(tmp_path / "full" / "dan.safetensors")
     b = load_renderer(tmp_path / "split" / "dan.safetensors")
     assert weights_fingerprint(a) == weights_fingerprint(b) and a.codec.length == 10
+    card = json.loads((tmp_path / "full" / "dan.json").read_text())
+    assert card["training"]["loss"] == "L1 on the SR + L1 on the code of every loop"
     with pytest.raises(ValueError, match="not DAN"):
         train(tiny(hr_folder, tmp_path / "g", gan=True, init=str(tmp_path / "full" / "dan.safetensors"), **kw),
               progress=False)
