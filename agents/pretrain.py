@@ -38,6 +38,7 @@ the model card.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -101,16 +102,22 @@ def code_loss(actions: torch.Tensor, codes: torch.Tensor, kernels: torch.Tensor,
     return (err / kernels.reshape(len(kernels), -1).square().sum(dim=1)).mean()
 
 
-def isotropic_sigma(kernels: torch.Tensor) -> torch.Tensor:
-    """``[n]`` widths of isotropic Gaussian kernels ``[n, l, l]``, from their second moment
-    ``sum k (x^2 + y^2)`` (exact for the family, truncation included: looked up on a fine grid)."""
+@functools.lru_cache(maxsize=8)
+def _second_moment_table(size: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """``(r^2 [l, l], second moments, sigmas)`` of isotropic Gaussians on a fine sigma grid (built once per
+    size: ``isotropic_sigma`` runs on every step of the ``sigma`` loss)."""
     from blindsr_gym.kernels import isotropic_gaussian
 
-    size = kernels.shape[-1]
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     r2 = (r[:, None] ** 2 + r[None, :] ** 2)
     grid = np.linspace(0.05, 8.0, 3181)
-    m_grid = (isotropic_gaussian(grid, size).double() * r2).sum(dim=(1, 2)).numpy()
+    return r2, (isotropic_gaussian(grid, size).double() * r2).sum(dim=(1, 2)).numpy(), grid
+
+
+def isotropic_sigma(kernels: torch.Tensor) -> torch.Tensor:
+    """``[n]`` widths of isotropic Gaussian kernels ``[n, l, l]``, from their second moment
+    ``sum k (x^2 + y^2)`` (exact for the family, truncation included: looked up on a fine grid)."""
+    r2, m_grid, grid = _second_moment_table(kernels.shape[-1])
     m = (kernels.detach().double().cpu() * r2).sum(dim=(1, 2)).numpy()
     return torch.from_numpy(np.interp(m, m_grid, grid)).float().to(kernels.device)
 
