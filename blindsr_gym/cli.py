@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     d.set_defaults(func=_demo)
 
-    from . import evaluate
+    from . import evaluate, upscale
     from .agents import pretrain
     from .agents import train as agent_train
     from .renderers import train as renderer_train
@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", agent_train, agent_train.run, "train a kernel estimator by RL (our DDPG or Stable-Baselines3)"),
         ("pretrain-actor", pretrain, pretrain.run, "supervised pre-training of the kernel predictor"),
         ("evaluate", evaluate, evaluate.run_cli, "score SR methods on HR folders with fixed kernels (paper tables)"),
+        ("upscale", upscale, upscale.run_cli,
+         "upscale your own LR images with the shipped models (blind, or a known blur)"),
     ):
         sp = sub.add_parser(name, help=help_, description=module.__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = "blindsr-gym " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, ImportError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, ImportError) as e:
         print(f"blindsr-gym {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -72,7 +72,9 @@ def resolve_checkpoint(name_or_path, package: str, shipped: tuple[str, ...], err
     if name in shipped:
         ref = resources.files(package) / "weights" / f"{name}.safetensors"
         if not ref.is_file():
-            raise error(f"shipped {what} {name!r} is not in this installation ({ref}); reinstall blindsr-gym")
+            raise error(f"{what} {name!r} is not in this installation ({ref} is missing): this version may not ship "
+                        f"it yet (README, 'Shipped weights'), or the installation is incomplete; pass a checkpoint "
+                        f"path instead")
         return Path(str(ref))
     path = Path(name).expanduser()
     if not path.is_file():
