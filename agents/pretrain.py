@@ -76,6 +76,15 @@ class PretrainConfig:
     init: str | None = None  # start from this checkpoint of the same model (e.g. an L1-pre-trained actor)
     head: str = "fc"  # the actor's output head: "fc" (the paper's) or "sigma" (networks.py)
     over_weight: float = 1.0  # loss "sigma": weight of over-estimated widths relative to under-estimated
+    lr_decay: float = 1.0  # the lr decays exponentially to lr * lr_decay at `iters` (1: constant) ...
+    lr_decay_from: int = 0  # ... starting at this step (constant before it)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step ``step`` (0-based): a function of the step alone, so a resume follows it."""
+        if step <= self.lr_decay_from:
+            return self.lr
+        frac = (min(step, self.iters) - self.lr_decay_from) / (self.iters - self.lr_decay_from)
+        return self.lr * self.lr_decay ** frac
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -88,6 +97,10 @@ class PretrainConfig:
             raise ValueError("loss 'sigma' needs --head sigma and the isotropic family")
         if self.over_weight <= 0:
             raise ValueError(f"over_weight must be > 0, got {self.over_weight}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not (isinstance(self.lr_decay_from, int) and 0 <= self.lr_decay_from < self.iters):
+            raise ValueError(f"lr_decay_from must be an integer in [0, iters={self.iters}), got {self.lr_decay_from!r}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         for name in ("iters", "batch", "patch", "ckpt_every"):
@@ -272,12 +285,17 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         loss = loss_fn(lr_img, code, k, hr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        lr_now = cfg.lr_at(step)  # the config's schedule, also over a resumed optimizer's stored lr
+        for group in opt.param_groups:
+            group["lr"] = lr_now
         opt.step()
         step += 1
         now = time.perf_counter()
         wall += now - t_last
         t_last = now
         writer.add_scalar(tag, loss.item(), step)
+        if cfg.lr_decay != 1.0:
+            writer.add_scalar("charts/lr", lr_now, step)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4g}", **({"val_kpsnr": f"{last_val['kernel_psnr']:.2f}"}
@@ -322,6 +340,10 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--patch", type=int, default=d.patch, help="LR size")
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay,
+                   help="decay the lr exponentially to lr x this at --iters (1: constant)")
+    p.add_argument("--lr-decay-from", type=int, default=d.lr_decay_from,
+                   help="start the decay at this step (the lr is a function of the step, so --resume follows it)")
     p.add_argument("--family", default=d.family)
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
                    help="l1: on actions (actor) or kernels (KENet); code (actor): relative squared L2 on PCA "
@@ -355,6 +377,7 @@ def run(args: argparse.Namespace) -> int:
                          lr=args.lr, family=args.family, loss=args.loss, model=args.model, val_data=args.val_data,
                          amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device,
                          renderer=args.renderer, init=args.init, head=getattr(args, "head", "fc"),
-                         over_weight=getattr(args, "over_weight", 1.0))
+                         over_weight=getattr(args, "over_weight", 1.0), lr_decay=args.lr_decay,
+                         lr_decay_from=args.lr_decay_from)
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0

@@ -153,11 +153,36 @@ def test_supervised_training_runs_resumes_and_writes_a_card(hr_folder, tmp_path,
             pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss="l1"), resume=True, progress=False)
 
 
+def test_lr_schedule_by_hand_and_across_a_resume(hr_folder, tmp_path):
+    cfg = _tiny(hr_folder, tmp_path, lr=1e-3, iters=10, lr_decay=0.01, lr_decay_from=4)
+    assert cfg.lr_at(0) == cfg.lr_at(4) == 1e-3  # constant up to the start of the decay
+    assert cfg.lr_at(7) == pytest.approx(1e-4, rel=1e-12)  # halfway: 1e-3 * 0.01 ** 0.5
+    assert cfg.lr_at(10) == pytest.approx(1e-5, rel=1e-12) and cfg.lr_at(99) == cfg.lr_at(10)
+    assert _tiny(hr_folder, tmp_path, lr=1e-3).lr_at(3) == 1e-3  # default: constant
+    kw = dict(loss="l1", lr=1e-3, lr_decay=0.1, lr_decay_from=1)
+    full = pretrain(_tiny(hr_folder, tmp_path / "full", **kw), progress=False)
+    # the first half ran at a constant lr (a run started before the schedule existed), the resume decays
+    pretrain(_tiny(hr_folder, tmp_path / "split", **{**kw, "iters": 2, "lr_decay": 1.0, "lr_decay_from": 0}),
+             progress=False)
+    resumed = pretrain(_tiny(hr_folder, tmp_path / "split", **kw), resume=True, progress=False)
+    assert resumed["last_loss"] == pytest.approx(full["last_loss"], rel=1e-5)
+    st = torch.load(tmp_path / "full" / "pretrain_state.pt", weights_only=True)
+    assert st["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.1 ** (2 / 3), rel=1e-12)  # step 3 of 4
+    card = json.loads((tmp_path / "full" / "actor.json").read_text())
+    assert card["training"]["lr_decay"] == 0.1 and card["training"]["lr_decay_from"] == 1
+
+
 def test_training_config_errors(hr_folder, tmp_path):
     with pytest.raises(ValueError, match="model must be"):
         _tiny(hr_folder, tmp_path, model="dan")
     with pytest.raises(ValueError, match="loss must be"):
         _tiny(hr_folder, tmp_path, loss="l2")
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="lr_decay must be"):
+            _tiny(hr_folder, tmp_path, lr_decay=bad)
+    for bad in (-1, 4, 2.5):
+        with pytest.raises(ValueError, match="lr_decay_from must be"):
+            _tiny(hr_folder, tmp_path, lr_decay_from=bad)
     pretrain(_tiny(hr_folder, tmp_path / "k", model="kenet", loss="att", iters=2), progress=False)
     with pytest.raises(ValueError, match="trains model 'kenet', not 'actor'"):
         pretrain(_tiny(hr_folder, tmp_path / "k", model="actor"), resume=True, progress=False)
