@@ -64,15 +64,19 @@ def collect_inputs(specs: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def make_upscaler(method: str = "kenet", sigma: float | None = None, renderer: str = "amnet_x4",
+def make_upscaler(method: str | None = None, sigma: float | None = None, renderer: str = "amnet_x4",
                   gan_renderer: str = "amgan_x4", actor: str | None = None, kenet: str = "kenet_x4",
                   dan: str = "dan_x4", device: str | torch.device = "cpu", bicubic_scale: int = 4):
-    """``(name, scale, fn)`` with ``fn(lr [1, 3, h, w]) -> (sr, estimated_kernel or None)``."""
+    """``(name, scale, fn)`` with ``fn(lr [1, 3, h, w]) -> (sr, estimated_kernel or None)``. ``method``
+    defaults to ``kenet``; ``sigma`` (a known blur) replaces the method and renders with ``renderer``."""
     from .evaluate import make_method
     from .kernels import isotropic_gaussian
     from .renderers import load_renderer
 
     if sigma is not None:
+        if method is not None:
+            raise ValueError(f"--sigma renders with the known kernel (non-blind); it cannot be combined with "
+                             f"--method {method}")
         sigma = float(sigma)
         if not (math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"--sigma must be a positive number, got {sigma}")
@@ -80,6 +84,7 @@ def make_upscaler(method: str = "kenet", sigma: float | None = None, renderer: s
         m = make_method("gt", scale=model.scale, device=device, renderer=model)
         k = isotropic_gaussian(sigma, model.codec.size).float()
         return f"{model.arch} sigma={sigma:g}", model.scale, lambda lr: (m.fn(lr, k), None)
+    method = "kenet" if method is None else method
     if method not in UPSCALE_METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(UPSCALE_METHODS)} (or give --sigma)")
     if actor is not None and method not in ("amnet-rl", "amgan-rl"):
@@ -119,7 +124,7 @@ def _outputs(files: Sequence[Path], out: Path, scale: int) -> list[Path]:
 
 
 @torch.no_grad()
-def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str = "kenet", sigma: float | None = None,
+def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | None = None, sigma: float | None = None,
                   overwrite: bool = False, progress: bool = True, device: str | torch.device = "cpu",
                   **models) -> list[dict]:
     """Upscale every input image into ``out``; returns one report per image (paths, sizes, seconds and,
@@ -171,7 +176,7 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str = "
 def add_arguments(p) -> None:
     p.add_argument("inputs", nargs="+", help="LR image files and/or folders of them")
     p.add_argument("--out", required=True, help="output folder (created); NAME.ext -> OUT/NAME_x4.png")
-    p.add_argument("--method", default="kenet", help=f"one of {', '.join(UPSCALE_METHODS)} (default kenet)")
+    p.add_argument("--method", default=None, help=f"one of {', '.join(UPSCALE_METHODS)} (default kenet)")
     p.add_argument("--sigma", type=float, default=None,
                    help="known blur: render with an isotropic Gaussian of this width (HR pixels); non-blind")
     p.add_argument("--renderer", default="amnet_x4", help="renderer for kenet, amnet-rl and --sigma")

@@ -112,6 +112,8 @@ def test_bad_inputs_are_refused_before_any_work(lr_files, tmp_path):
         upscale_files([first], out, method="ikc", progress=False)
     with pytest.raises(ValueError, match="--actor"):
         upscale_files([first], out, method="kenet", actor="x.safetensors", progress=False)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        upscale_files([first], out, method="dan", sigma=2.0, progress=False)
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="--sigma"):
             upscale_files([first], out, sigma=bad, progress=False)
