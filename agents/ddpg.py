@@ -215,10 +215,15 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         torch.manual_seed(cfg.seed)
         actor = Actor(code_len=code_len, **cfg.actor_kwargs).to(device)
         critic = Critic(code_len=code_len).to(device)
-    if cfg.init_actor:
+    if cfg.init_actor:  # the pre-trained actor with its own configuration (a sigma head stays a sigma head)
         from . import load_actor
 
-        actor.load_state_dict(load_actor(cfg.init_actor).state_dict())
+        init = load_actor(cfg.init_actor, codec=env.core.codec)
+        clash = [f"{k}={v!r} (the checkpoint has {init.config.get(k)!r})" for k, v in cfg.actor_kwargs.items()
+                 if init.config.get(k) != v]
+        if clash:
+            raise ValueError(f"init_actor {cfg.init_actor} does not match actor_kwargs: {', '.join(clash)}")
+        actor = init.to(device).requires_grad_(True).train()
     opt_a = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
     buffer = ReplayBuffer(cfg.buffer_size, env.single_observation_space.shape, code_len)

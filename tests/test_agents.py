@@ -163,6 +163,25 @@ def test_critic_warmup_holds_the_actor(tmp_path):
     assert not all(torch.equal(before[k], after[k]) for k in before)
     with pytest.raises(ValueError, match="critic_warmup"):
         DDPGConfig(iterations=2, critic_warmup=3)
+    with pytest.raises(ValueError, match="does not match actor_kwargs: channels=8"):
+        train_ddpg(DDPGConfig(**{**cfg.__dict__, "actor_kwargs": {**TINY_ACTOR, "channels": 8}}), tmp_path / "r3",
+                   progress=False)
+
+
+def test_ddpg_fine_tunes_a_sigma_head_actor(tmp_path):
+    """--init-actor keeps the checkpoint's own head: a sigma-head actor is trained through its width, so
+    every action it takes after DDPG is still an isotropic Gaussian's (read off its table)."""
+    codec = KernelCodec.default()
+    torch.manual_seed(0)
+    init = save_actor(Actor(**TINY_ACTOR, head="sigma", codec=codec), tmp_path / "init.safetensors", codec=codec)
+    cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=8, iterations=3, batch_size=8,
+                     actor_lr=1e-2, eval_every=3, ckpt_every=3, eval_episodes=8, init_actor=str(init))
+    train_ddpg(cfg, tmp_path / "run", progress=False)
+    before, after = load_actor(init), load_actor(tmp_path / "run" / "actor.safetensors")
+    assert after.head_kind == "sigma"
+    x = torch.rand(4, 3, 32, 32)
+    assert not torch.equal(before.sigma(x), after.sigma(x))  # trained ...
+    torch.testing.assert_close(after(x), after.sigma_to_action(after.sigma(x)))  # ... on the family's curve
 
 
 def test_short_sb3_td3_run_beats_random(tmp_path):
