@@ -1,6 +1,6 @@
 """Upscale your own low-resolution images with the shipped models (``blindsr-gym upscale``).
 
-    blindsr-gym upscale photo.png more_photos/ --out sr/                 # blind: KENet + AMNet
+    blindsr-gym upscale photo.png more_photos/ --out sr/                 # blind: actor_psnr_x4 + AMNet
     blindsr-gym upscale photo.png --out sr/ --method dan                 # blind: DAN
     blindsr-gym upscale photo.png --out sr/ --sigma 2.0                  # known blur: AMNet, sigma 2.0
 
@@ -11,11 +11,11 @@ output are an error before anything runs.
 
 Methods (``--method``):
 
-* ``kenet`` (default): KENet estimates the blur kernel from the whole image, AMNet renders with its
-  code; the best blind pipeline shipped so far (README, Table 2 analogue);
+* ``amnet-rl`` (default): the shipped ``actor_psnr_x4`` (or ``--actor``) reads the kernel width from the
+  whole image and AMNet renders with it; the best blind pipeline shipped (README, Table 2 analogue);
+* ``kenet``: KENet estimates the blur kernel, AMNet renders with its code;
 * ``dan``: DAN, which estimates its own kernel code;
-* ``amnet-rl`` / ``amgan-rl``: an actor (``--actor``; the shipped ``actor_psnr_x4`` /
-  ``actor_niqe_x4`` once they ship) choosing AMNet's / AMGAN's code;
+* ``amgan-rl``: an actor (``--actor``; ``actor_niqe_x4`` once it ships) choosing AMGAN's code;
 * ``bicubic``: MATLAB bicubic interpolation;
 * ``--sigma S``: non-blind, AMNet (or ``--renderer``) with an isotropic Gaussian of width S (HR pixels).
 
@@ -41,7 +41,8 @@ from .data import IMAGE_EXTENSIONS, read_image
 
 __all__ = ["collect_inputs", "make_upscaler", "upscale_files", "UPSCALE_METHODS", "add_arguments", "run_cli"]
 
-UPSCALE_METHODS = ("kenet", "dan", "amnet-rl", "amgan-rl", "bicubic")
+UPSCALE_METHODS = ("amnet-rl", "kenet", "dan", "amgan-rl", "bicubic")
+DEFAULT_METHOD = "amnet-rl"
 
 
 def collect_inputs(specs: Sequence[str | Path]) -> list[Path]:
@@ -68,7 +69,7 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
                   gan_renderer: str = "amgan_x4", actor: str | None = None, kenet: str = "kenet_x4",
                   dan: str = "dan_x4", device: str | torch.device = "cpu", bicubic_scale: int = 4):
     """``(name, scale, fn)`` with ``fn(lr [1, 3, h, w]) -> (sr, estimated_kernel or None)``. ``method``
-    defaults to ``kenet``; ``sigma`` (a known blur) replaces the method and renders with ``renderer``."""
+    defaults to ``amnet-rl``; ``sigma`` (a known blur) replaces the method and renders with ``renderer``."""
     from .evaluate import make_method
     from .kernels import isotropic_gaussian
     from .renderers import load_renderer
@@ -84,7 +85,7 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
         m = make_method("gt", scale=model.scale, device=device, renderer=model)
         k = isotropic_gaussian(sigma, model.codec.size).float()
         return f"{model.arch} sigma={sigma:g}", model.scale, lambda lr: (m.fn(lr, k), None)
-    method = "kenet" if method is None else method
+    method = DEFAULT_METHOD if method is None else method
     if method not in UPSCALE_METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(UPSCALE_METHODS)} (or give --sigma)")
     if actor is not None and method not in ("amnet-rl", "amgan-rl"):
@@ -176,7 +177,7 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
 def add_arguments(p) -> None:
     p.add_argument("inputs", nargs="+", help="LR image files and/or folders of them")
     p.add_argument("--out", required=True, help="output folder (created); NAME.ext -> OUT/NAME_x4.png")
-    p.add_argument("--method", default=None, help=f"one of {', '.join(UPSCALE_METHODS)} (default kenet)")
+    p.add_argument("--method", default=None, help=f"one of {', '.join(UPSCALE_METHODS)} (default {DEFAULT_METHOD})")
     p.add_argument("--sigma", type=float, default=None,
                    help="known blur: render with an isotropic Gaussian of this width (HR pixels); non-blind")
     p.add_argument("--renderer", default="amnet_x4", help="renderer for kenet, amnet-rl and --sigma")
