@@ -38,7 +38,6 @@ the model card.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -48,6 +47,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blindsr_gym.kernels import isotropic_sigma
+
+from .ddpg import decayed
 from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
 
@@ -81,10 +83,8 @@ class PretrainConfig:
 
     def lr_at(self, step: int) -> float:
         """The learning rate of step ``step`` (0-based): a function of the step alone, so a resume follows it."""
-        if step <= self.lr_decay_from:
-            return self.lr
-        frac = (min(step, self.iters) - self.lr_decay_from) / (self.iters - self.lr_decay_from)
-        return self.lr * self.lr_decay ** frac
+        done = min(max(step - self.lr_decay_from, 0), self.iters - self.lr_decay_from)
+        return decayed(self.lr, self.lr_decay, done, self.iters - self.lr_decay_from)
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -115,26 +115,6 @@ def code_loss(actions: torch.Tensor, codes: torch.Tensor, kernels: torch.Tensor,
     return (err / kernels.reshape(len(kernels), -1).square().sum(dim=1)).mean()
 
 
-@functools.lru_cache(maxsize=8)
-def _second_moment_table(size: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """``(r^2 [l, l], second moments, sigmas)`` of isotropic Gaussians on a fine sigma grid (built once per
-    size: ``isotropic_sigma`` runs on every step of the ``sigma`` loss)."""
-    from blindsr_gym.kernels import isotropic_gaussian
-
-    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    r2 = (r[:, None] ** 2 + r[None, :] ** 2)
-    grid = np.linspace(0.05, 8.0, 3181)
-    return r2, (isotropic_gaussian(grid, size).double() * r2).sum(dim=(1, 2)).numpy(), grid
-
-
-def isotropic_sigma(kernels: torch.Tensor) -> torch.Tensor:
-    """``[n]`` widths of isotropic Gaussian kernels ``[n, l, l]``, from their second moment
-    ``sum k (x^2 + y^2)`` (exact for the family, truncation included: looked up on a fine grid)."""
-    r2, m_grid, grid = _second_moment_table(kernels.shape[-1])
-    m = (kernels.detach().double().cpu() * r2).sum(dim=(1, 2)).numpy()
-    return torch.from_numpy(np.interp(m, m_grid, grid)).float().to(kernels.device)
-
-
 def sigma_loss(sigma_hat: torch.Tensor, sigma: torch.Tensor, over_weight: float = 1.0) -> torch.Tensor:
     """Mean of ``|log sigma_hat - log sigma|``, the over-estimates (sigma_hat > sigma) times ``over_weight``."""
     d = torch.log(sigma_hat) - torch.log(sigma)
@@ -147,7 +127,7 @@ def validation_kernels(folder: str, scale: int = 4, size: int = 21, lr_crop: int
     from blindsr_gym.data import ImageFolder
     from blindsr_gym.degradation import degrade
     from blindsr_gym.kernels import gaussian8
-    from blindsr_gym.utils import to_tensor
+    from blindsr_gym.utils import centre_crop, to_tensor
 
     source = ImageFolder(folder, mod=scale)
     out = []
@@ -156,9 +136,7 @@ def validation_kernels(folder: str, scale: int = 4, size: int = 21, lr_crop: int
         for k in gaussian8(scale, size):
             lr = degrade(hr, k, scale)
             if lr_crop:
-                h, w = lr.shape[-2:]
-                t, lft = max(0, (h - lr_crop) // 2), max(0, (w - lr_crop) // 2)
-                lr = lr[..., t:t + lr_crop, lft:lft + lr_crop]
+                lr = centre_crop(lr, lr_crop)
             out.append((lr, k))
     return out
 

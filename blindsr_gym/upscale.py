@@ -130,6 +130,9 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
                   **models) -> list[dict]:
     """Upscale every input image into ``out``; returns one report per image (paths, sizes, seconds and,
     for kernel-estimating methods, the estimated width ``sigma_estimate``)."""
+    import cv2
+
+    from .kernels import isotropic_sigma
     from .utils import to_tensor, to_uint8
 
     files = collect_inputs(inputs)
@@ -150,8 +153,6 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
     reports = []
     try:
         for f, o in zip(files, outs, strict=True):
-            import cv2
-
             t0 = time.perf_counter()
             img = read_image(f)
             lr = to_tensor(img, device=device)
@@ -162,8 +163,6 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
                    "sr_size": [int(sr.shape[-2]), int(sr.shape[-1])], "method": name,
                    "seconds": round(time.perf_counter() - t0, 3)}
             if k_hat is not None:
-                from .agents.pretrain import isotropic_sigma
-
                 rep["sigma_estimate"] = round(float(isotropic_sigma(k_hat.float().reshape(1, *k_hat.shape[-2:]))[0]), 3)
             reports.append(rep)
             if bar is not None:

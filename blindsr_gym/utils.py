@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["to_tensor", "to_uint8", "resolve_device"]
+__all__ = ["to_tensor", "to_uint8", "centre_crop", "resolve_device"]
 
 
 def to_tensor(img, device: torch.device | str | None = None) -> torch.Tensor:
@@ -31,6 +31,13 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
     y = to_levels(x.detach()).to(torch.uint8)
     return y.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size`` x ``size`` window of ``x [..., H, W]`` (a side shorter than ``size`` is kept whole)."""
+    h, w = x.shape[-2:]
+    t, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return x[..., t:t + size, left:left + size]
 
 
 def resolve_device(device: torch.device | str | None = "auto") -> torch.device:

@@ -61,7 +61,7 @@ def test_shipped_dan_card_and_restoration_on_builtin_images():
     from blindsr_gym.kernels import isotropic_gaussian
     from blindsr_gym.metrics import psnr
     from blindsr_gym.renderers import RendererCheckpointError, _resolve, read_model_card
-    from blindsr_gym.utils import to_tensor
+    from blindsr_gym.utils import centre_crop, to_tensor
 
     try:
         _resolve("dan_x4")
@@ -78,9 +78,7 @@ def test_shipped_dan_card_and_restoration_on_builtin_images():
     dan = load_renderer("dan_x4")
     gains, codes = [], []
     for i in range(3):
-        hr = to_tensor(builtin()[i])
-        h, w = hr.shape[-2:]
-        hr = hr[..., (h - 192) // 2:(h - 192) // 2 + 192, (w - 192) // 2:(w - 192) // 2 + 192]
+        hr = centre_crop(to_tensor(builtin()[i]), 192)
         for sigma in (1.8, 2.6, 3.2):
             lr = degrade(hr, isotropic_gaussian(sigma), 4)
             with torch.no_grad():
@@ -93,7 +91,7 @@ def test_shipped_dan_card_and_restoration_on_builtin_images():
     # the width of the kernel DAN's code decodes to (second moment) grows with the true width on every image;
     # only by ~1% from sigma 1.8 to 3.2 (2.85 -> 2.88 on the first image): this short-trained estimator reads
     # the image far more than the blur, which is what its Table 2 row shows
-    from blindsr_gym.agents.pretrain import isotropic_sigma
+    from blindsr_gym.kernels import isotropic_sigma
 
     widths = isotropic_sigma(dan.codec.decode(torch.stack(codes).float())).reshape(3, 3)
     assert torch.all(widths[:, 2] > widths[:, 0]), widths

@@ -18,8 +18,8 @@ from blindsr_gym.agents.kenet import (
     load_kenet,
     save_kenet,
 )
-from blindsr_gym.agents.pretrain import PretrainConfig, code_loss, isotropic_sigma, pretrain, sigma_loss
-from blindsr_gym.kernels import KernelCodec, isotropic_gaussian
+from blindsr_gym.agents.pretrain import PretrainConfig, code_loss, pretrain, sigma_loss
+from blindsr_gym.kernels import KernelCodec, isotropic_gaussian, isotropic_sigma
 
 # a 3x3 "kernel" with peak 0.8: the 1%-of-peak support is the cross, the 10%-of-peak core the centre
 K_TRUE = torch.tensor([[[0.0, 0.05, 0.0], [0.05, 0.8, 0.05], [0.0, 0.05, 0.0]]])

@@ -14,15 +14,9 @@ from blindsr_gym.kernels import isotropic_gaussian
 from blindsr_gym.metrics import psnr
 from blindsr_gym.renderers import load_renderer
 from blindsr_gym.upscale import collect_inputs, upscale_files
-from blindsr_gym.utils import to_tensor, to_uint8
+from blindsr_gym.utils import centre_crop, to_tensor, to_uint8
 
 HR_SIDE = 256  # HR centre crops; LR 64x64
-
-
-def _centre(img, side=HR_SIDE):
-    h, w = img.shape[:2]
-    t, left = (h - side) // 2, (w - side) // 2
-    return img[t:t + side, left:left + side]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +25,7 @@ def lr_files(tmp_path_factory, builtin_images):
     d = tmp_path_factory.mktemp("lr")
     truth = {}
     for i, sigma in zip(range(3), (1.8, 2.4, 3.0), strict=True):
-        hr = to_tensor(_centre(builtin_images[i]))
+        hr = centre_crop(to_tensor(builtin_images[i]), HR_SIDE)
         lr = degrade(hr, isotropic_gaussian(sigma), 4)
         name = f"{builtin_images.names[i]}.png"
         cv2.imwrite(str(d / name), to_uint8(lr)[0][..., ::-1])
