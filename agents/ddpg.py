@@ -16,6 +16,12 @@ decay exponentially from their start to ``lr_decay_to`` times it over the run (t
 
     blindsr-gym train --env BlindSR-PSNR-v0 --algo ddpg --steps 480000 --logdir runs/ddpg
 
+Two options of this package for fine-tuning a pre-trained actor (``init_actor``), neither the
+paper's: ``critic_encoder="actor"`` gives the critic a frozen copy of that actor as its image encoder
+(:class:`~agents.networks.ActorFeatureCritic`), so the critic need not first learn to read the kernel;
+``exploration="sigma"`` perturbs a sigma-head actor's width, ``sigma * exp(N(0, exploration_noise))``,
+instead of its 15-D action, so every explored kernel is an isotropic Gaussian.
+
 TensorBoard: ``losses/`` (critic, actor, q), ``charts/`` (reward, metric, PSNR of the rollouts,
 learning rates), ``eval/`` (the fixed validation episodes), and the hyper-parameter table.
 """
@@ -31,9 +37,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .networks import Actor, Critic, obs_to_tensor
+from .networks import Actor, ActorFeatureCritic, Critic, obs_to_tensor
 
 CRITIC_LOSSES = ("eq11", "eq10")
+CRITIC_ENCODERS = ("cnn", "actor")
+EXPLORATIONS = ("action", "sigma")
 
 
 def sign_penalized_critic_loss(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -55,12 +63,17 @@ class DDPGConfig:
     num_envs: int = 96  # episodes per iteration (one batched env step)
     iterations: int = 5000
     batch_size: int = 96
-    updates_per_iteration: int = 1
+    updates_per_iteration: int = 1  # actor steps per iteration (after the warm-up)
+    critic_updates: int = 1  # critic steps (each on its own batch) per actor step; also during the warm-up
     actor_lr: float = 1e-5
     critic_lr: float = 1e-4
     lr_decay_to: float = 1e-2  # both rates decay exponentially to this fraction of their start
     critic_loss: str = "eq11"  # "eq11" (sign-penalised, the paper's) or "eq10" (plain squared error)
-    exploration_noise: float = 0.1  # std of the Gaussian added to actions in [-1, 1]
+    exploration_noise: float = 0.1  # std of the Gaussian noise: on actions in [-1, 1], or on log sigma
+    exploration: str = "action"  # "action": noise on the 15-D action; "sigma" (sigma-head actors): on log sigma,
+    #                              so explored actions stay on the isotropic family's curve
+    critic_encoder: str = "cnn"  # "cnn": Critic, learnt from scratch; "actor": ActorFeatureCritic on a frozen
+    #                              copy of init_actor (it already reads the kernel from the image)
     buffer_size: int = 20_000
     eval_every: int = 250
     eval_episodes: int = 64
@@ -75,7 +88,14 @@ class DDPGConfig:
     def __post_init__(self):
         if self.critic_loss not in CRITIC_LOSSES:
             raise ValueError(f"critic_loss must be one of {CRITIC_LOSSES}, got {self.critic_loss!r}")
-        for name in ("num_envs", "iterations", "batch_size", "updates_per_iteration", "buffer_size",
+        if self.critic_encoder not in CRITIC_ENCODERS:
+            raise ValueError(f"critic_encoder must be one of {CRITIC_ENCODERS}, got {self.critic_encoder!r}")
+        if self.critic_encoder == "actor" and not self.init_actor:
+            raise ValueError("critic_encoder='actor' needs init_actor: the critic reads images through a frozen "
+                             "copy of the pre-trained actor")
+        if self.exploration not in EXPLORATIONS:
+            raise ValueError(f"exploration must be one of {EXPLORATIONS}, got {self.exploration!r}")
+        for name in ("num_envs", "iterations", "batch_size", "updates_per_iteration", "critic_updates", "buffer_size",
                      "eval_every", "eval_episodes", "ckpt_every"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -94,35 +114,50 @@ def decayed(lr0: float, frac_to: float, it: int, total: int) -> float:
 
 
 class ReplayBuffer:
-    """A ring buffer of one-step transitions ``(obs uint8 HWC, action, reward)``."""
+    """A ring buffer of one-step transitions ``(obs uint8 HWC, action, reward)``, and with
+    ``feature_dim`` the observation's features under a frozen encoder (computed once, when added)."""
 
-    def __init__(self, capacity: int, obs_shape: tuple, action_dim: int):
+    def __init__(self, capacity: int, obs_shape: tuple, action_dim: int, feature_dim: int = 0):
         self.obs = np.zeros((capacity, *obs_shape), np.uint8)
         self.actions = np.zeros((capacity, action_dim), np.float32)
         self.rewards = np.zeros(capacity, np.float32)
+        self.features = np.zeros((capacity, feature_dim), np.float32) if feature_dim else None
         self.capacity, self.pos, self.size = capacity, 0, 0
 
-    def add(self, obs, actions, rewards):
-        for o, a, r in zip(obs, actions, rewards, strict=True):
+    def add(self, obs, actions, rewards, features=None):
+        if (features is None) != (self.features is None):
+            raise ValueError("features must be given exactly when the buffer was built with feature_dim")
+        for i, (o, a, r) in enumerate(zip(obs, actions, rewards, strict=True)):
             self.obs[self.pos], self.actions[self.pos], self.rewards[self.pos] = o, a, r
+            if features is not None:
+                self.features[self.pos] = features[i]
             self.pos = (self.pos + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
 
     def sample(self, rng: np.random.Generator, n: int):
+        """``(obs, actions, rewards)``, plus the features when the buffer keeps them."""
         idx = rng.integers(self.size, size=n)
-        return self.obs[idx], self.actions[idx], self.rewards[idx]
+        out = (self.obs[idx], self.actions[idx], self.rewards[idx])
+        return out if self.features is None else (*out, self.features[idx])
 
     def state_dict(self):
-        return {"obs": torch.from_numpy(self.obs[: self.size].copy()),
-                "actions": torch.from_numpy(self.actions[: self.size].copy()),
-                "rewards": torch.from_numpy(self.rewards[: self.size].copy()), "pos": self.pos}
+        sd = {"obs": torch.from_numpy(self.obs[: self.size].copy()),
+              "actions": torch.from_numpy(self.actions[: self.size].copy()),
+              "rewards": torch.from_numpy(self.rewards[: self.size].copy()), "pos": self.pos}
+        if self.features is not None:
+            sd["features"] = torch.from_numpy(self.features[: self.size].copy())
+        return sd
 
     def load_state_dict(self, sd):
         n = len(sd["rewards"])
         if n > self.capacity:
             raise ValueError(f"checkpoint buffer holds {n} transitions, more than buffer_size={self.capacity}")
+        if ("features" in sd) != (self.features is not None):
+            raise ValueError("checkpoint buffer and this run disagree on whether features are kept")
         self.obs[:n] = sd["obs"].numpy()
         self.actions[:n], self.rewards[:n] = sd["actions"].numpy(), sd["rewards"].numpy()
+        if self.features is not None:
+            self.features[:n] = sd["features"].numpy()
         self.size, self.pos = n, int(sd["pos"]) % self.capacity
 
 
@@ -198,9 +233,10 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         if not state_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {state_path}")
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["config"]["env_id"] != cfg.env_id or state["config"]["critic_loss"] != cfg.critic_loss:
-            raise ValueError(f"--resume: {state_path} is a {state['config']['env_id']} / "
-                             f"{state['config']['critic_loss']} run; start a new --logdir to change them")
+        kept = ("env_id", "critic_loss", "critic_encoder")
+        was = {k: state["config"].get(k, DDPGConfig.__dataclass_fields__[k].default) for k in kept}
+        if was != {k: getattr(cfg, k) for k in kept}:
+            raise ValueError(f"--resume: {state_path} is a run with {was}; start a new --logdir to change them")
     elif state_path.exists():
         raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --logdir")
 
@@ -224,9 +260,15 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         if clash:
             raise ValueError(f"init_actor {cfg.init_actor} does not match actor_kwargs: {', '.join(clash)}")
         actor = init.to(device).requires_grad_(True).train()
+        if cfg.critic_encoder == "actor":
+            critic = ActorFeatureCritic(actor).to(device)
+    if cfg.exploration == "sigma" and actor.head_kind != "sigma":
+        raise ValueError("exploration='sigma' needs a sigma-head actor (init_actor with head='sigma')")
     opt_a = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
-    buffer = ReplayBuffer(cfg.buffer_size, env.single_observation_space.shape, code_len)
+    frozen = isinstance(critic, ActorFeatureCritic)  # its image features are kept in the buffer
+    buffer = ReplayBuffer(cfg.buffer_size, env.single_observation_space.shape, code_len,
+                          feature_dim=critic.encoder.config["channels"] if frozen else 0)
     rng = np.random.default_rng([cfg.seed, 7])
     start, wall, last_eval, history = 0, 0.0, None, []
     if state is not None:
@@ -263,7 +305,9 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                              "init_actor": cfg.init_actor, "iterations": it, "episodes": it * cfg.num_envs,
                              "num_envs": cfg.num_envs, "batch_size": cfg.batch_size, "actor_lr": cfg.actor_lr,
                              "critic_lr": cfg.critic_lr, "exploration_noise": cfg.exploration_noise,
-                             "critic_warmup": cfg.critic_warmup, "wall_time_s": round(wall, 1),
+                             "critic_warmup": cfg.critic_warmup, "critic_encoder": cfg.critic_encoder,
+                             "updates_per_iteration": cfg.updates_per_iteration, "critic_updates": cfg.critic_updates,
+                             "exploration": cfg.exploration, "wall_time_s": round(wall, 1),
                              "device": str(device), "hardware": hardware_string(device),
                              **({"note": note} if note else {})},
                 "validation": last_eval, "validation_history": history}
@@ -283,25 +327,35 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         for g in opt_c.param_groups:
             g["lr"] = decayed(cfg.critic_lr, cfg.lr_decay_to, it, cfg.iterations)
         with torch.no_grad():
-            a = actor(obs_to_tensor(obs, device)).cpu().numpy()
-        a = np.clip(a + rng.normal(0, cfg.exploration_noise, a.shape).astype(np.float32), -1, 1)
+            x = obs_to_tensor(obs, device)
+            if cfg.exploration == "sigma":  # along the family's curve: sigma * exp(noise)
+                noise = torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32))
+                a = actor.sigma_to_action(actor.sigma(x) * noise.exp().to(device)).cpu().numpy()
+            else:
+                a = actor(x).cpu().numpy()
+                a = a + rng.normal(0, cfg.exploration_noise, a.shape).astype(np.float32)
+            feats = critic.encoder.pooled(x).cpu().numpy() if frozen else None
+        a = np.clip(a, -1, 1)
         next_obs, rewards, _, _, info = env.step(a)
-        buffer.add(obs, a, rewards)
+        buffer.add(obs, a, rewards, features=feats)
         obs = next_obs
         logs = rollout_logs(rewards, info)
         if buffer.size >= cfg.batch_size:
             for _ in range(cfg.updates_per_iteration):
-                o, act, r = buffer.sample(rng, cfg.batch_size)
-                s = obs_to_tensor(o, device)
-                act_t = torch.from_numpy(act).to(device)
-                r_t = torch.from_numpy(r).to(device)
-                q = critic(s, act_t)
-                loss_c = loss_fn(q, r_t)
-                opt_c.zero_grad(set_to_none=True)
-                loss_c.backward()
-                opt_c.step()
+                for _ in range(cfg.critic_updates):
+                    o, act, r, *f = buffer.sample(rng, cfg.batch_size)
+                    s = obs_to_tensor(o, device)
+                    act_t = torch.from_numpy(act).to(device)
+                    r_t = torch.from_numpy(r).to(device)
+                    # a frozen encoder's features come from the buffer, and serve the actor's step too
+                    enc = critic.from_pooled(torch.from_numpy(f[0]).to(device)) if frozen else None
+                    q = critic(s, act_t, enc=enc)
+                    loss_c = loss_fn(q, r_t)
+                    opt_c.zero_grad(set_to_none=True)
+                    loss_c.backward()
+                    opt_c.step()
                 if it >= cfg.critic_warmup:  # a pre-trained actor waits until Q means something
-                    loss_a = -critic(s, actor(s)).mean()
+                    loss_a = -critic(s, actor(s), enc=enc).mean()
                     opt_a.zero_grad(set_to_none=True)
                     loss_a.backward()
                     opt_a.step()

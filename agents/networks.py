@@ -98,17 +98,29 @@ class Actor(nn.Module):
                 table = isotropic_action_table(codec, np.linspace(sigma_min, sigma_max, SIGMA_GRID)).float()
             self.register_buffer("action_table", table)
 
-    def _features(self, lr: torch.Tensor) -> torch.Tensor:
+    def pooled(self, lr: torch.Tensor) -> torch.Tensor:
+        """``[N, channels]``: the trunk's globally pooled features, before the head."""
         if lr.dim() != 4 or lr.shape[1] != 3:
             raise ValueError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
-        return self.fc(self.blocks(F.relu(self.head(lr))).mean(dim=(2, 3)))
+        return self.blocks(F.relu(self.head(lr))).mean(dim=(2, 3))
+
+    def _features(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pooled(lr))
+
+    def _sigma_from(self, z: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.config["sigma_min"], self.config["sigma_max"]
+        return lo + (hi - lo) * torch.sigmoid(z[:, 0].float())
 
     def sigma(self, lr: torch.Tensor) -> torch.Tensor:
         """``[N]`` kernel widths (sigma head only)."""
         if self.head_kind != "sigma":
             raise ValueError("sigma() needs an actor built with head='sigma'")
-        lo, hi = self.config["sigma_min"], self.config["sigma_max"]
-        return lo + (hi - lo) * torch.sigmoid(self._features(lr)[:, 0].float())
+        return self._sigma_from(self._features(lr))
+
+    def action_from_pooled(self, f: torch.Tensor) -> torch.Tensor:
+        """The actions for pooled features ``f`` (:meth:`pooled`): ``forward(lr) == action_from_pooled(pooled(lr))``."""
+        z = self.fc(f)
+        return self.sigma_to_action(self._sigma_from(z)) if self.head_kind == "sigma" else torch.tanh(z)
 
     def sigma_to_action(self, sigma: torch.Tensor) -> torch.Tensor:
         """``[N, code_len]``: the table's actions at ``sigma`` (linear interpolation; sigma head only)."""
@@ -123,9 +135,7 @@ class Actor(nn.Module):
         return table[i0] * (1 - w) + table[i0 + 1] * w
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if self.head_kind == "sigma":
-            return self.sigma_to_action(self.sigma(lr))
-        return torch.tanh(self._features(lr))
+        return self.action_from_pooled(self.pooled(lr))
 
 
 class Critic(nn.Module):
@@ -142,9 +152,56 @@ class Critic(nn.Module):
         self.q = nn.Sequential(nn.Linear(c + code_len, hidden), nn.ReLU(inplace=True),
                                nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
 
-    def forward(self, lr: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        f = self.features(lr).mean(dim=(2, 3))
+    def encode(self, lr: torch.Tensor) -> torch.Tensor:
+        """The pooled image features; pass them as ``enc=`` to reuse them across calls on the same images."""
+        return self.features(lr).mean(dim=(2, 3))
+
+    def forward(self, lr: torch.Tensor, action: torch.Tensor, enc=None) -> torch.Tensor:
+        f = self.encode(lr) if enc is None else enc
         return self.q(torch.cat([f, action], dim=1)).squeeze(1)
+
+
+class ActorFeatureCritic(nn.Module):
+    """Q(s, a) on a frozen copy of a (pre-trained) actor: an MLP over ``[f(s), a0(s), a, a - a0(s)]``,
+    where ``f`` are that actor's pooled trunk features and ``a0`` its action (an option of this package,
+    not the paper's).
+
+    A critic learnt from scratch must first learn to read the kernel from the LR image, which is the
+    actor's whole task: after 1,024 episodes the CNN :class:`Critic` had not learnt a PSNR reward of
+    magnitude 0.3 (DEVELOPERS.md). A pre-trained actor already reads the kernel, so this critic only
+    has to learn how the reward varies with the action around that actor's estimate ``a0(s)``. The
+    encoder is frozen (no gradients, saved with the critic); it is not the actor being trained, which
+    moves away from it.
+    """
+
+    def __init__(self, actor: Actor, hidden: int = 256):
+        super().__init__()
+        import copy
+
+        self.encoder = copy.deepcopy(actor).requires_grad_(False).eval()
+        c, n = actor.config["channels"], actor.code_len
+        self.config = dict(encoder="actor", encoder_config=dict(actor.config), hidden=hidden)
+        self.q = nn.Sequential(nn.Linear(c + 3 * n, hidden), nn.ReLU(inplace=True),
+                               nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    @torch.no_grad()
+    def encode(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(f, a0)`` of ``lr``; pass it as ``enc=`` to reuse it across calls on the same images."""
+        return self.from_pooled(self.encoder.pooled(lr))
+
+    @torch.no_grad()
+    def from_pooled(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(f, a0)`` from the encoder's pooled features ``f`` (kept, e.g., in a replay buffer)."""
+        return f, self.encoder.action_from_pooled(f)
+
+    def forward(self, lr: torch.Tensor, action: torch.Tensor, enc=None) -> torch.Tensor:
+        f, a0 = self.encode(lr) if enc is None else enc
+        return self.q(torch.cat([f, a0, action, action - a0], dim=1)).squeeze(1)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -43,6 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--critic-lr", type=float, default=1e-4)
     g.add_argument("--exploration-noise", type=float, default=0.1)
     g.add_argument("--init-actor", default=None, help="a pre-trained actor to start from")
+    g.add_argument("--updates-per-iteration", type=int, default=1, help="actor steps per batched env step")
+    g.add_argument("--critic-updates", type=int, default=1, help="critic steps per actor step")
+    g.add_argument("--critic-encoder", default="cnn", choices=["cnn", "actor"],
+                   help="actor: the critic reads images through a frozen copy of --init-actor")
+    g.add_argument("--exploration", default="action", choices=["action", "sigma"],
+                   help="sigma (sigma-head actors): --exploration-noise is the std of log sigma")
     g.add_argument("--critic-warmup", type=int, default=0,
                    help="env steps at the start in which only the critic learns (rounded to iterations)")
     p.add_argument("--no-progress", action="store_true")
@@ -70,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
                          critic_lr=args.critic_lr, critic_loss=args.critic_loss,
                          exploration_noise=args.exploration_noise, eval_every=every, ckpt_every=every,
                          eval_episodes=args.eval_episodes, seed=args.seed, device=args.device,
-                         init_actor=args.init_actor, critic_warmup=math.ceil(args.critic_warmup / n))
+                         init_actor=args.init_actor, critic_warmup=math.ceil(args.critic_warmup / n),
+                         critic_encoder=args.critic_encoder, exploration=args.exploration,
+                         updates_per_iteration=args.updates_per_iteration, critic_updates=args.critic_updates)
         result = train_ddpg(cfg, args.logdir, resume=args.resume, progress=not args.no_progress)
     else:
         from .sb3 import train_sb3

@@ -1,6 +1,7 @@
 """Agents: the networks against the paper's figures, Eq. 10/11 by hand, DDPG and SB3 short runs."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from blindsr_gym.agents.ddpg import (
     torch_policy,
     train_ddpg,
 )
-from blindsr_gym.agents.networks import Actor, Critic, count_parameters, obs_to_tensor
+from blindsr_gym.agents.networks import Actor, ActorFeatureCritic, Critic, count_parameters, obs_to_tensor
 from blindsr_gym.kernels import KernelCodec
 
 FAKE_ENV = {"renderer": "bicubic", "lr_size": 32, "device": "cpu"}
@@ -182,6 +183,71 @@ def test_ddpg_fine_tunes_a_sigma_head_actor(tmp_path):
     x = torch.rand(4, 3, 32, 32)
     assert not torch.equal(before.sigma(x), after.sigma(x))  # trained ...
     torch.testing.assert_close(after(x), after.sigma_to_action(after.sigma(x)))  # ... on the family's curve
+
+
+def test_actor_feature_critic_reads_through_a_frozen_copy_of_the_actor():
+    codec = KernelCodec.default()
+    torch.manual_seed(0)
+    actor = Actor(**TINY_ACTOR, head="sigma", codec=codec)
+    critic = ActorFeatureCritic(actor).train()
+    x, a = torch.rand(4, 3, 32, 32), torch.rand(4, 15) * 2 - 1
+    torch.testing.assert_close(actor(x), actor.action_from_pooled(actor.pooled(x)))
+    f, a0 = critic.encode(x)
+    torch.testing.assert_close(a0, actor(x))
+    q = critic(x, a)
+    torch.testing.assert_close(q, critic.q(torch.cat([f, a0, a, a - a0], 1)).squeeze(1))
+    torch.testing.assert_close(critic(x, a, enc=(f, a0)), q)
+    q.sum().backward()  # only the MLP learns; the encoder has no gradients and stays in eval mode
+    assert all(p.grad is None for p in critic.encoder.parameters()) and not critic.encoder.training
+    assert all(p.grad is not None for p in critic.q.parameters())
+    with torch.no_grad():  # a copy: training the actor does not move the critic's encoder
+        actor.fc[2].bias += 1.0
+    assert not torch.allclose(critic.encode(x)[1], actor(x))
+
+
+def test_ddpg_with_actor_critic_and_sigma_exploration(tmp_path):
+    """critic_encoder='actor' + exploration='sigma': every explored action is on the family's curve, the
+    critic's encoder stays the initial actor, and the run resumes."""
+    codec = KernelCodec.default()
+    torch.manual_seed(0)
+    init = save_actor(Actor(**TINY_ACTOR, head="sigma", codec=codec), tmp_path / "init.safetensors", codec=codec)
+    cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=8, iterations=2, batch_size=8,
+                     actor_lr=1e-2, eval_every=2, ckpt_every=2, eval_episodes=8, init_actor=str(init),
+                     critic_encoder="actor", exploration="sigma", exploration_noise=0.3, critic_updates=3)
+    train_ddpg(cfg, tmp_path / "run", progress=False)
+    train_ddpg(replace(cfg, iterations=3), tmp_path / "run", resume=True, progress=False)
+    state = torch.load(tmp_path / "run" / "ddpg_state.pt", weights_only=True)
+    actions = state["buffer"]["actions"]
+    assert len(actions) == 24
+    table = load_actor(init).action_table
+    p0, d = table[:-1], table[1:] - table[:-1]  # the curve: the table's 380 segments
+    t = (((actions[:, None] - p0) * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)).clamp(0, 1)
+    dist = (actions[:, None] - p0 - t[..., None] * d).norm(dim=-1).min(dim=1).values
+    assert dist.max() < 1e-4, dist.max()  # on the curve (action noise of 0.3 would be ~1 away)
+    before = load_actor(init).state_dict()
+    enc = {k[len("encoder."):]: v for k, v in state["critic"].items() if k.startswith("encoder.")}
+    assert enc.keys() == before.keys() and all(torch.equal(enc[k], before[k]) for k in enc)
+    obs = obs_to_tensor(state["buffer"]["obs"][:8].numpy())  # the buffer keeps the encoder's features
+    torch.testing.assert_close(state["buffer"]["features"][:8], load_actor(init).pooled(obs), atol=1e-5, rtol=1e-5)
+    after = load_actor(tmp_path / "run" / "actor.safetensors")
+    assert not torch.equal(after.fc[2].bias, before["fc.2.bias"])  # the actor itself did learn
+    card = json.loads((tmp_path / "run" / "actor.json").read_text())
+    assert card["training"]["critic_encoder"] == "actor" and card["training"]["exploration"] == "sigma"
+    with pytest.raises(ValueError, match="critic_encoder"):
+        train_ddpg(replace(cfg, critic_encoder="cnn"), tmp_path / "run", resume=True, progress=False)
+
+
+def test_ddpg_rejects_bad_critic_and_exploration_options(tmp_path):
+    with pytest.raises(ValueError, match="needs init_actor"):
+        DDPGConfig(critic_encoder="actor")
+    with pytest.raises(ValueError, match="critic_encoder must be"):
+        DDPGConfig(critic_encoder="vit")
+    with pytest.raises(ValueError, match="exploration must be"):
+        DDPGConfig(exploration="ou")
+    cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=8, iterations=1, batch_size=8,
+                     eval_episodes=8, exploration="sigma")
+    with pytest.raises(ValueError, match="sigma-head actor"):  # the default fc actor has no width to perturb
+        train_ddpg(cfg, tmp_path / "run", progress=False)
 
 
 def test_short_sb3_td3_run_beats_random(tmp_path):
