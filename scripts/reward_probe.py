@@ -1,10 +1,12 @@
 """Probe a reward around the true kernel: the mean reward of the true kernel's action with one
-component moved by +-delta, on a fixed, seeded batch of episodes. Shows whether a metric has ascent
-directions that leave the kernel family (e.g. NIQE with AMGAN), i.e. whether RL can beat the truth.
+component moved by +-delta, and of the isotropic Gaussian whose width is the true one times each of
+``--sigma-scales``, on a fixed, seeded batch of episodes. Shows whether a metric has ascent directions
+(e.g. NIQE with AMGAN), i.e. whether RL can beat the truth, and which.
 
     python scripts/reward_probe.py --env BlindSR-NIQE-v0 --episodes 32 --dataset ../shared/data/train
 
-Prints JSON: the command, and per component the mean reward and the fraction of positive rewards.
+Prints JSON: the command, per component and per width scale the mean reward and the fraction of
+positive rewards.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--dataset", default=None, help="HR folder (default: the env's)")
     p.add_argument("--renderer", default=None, help="override the env's renderer")
+    p.add_argument("--sigma-scales", default="0.8,0.9,1.1,1.2,1.35,1.5",
+                   help="comma-separated multiples of the true width (isotropic episodes); '' for none")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:
@@ -43,6 +47,17 @@ def main(argv=None) -> int:
 
     out = {"command": "python scripts/reward_probe.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "env": a.env, "episodes": a.episodes, "true_kernel": play(base), "components": []}
+    scales = [float(x) for x in a.sigma_scales.split(",") if x.strip()]
+    if scales:
+        from blindsr_gym.agents.networks import isotropic_action_table
+        from blindsr_gym.kernels import isotropic_sigma
+
+        codec = env.core.codec
+        sigma = isotropic_sigma(codec.decode(codec.action_to_code(torch.from_numpy(base)))).double().numpy()
+        out["sigma_scales"] = []
+        for m in scales:  # the family's own [0.2, 4.0] bounds the widths
+            actions = isotropic_action_table(codec, np.clip(sigma * m, 0.2, 4.0)).float().numpy()
+            out["sigma_scales"].append({"scale": m, **play(actions)})
     for j in range(base.shape[1]):
         for d in (-a.delta, a.delta):
             moved = base.copy()
