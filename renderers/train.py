@@ -145,12 +145,13 @@ class SyntheticPairs:
         side = self.patch * self.scale
         idx = rng.choice(self.eligible, size=n)
         crops = [augment(self.source.random_crop(rng, side, int(i))[0], rng) for i in idx]
-        hr = to_tensor(np.stack(crops))
+        hr = to_tensor(np.stack(crops)).to(device)  # degraded where the model trains: the blur is the cost
         kernels = self.family.sample(rng, n)
         lr = degrade(hr, kernels, self.scale)
         if self.noise > 0:  # per-sample sigma in [0, noise]: add on the un-quantised blur+resize
             sig = torch.from_numpy(rng.uniform(0, self.noise, n).astype(np.float32))
-            lr = lr + torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32)) * sig[:, None, None, None] / 255
+            noise = torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32)) * sig[:, None, None, None]
+            lr = lr + noise.to(lr.device) / 255
             lr = (lr * 255).round().clamp(0, 255) / 255
         code = self.codec.encode(kernels)
         if with_kernels:
