@@ -70,7 +70,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
-    # AMGAN fine-tuning (renderers/amgan.py): start from `init` (an AMNet checkpoint)
+    # AMGAN fine-tuning (renderers/amgan.py): start from `init` (an AMNet checkpoint). Without `gan`, `init` is
+    # a warm start: the weights of a checkpoint of the same architecture, a fresh optimiser, steps from 0.
     gan: bool = False
     init: str | None = None
     w_l1: float = 1.0
@@ -93,8 +94,6 @@ class TrainConfig:
             raise ValueError(f"noise must be >= 0 (8-bit levels), got {self.noise!r}")
         if self.gan and not self.init:
             raise ValueError("GAN fine-tuning (AMGAN) starts from a trained AMNet: give init=<checkpoint>")
-        if self.init and not self.gan:
-            raise ValueError("init= is for GAN fine-tuning; pass gan=True (--gan)")
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -346,6 +345,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             if gan is not None:
                 card["training"].update(gan.card(), loss=gan.loss_name, init=str(cfg.init), init_training=init_card)
                 name = f"{cfg.arch}_gan"
+            elif cfg.init:  # a warm start: this card's iterations and wall time are this run's alone
+                card["training"].update(init=str(cfg.init), init_training=init_card,
+                                        warm_start="weights of init, a fresh Adam; iterations count from 0")
             save_renderer(model, out / f"{name}.safetensors", card)
 
     last_val = None
@@ -537,7 +539,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     g = p.add_argument_group("AMGAN fine-tuning")
     g.add_argument("--gan", action="store_true", help="fine-tune --init with L1 + perceptual + RealnessGAN losses")
-    g.add_argument("--init", default=None, help="AMNet checkpoint (.safetensors) or shipped name to start from")
+    g.add_argument("--init", default=None,
+                   help="checkpoint (.safetensors) or shipped name to start from: the AMNet that --gan fine-tunes, "
+                        "or without --gan a warm start of the same architecture (its weights, a fresh Adam)")
     g.add_argument("--w-l1", type=float, default=d.w_l1)
     g.add_argument("--w-percep", type=float, default=d.w_percep)
     g.add_argument("--w-adv", type=float, default=d.w_adv)

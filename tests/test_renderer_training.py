@@ -114,6 +114,25 @@ def test_amgan_finetune_from_amnet_resumes_exactly(hr_folder, tmp_path):
         TrainConfig(data="x", out="y", gan=True)
 
 
+def test_warm_start_from_init_without_gan(hr_folder, tmp_path):
+    """--init without --gan: the same architecture's weights, a fresh Adam, the card says so; another arch fails."""
+    kw = dict(arch="dan", arch_kwargs={"num_blocks": 1, "loops": 2})
+    train(tiny(hr_folder, tmp_path / "a", iters=2, **kw), progress=False)
+    init = str(tmp_path / "a" / "dan.safetensors")
+    train(tiny(hr_folder, tmp_path / "b", iters=1, init=init, **kw), progress=False)
+    warm = load_renderer(tmp_path / "b" / "dan.safetensors")
+    start = load_renderer(init)
+    # a fresh Adam's first step moves every weight with a gradient by ~lr (m / sqrt(v) = +-1): the run started
+    # from init's weights (a seeded fresh model sits O(0.1) away) and its optimiser was new
+    lr = tiny(hr_folder, tmp_path).lr
+    d = torch.cat([(p - q).abs().flatten() for p, q in zip(warm.parameters(), start.parameters())])
+    assert 0.9 * lr < d.max().item() < 1.1 * lr and (d > 0.5 * lr).float().mean() > 0.5
+    card = json.loads((tmp_path / "b" / "dan.json").read_text())["training"]
+    assert card["iterations"] == 1 and card["init"] == init and card["init_training"]["training"]["iterations"] == 2
+    with pytest.raises(ValueError, match="config"):
+        train(tiny(hr_folder, tmp_path / "d", iters=1, init=init, arch="dan"), progress=False)
+
+
 def test_dan_trains_end_to_end_and_resumes(hr_folder, tmp_path):
     kw = dict(arch="dan", arch_kwargs={"num_blocks": 1, "loops": 2})
     train(tiny(hr_folder, tmp_path / "full", **kw), progress=False)
