@@ -314,20 +314,23 @@ def test_shipped_psnr_actor_card_and_estimates_on_builtin_images():
             gains.append(float(psnr(sr, hr, crop_border=4)[0] - psnr(imresize(lr, 4.0).clamp(0, 1), hr,
                                                                       crop_border=4)[0]))
     widths = torch.tensor(widths).reshape(3, 3)
-    # measured when shipped (8,000 supervised iterations), sigma 1.8 / 2.4 / 3.0: astronaut 1.48 / 2.32 / 3.00,
-    # chelsea 1.55 / 2.19 / 2.81, coffee 1.16 / 1.67 / 2.40 (trained to err low: AMNet forgives that);
-    # gains over bicubic 1.52-4.33 dB, mean 2.84 (the true kernel's: 1.62-4.67, mean 3.44)
+    # measured when shipped (34,000 supervised iterations), sigma 1.8 / 2.4 / 3.0: astronaut 1.82 / 2.51 / 3.17,
+    # chelsea 1.78 / 2.37 / 2.96, coffee 1.37 / 2.13 / 2.70 (mean |relative error| 6.7%; the 8,000-iteration
+    # actor's was 15%, all low); gains over bicubic 1.62-4.29 dB, mean 3.18 (the true kernel's: 1.62-4.67,
+    # mean 3.44; the 8,000-iteration actor's mean 2.84)
+    truth = torch.tensor([1.8, 2.4, 3.0])
     assert torch.all(widths[:, 1:] > widths[:, :-1]), widths
-    assert torch.all(widths <= 1.05 * torch.tensor([1.8, 2.4, 3.0])), widths
-    assert min(gains) > 1.2 and sum(gains) / len(gains) > 2.5, gains
-    assert means[("amnet-rl", "Set5")] > 29.5  # shipped: 30.07 (a fixed sigma 2.2 gives 29.22, the truth 30.74)
+    assert torch.all((widths > 0.7 * truth) & (widths < 1.1 * truth)), widths
+    assert (widths / truth - 1).abs().mean() < 0.1, widths
+    assert min(gains) > 1.2 and sum(gains) / len(gains) > 3.0, gains
+    assert means[("amnet-rl", "Set5")] > 30.5  # shipped: 30.73 (a fixed sigma 2.2 gives 29.22, the truth 30.74)
 
 
 def test_shipped_niqe_actor_card_and_reward_on_builtin_images():
-    """actor_niqe_x4 (DDPG on NIQE from actor_psnr_x4) carries its training and measured table; on 384x384
-    centre crops of the built-in images (never trained on) it reads wider kernels than the PSNR actor it
-    started from, and AMGAN with its action has a lower NIQE than AMGAN with the true kernel on average:
-    the paper's claim, a positive mean reward."""
+    """actor_niqe_x4 (DDPG on NIQE from the 8,000-iteration actor_psnr_x4) carries its training and measured
+    table; on 384x384 centre crops of the built-in images (never trained on) it reads wider kernels than the truth
+    and than the PSNR actor, and AMGAN with its action has a lower NIQE than AMGAN with the true kernel on
+    average: the paper's claim, a positive mean reward."""
     from blindsr_gym.agents import _resolve
     from blindsr_gym.data import builtin
     from blindsr_gym.degradation import degrade
@@ -344,9 +347,9 @@ def test_shipped_niqe_actor_card_and_reward_on_builtin_images():
     assert card["training"]["algorithm"].startswith("one-step DDPG") and card["training"]["env_id"] == "BlindSR-NIQE-v0"
     assert "amgan-rl" in card["evaluation"]["gaussian8"]["command"]
     renderer = load_renderer("amgan_x4")
-    actor, start = (load_actor(n, codec=renderer.codec) for n in ("actor_niqe_x4", "actor_psnr_x4"))
+    actor, psnr_actor = (load_actor(n, codec=renderer.codec) for n in ("actor_niqe_x4", "actor_psnr_x4"))
     niqe = get_metric("niqe")
-    rewards, rewards_start, wider = [], [], []
+    rewards, rewards_psnr, ratio, ratio_psnr = [], [], [], []
     for i in range(3):
         hr = centre_crop(to_tensor(builtin()[i]), 384)
         for sigma in (1.8, 2.4, 3.0):
@@ -354,11 +357,14 @@ def test_shipped_niqe_actor_card_and_reward_on_builtin_images():
             lr = degrade(hr, k, 4)
             with torch.no_grad():
                 base = float(niqe(renderer(lr, renderer.codec.encode(k)))[0])
-                for a, out in ((actor, rewards), (start, rewards_start)):
+                for a, out in ((actor, rewards), (psnr_actor, rewards_psnr)):
                     out.append(base - float(niqe(renderer(lr, renderer.codec.action_to_code(a(lr))))[0]))  # Eq. 8
-                wider.append(float(actor.sigma(lr)[0] - start.sigma(lr)[0]))
-    # measured when shipped: rewards -0.16..+0.56, mean +0.256 (8 of 9 positive); actor_psnr_x4's mean -0.330;
-    # widths 0.19-0.69 wider. On 256x256 crops NIQE (few 96-pixel blocks) is noisier and the mean was -0.19.
-    assert min(wider) > 0.1, wider
+                ratio.append(float(actor.sigma(lr)[0]) / sigma)
+                ratio_psnr.append(float(psnr_actor.sigma(lr)[0]) / sigma)
+    # measured when shipped: rewards -0.16..+0.56, mean +0.256 (8 of 9 positive); the 34,000-iteration
+    # actor_psnr_x4's mean -0.146 (the 8,000-iteration one's -0.330). Widths 0.97-1.19 of the truth, mean 1.08;
+    # the PSNR actor's 0.87-1.06, mean 0.97. On 256x256 crops NIQE (few 96-pixel blocks) is noisier and the
+    # mean reward was -0.19.
+    assert sum(ratio) / len(ratio) > 1.05 and sum(ratio) > sum(ratio_psnr) + 0.5, (ratio, ratio_psnr)
     assert sum(rewards) / len(rewards) > 0.1, rewards
-    assert sum(rewards) / len(rewards) > sum(rewards_start) / len(rewards_start) + 0.3, (rewards, rewards_start)
+    assert sum(rewards) / len(rewards) > sum(rewards_psnr) / len(rewards_psnr) + 0.3, (rewards, rewards_psnr)
