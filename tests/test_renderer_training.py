@@ -125,7 +125,7 @@ def test_warm_start_from_init_without_gan(hr_folder, tmp_path):
     # a fresh Adam's first step moves every weight with a gradient by ~lr (m / sqrt(v) = +-1): the run started
     # from init's weights (a seeded fresh model sits O(0.1) away) and its optimiser was new
     lr = tiny(hr_folder, tmp_path).lr
-    d = torch.cat([(p - q).abs().flatten() for p, q in zip(warm.parameters(), start.parameters())])
+    d = torch.cat([(p - q).abs().flatten() for p, q in zip(warm.parameters(), start.parameters(), strict=True)])
     assert 0.9 * lr < d.max().item() < 1.1 * lr and (d > 0.5 * lr).float().mean() > 0.5
     card = json.loads((tmp_path / "b" / "dan.json").read_text())["training"]
     assert card["iterations"] == 1 and card["init"] == init and card["init_training"]["training"]["iterations"] == 2
