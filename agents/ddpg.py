@@ -344,17 +344,20 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             for _ in range(cfg.updates_per_iteration):
                 for _ in range(cfg.critic_updates):
                     o, act, r, *f = buffer.sample(rng, cfg.batch_size)
-                    s = obs_to_tensor(o, device)
                     act_t = torch.from_numpy(act).to(device)
                     r_t = torch.from_numpy(r).to(device)
-                    # a frozen encoder's features come from the buffer, and serve the actor's step too
+                    # a frozen encoder's features come from the buffer, and serve the actor's step too; the
+                    # critic then never reads the images, so only the actor's step converts them
                     enc = critic.from_pooled(torch.from_numpy(f[0]).to(device)) if frozen else None
+                    s = None if frozen else obs_to_tensor(o, device)
                     q = critic(s, act_t, enc=enc)
                     loss_c = loss_fn(q, r_t)
                     opt_c.zero_grad(set_to_none=True)
                     loss_c.backward()
                     opt_c.step()
                 if it >= cfg.critic_warmup:  # a pre-trained actor waits until Q means something
+                    if s is None:
+                        s = obs_to_tensor(o, device)
                     loss_a = -critic(s, actor(s), enc=enc).mean()
                     opt_a.zero_grad(set_to_none=True)
                     loss_a.backward()
