@@ -11,6 +11,7 @@ resize of the HR crops) are not counted. Iterations are read from the shipped ca
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import torch
@@ -41,18 +42,19 @@ def main() -> int:
         srs, codes = dan(lr)
         return sum(s.mean() for s in srs) + sum(c.mean() for c in codes)
 
-    rows = {}
-    for name, fn in (("amnet_x4", lambda lr: amnet(lr, torch.rand(len(lr), 15)).mean()),
+    rows, pmac = {}, {}
+    for name, fn in (("amnet_x4", lambda lr: amnet(lr, torch.rand(len(lr), amnet.codec.length)).mean()),
                      ("dan_x4", dan_loss), ("actor_psnr_x4", lambda lr: actor.sigma(lr).mean())):
         n, p = batch(name)
         per_step = step_macs(fn, torch.rand(n, 3, p, p))
         its = cards[name]["training"]["iterations"]
+        pmac[name] = (per_step, per_step * its / 1e15)
         rows[name] = {"batch": n, "lr_patch": p, "gmac_per_iteration": round(per_step / 1e9, 1),
-                      "iterations": its, "pmac": round(per_step * its / 1e15, 3)}
-    budget = rows["amnet_x4"]["pmac"] + rows["actor_psnr_x4"]["pmac"]
+                      "iterations": its, "pmac": round(pmac[name][1], 3)}
+    budget = pmac["amnet_x4"][1] + pmac["actor_psnr_x4"][1]
     out = {"command": "python " + " ".join(sys.argv), "models": rows, "amnet_plus_actor_pmac": round(budget, 3),
-           "dan_over_budget": round(rows["dan_x4"]["pmac"] / budget, 3),
-           "dan_iterations_for_budget": int(-(-budget * 1e15 // (rows["dan_x4"]["gmac_per_iteration"] * 1e9)))}
+           "dan_over_budget": round(pmac["dan_x4"][1] / budget, 3),
+           "dan_iterations_for_budget": math.ceil(budget * 1e15 / pmac["dan_x4"][0])}
     print(json.dumps(out, indent=2))
     return 0
 
