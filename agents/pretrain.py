@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ class PretrainConfig:
     over_weight: float = 1.0  # loss "sigma": weight of over-estimated widths relative to under-estimated
     lr_decay: float = 1.0  # the lr decays exponentially to lr * lr_decay at `iters` (1: constant) ...
     lr_decay_from: int = 0  # ... starting at this step (constant before it)
+    soft_hr: float = 0.0  # soften HR crops by a Gaussian of width U(0, soft_hr) HR pixels (SyntheticPairs)
 
     def lr_at(self, step: int) -> float:
         """The learning rate of step ``step`` (0-based): a function of the step alone, so a resume follows it."""
@@ -95,6 +97,8 @@ class PretrainConfig:
             raise ValueError(f"loss {self.loss!r} trains the actor (it reads its action), not KENet")
         if self.loss == "sigma" and (self.head != "sigma" or self.family != "isotropic"):
             raise ValueError("loss 'sigma' needs --head sigma and the isotropic family")
+        if not (math.isfinite(self.soft_hr) and self.soft_hr >= 0):
+            raise ValueError(f"soft_hr must be >= 0 (HR pixels), got {self.soft_hr!r}")
         if self.over_weight <= 0:
             raise ValueError(f"over_weight must be > 0, got {self.over_weight}")
         if not 0 < self.lr_decay <= 1:
@@ -173,7 +177,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         raise FileExistsError(f"{state_path} exists; pass --resume or choose another --out")
     codec = KernelCodec.default()
     pairs = SyntheticPairs(ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True), codec, cfg.family,
-                           cfg.scale, cfg.patch)
+                           cfg.scale, cfg.patch, soft_hr=cfg.soft_hr)
     val = validation_kernels(cfg.val_data, cfg.scale, codec.size) if cfg.val_data else None
     amp = resolve_amp(cfg.amp, device)
     with torch.random.fork_rng(devices=[]):
@@ -334,6 +338,9 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
                        help="fc: the paper's 15-D head; sigma: one width, read off the isotropic family's curve")
         p.add_argument("--over-weight", type=float, default=d.over_weight,
                        help="--loss sigma: weight of over-estimated widths (AMNet is steeper above the truth)")
+    p.add_argument("--soft-hr", type=float, default=d.soft_hr,
+                   help="soften HR crops by a Gaussian of width uniform in [0, SOFT_HR] HR pixels before the "
+                        "degradation (the target stays the degradation kernel): soft photographs")
     p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
     p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"], help="bf16 autocast")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
@@ -356,6 +363,6 @@ def run(args: argparse.Namespace) -> int:
                          amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device,
                          renderer=args.renderer, init=args.init, head=getattr(args, "head", "fc"),
                          over_weight=getattr(args, "over_weight", 1.0), lr_decay=args.lr_decay,
-                         lr_decay_from=args.lr_decay_from)
+                         lr_decay_from=args.lr_decay_from, soft_hr=args.soft_hr)
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0

@@ -26,9 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--actor", default="actor_psnr_x4")
     p.add_argument("--renderer", default="amnet_x4")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    methods = [make_method(m, renderer=args.renderer, actor=args.actor) for m in ("gt", "amnet-rl")]
+    methods = [make_method(m, renderer=args.renderer, actor=args.actor, device=args.device) for m in ("gt", "amnet-rl")]
     psnr = get_metric("psnr")
     scores: dict[tuple[str, str, str], float] = {}
 
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         scores[(method, image, kernel)] = float(psnr.fn(sr, hr, crop_border=4).reshape(-1)[0])
 
     kernels = parse_kernels("gaussian8")
-    records = evaluate(load_datasets([args.data]), kernels, methods, metrics=("psnr",), progress=False,
+    records = evaluate(load_datasets([args.data]), kernels, methods, metrics=("psnr",), device=args.device,
+                       progress=False,
                        on_result=collect)
     rows = {}
     for image in dict.fromkeys(i for _, i, _ in scores):

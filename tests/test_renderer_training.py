@@ -44,6 +44,25 @@ def test_synthetic_pairs_are_eq1_with_true_codes(hr_folder):
         SyntheticPairs(ImageFolder(hr_folder), codec, patch=64)
 
 
+def test_soft_hr_softens_the_crops_and_keeps_the_codes(hr_folder):
+    from blindsr_gym.data import ImageFolder
+
+    codec = KernelCodec.default()
+    sharp = SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8)
+    soft = SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, soft_hr=2.0)
+    lr_a, code_a, hr_a = sharp.sample(np.random.default_rng(3), 4)
+    lr_b, code_b, hr_b = soft.sample(np.random.default_rng(3), 4)
+    assert torch.equal(code_a, code_b)  # the target is still the degradation kernel's code
+
+    def tv(x):  # mean absolute horizontal difference per sample
+        return (x[..., 1:] - x[..., :-1]).abs().mean(dim=(1, 2, 3))
+
+    assert (tv(hr_b) < tv(hr_a)).all() and (tv(lr_b) <= tv(lr_a)).all()
+    assert torch.allclose(hr_b.mean(dim=(1, 2, 3)), hr_a.mean(dim=(1, 2, 3)), atol=0.02)  # a blur keeps the mean
+    with pytest.raises(ValueError, match="soft_hr"):
+        SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, soft_hr=-1.0)
+
+
 def test_lr_schedule_is_a_function_of_the_step(tmp_path):
     cfg = TrainConfig(data="x", out="y", lr=1e-3, lr_milestones=[10, 20])
     assert [lr_at(cfg, s) for s in (0, 9, 10, 19, 20, 99)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]
