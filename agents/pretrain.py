@@ -81,7 +81,8 @@ class PretrainConfig:
     over_weight: float = 1.0  # loss "sigma": weight of over-estimated widths relative to under-estimated
     lr_decay: float = 1.0  # the lr decays exponentially to lr * lr_decay at `iters` (1: constant) ...
     lr_decay_from: int = 0  # ... starting at this step (constant before it)
-    soft_hr: float = 0.0  # soften HR crops by a Gaussian of width U(0, soft_hr) HR pixels (SyntheticPairs)
+    soft_hr: float = 0.0  # soften HR crops by a Gaussian of width U(0, soft_hr) HR pixels (SyntheticPairs) ...
+    soft_p: float = 1.0  # ... each crop with this probability
 
     def lr_at(self, step: int) -> float:
         """The learning rate of step ``step`` (0-based): a function of the step alone, so a resume follows it."""
@@ -99,6 +100,8 @@ class PretrainConfig:
             raise ValueError("loss 'sigma' needs --head sigma and the isotropic family")
         if not (math.isfinite(self.soft_hr) and self.soft_hr >= 0):
             raise ValueError(f"soft_hr must be >= 0 (HR pixels), got {self.soft_hr!r}")
+        if not 0 <= self.soft_p <= 1:
+            raise ValueError(f"soft_p must be a probability in [0, 1], got {self.soft_p!r}")
         if self.over_weight <= 0:
             raise ValueError(f"over_weight must be > 0, got {self.over_weight}")
         if not 0 < self.lr_decay <= 1:
@@ -177,7 +180,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         raise FileExistsError(f"{state_path} exists; pass --resume or choose another --out")
     codec = KernelCodec.default()
     pairs = SyntheticPairs(ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True), codec, cfg.family,
-                           cfg.scale, cfg.patch, soft_hr=cfg.soft_hr)
+                           cfg.scale, cfg.patch, soft_hr=cfg.soft_hr,
+                           soft_p=cfg.soft_p)
     val = validation_kernels(cfg.val_data, cfg.scale, codec.size) if cfg.val_data else None
     amp = resolve_amp(cfg.amp, device)
     with torch.random.fork_rng(devices=[]):
@@ -341,6 +345,7 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--soft-hr", type=float, default=d.soft_hr,
                    help="soften HR crops by a Gaussian of width uniform in [0, SOFT_HR] HR pixels before the "
                         "degradation (the target stays the degradation kernel): soft photographs")
+    p.add_argument("--soft-p", type=float, default=d.soft_p, help="probability that a crop is softened (--soft-hr)")
     p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
     p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"], help="bf16 autocast")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
@@ -363,6 +368,7 @@ def run(args: argparse.Namespace) -> int:
                          amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device,
                          renderer=args.renderer, init=args.init, head=getattr(args, "head", "fc"),
                          over_weight=getattr(args, "over_weight", 1.0), lr_decay=args.lr_decay,
-                         lr_decay_from=args.lr_decay_from, soft_hr=args.soft_hr)
+                         lr_decay_from=args.lr_decay_from, soft_hr=args.soft_hr,
+                         soft_p=args.soft_p)
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0

@@ -129,18 +129,20 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class SyntheticPairs:
     """Draws ``(lr, code, hr)`` training batches: HR crops, kernels from ``family``, Eq. 1 degradation.
 
-    ``soft_hr`` > 0 softens each HR crop first with an isotropic Gaussian of width drawn uniformly from
-    ``[0, soft_hr]`` HR pixels, as if the photograph were itself soft (Set14's foreman): the code stays the
-    degradation kernel's, so an estimator learns that part of the LR image's blur may be the content's. The
-    returned ``hr`` is the softened crop.
+    ``soft_hr`` > 0 softens HR crops first (each with probability ``soft_p``) with an isotropic Gaussian of
+    width drawn uniformly from ``[0, soft_hr]`` HR pixels, as if the photograph were itself soft (Set14's
+    foreman): the code stays the degradation kernel's, so an estimator learns that part of the LR image's
+    blur may be the content's. The returned ``hr`` is the softened crop.
     """
 
     def __init__(self, source: ImageSource, codec: KernelCodec, family="isotropic", scale: int = 4,
-                 patch: int = 64, noise: float = 0.0, soft_hr: float = 0.0):
+                 patch: int = 64, noise: float = 0.0, soft_hr: float = 0.0, soft_p: float = 1.0):
         if not (math.isfinite(soft_hr) and soft_hr >= 0):
             raise ValueError(f"soft_hr must be >= 0 (HR pixels), got {soft_hr!r}")
+        if not 0 <= soft_p <= 1:
+            raise ValueError(f"soft_p must be a probability in [0, 1], got {soft_p!r}")
         self.source, self.codec, self.scale, self.patch, self.noise = source, codec, scale, patch, noise
-        self.soft_hr = soft_hr
+        self.soft_hr, self.soft_p = soft_hr, soft_p
         self.family = get_family(family, size=codec.size) if isinstance(family, str) else family
         side = patch * scale
         self.eligible = [i for i in range(len(source)) if min(source[i].shape[:2]) >= side]
@@ -156,7 +158,8 @@ class SyntheticPairs:
         hr = to_tensor(np.stack(crops)).to(device)  # degraded where the model trains: the blur is the cost
         kernels = self.family.sample(rng, n)
         if self.soft_hr > 0:  # drawn after the kernels: runs without it keep their random stream
-            widths = np.maximum(rng.uniform(0, self.soft_hr, n), 0.1)  # 0.1: a delta on the pixel grid
+            widths = rng.uniform(0, self.soft_hr, n) * (rng.random(n) < self.soft_p)
+            widths = np.maximum(widths, 0.1)  # 0.1: a delta on the pixel grid
             hr = blur(hr, isotropic_gaussian(widths, 2 * math.ceil(3 * self.soft_hr) + 1).to(hr.device))
         lr = degrade(hr, kernels, self.scale)
         if self.noise > 0:  # per-sample sigma in [0, noise]: add on the un-quantised blur+resize

@@ -5,7 +5,9 @@ budget that DAN's card is matched to (amnet_x4 plus actor_psnr_x4). Prints JSON.
 
 A step is the forward and backward pass of one batch at the setting the model was trained with, counted by
 ``torch.utils.flop_counter`` (MACs = FLOPs / 2); the optimiser step and the data synthesis (blur and
-resize of the HR crops) are not counted. Iterations are read from the shipped cards.
+resize of the HR crops) are not counted. Iterations are read from the shipped cards: a card whose run
+started from another checkpoint of the same model (``--init``: a warm start or a fine-tuning stage) counts
+that checkpoint's iterations too (its ``init_training``, recursively), each stage at its own batch and patch.
 """
 
 from __future__ import annotations
@@ -34,27 +36,36 @@ def main() -> int:
     cards = {"amnet_x4": read_model_card("amnet_x4"), "dan_x4": read_model_card("dan_x4"),
              "actor_psnr_x4": json.loads(resolve_actor("actor_psnr_x4").with_suffix(".json").read_text())}
 
-    def batch(name):
-        t = cards[name]["training"]
-        return t["batch"], t.get("lr_patch", t.get("patch"))
+    def stages(t: dict) -> list[tuple[int, int, int]]:
+        """``(batch, lr_patch, iterations)`` of a card's run and of the runs it started from."""
+        if t.get("loss") == "sr":
+            raise ValueError("an `sr`-loss stage also runs the frozen renderer: count it before using this script")
+        own = (t["batch"], t.get("lr_patch", t.get("patch")), t["iterations"])
+        return [own] + (stages(t["init_training"]) if t.get("init_training") and not t.get("gan") else [])
 
     def dan_loss(lr):
         srs, codes = dan(lr)
         return sum(s.mean() for s in srs) + sum(c.mean() for c in codes)
 
-    rows, pmac = {}, {}
+    rows, pmac, last_step = {}, {}, {}
     for name, fn in (("amnet_x4", lambda lr: amnet(lr, torch.rand(len(lr), amnet.codec.length)).mean()),
                      ("dan_x4", dan_loss), ("actor_psnr_x4", lambda lr: actor.sigma(lr).mean())):
-        n, p = batch(name)
-        per_step = step_macs(fn, torch.rand(n, 3, p, p))
-        its = cards[name]["training"]["iterations"]
-        pmac[name] = (per_step, per_step * its / 1e15)
-        rows[name] = {"batch": n, "lr_patch": p, "gmac_per_iteration": round(per_step / 1e9, 1),
-                      "iterations": its, "pmac": round(pmac[name][1], 3)}
-    budget = pmac["amnet_x4"][1] + pmac["actor_psnr_x4"][1]
+        runs, macs = stages(cards[name]["training"]), {}
+        for n, p, _ in runs:
+            if (n, p) not in macs:
+                macs[n, p] = step_macs(fn, torch.rand(n, 3, p, p))
+        pmac[name] = sum(macs[n, p] * its for n, p, its in runs) / 1e15
+        last_step[name] = macs[runs[0][:2]]  # the newest stage's setting
+        rows[name] = {"batch": runs[0][0], "lr_patch": runs[0][1],
+                      "gmac_per_iteration": round(last_step[name] / 1e9, 1),
+                      "iterations": sum(its for *_, its in runs), "pmac": round(pmac[name], 3)}
+        if len(runs) > 1:
+            rows[name]["stages"] = [{"batch": n, "lr_patch": p, "iterations": its} for n, p, its in runs[::-1]]
+    budget = pmac["amnet_x4"] + pmac["actor_psnr_x4"]
+    short = max(budget - pmac["dan_x4"], 0.0)
     out = {"command": "python " + " ".join(sys.argv), "models": rows, "amnet_plus_actor_pmac": round(budget, 3),
-           "dan_over_budget": round(pmac["dan_x4"][1] / budget, 3),
-           "dan_iterations_for_budget": math.ceil(budget * 1e15 / pmac["dan_x4"][0])}
+           "dan_over_budget": round(pmac["dan_x4"] / budget, 3),
+           "dan_iterations_for_budget": rows["dan_x4"]["iterations"] + math.ceil(short * 1e15 / last_step["dan_x4"])}
     print(json.dumps(out, indent=2))
     return 0
 

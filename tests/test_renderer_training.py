@@ -59,8 +59,13 @@ def test_soft_hr_softens_the_crops_and_keeps_the_codes(hr_folder):
 
     assert (tv(hr_b) < tv(hr_a)).all() and (tv(lr_b) <= tv(lr_a)).all()
     assert torch.allclose(hr_b.mean(dim=(1, 2, 3)), hr_a.mean(dim=(1, 2, 3)), atol=0.02)  # a blur keeps the mean
+    never = SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, soft_hr=2.0, soft_p=0.0)
+    _, code_c, hr_c = never.sample(np.random.default_rng(3), 4)  # softening drawn, never applied
+    assert torch.equal(code_c, code_a) and torch.allclose(hr_c, hr_a, atol=1e-6)
     with pytest.raises(ValueError, match="soft_hr"):
         SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, soft_hr=-1.0)
+    with pytest.raises(ValueError, match="soft_p"):
+        SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, soft_hr=1.0, soft_p=1.5)
 
 
 def test_lr_schedule_is_a_function_of_the_step(tmp_path):
