@@ -20,9 +20,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def step_macs(loss_fn, batch: torch.Tensor) -> float:
+def step_macs(loss_fn, batch: torch.Tensor, *args) -> float:
     with FlopCounterMode(display=False) as fc:
-        loss_fn(batch).backward()
+        loss_fn(batch, *args).backward()
     return fc.get_total_flops() / 2
 
 
@@ -36,31 +36,40 @@ def main() -> int:
     cards = {"amnet_x4": read_model_card("amnet_x4"), "dan_x4": read_model_card("dan_x4"),
              "actor_psnr_x4": json.loads(resolve_actor("actor_psnr_x4").with_suffix(".json").read_text())}
 
-    def stages(t: dict) -> list[tuple[int, int, int]]:
-        """``(batch, lr_patch, iterations)`` of a card's run and of the runs it started from."""
-        if t.get("loss") == "sr":
-            raise ValueError("an `sr`-loss stage also runs the frozen renderer: count it before using this script")
-        own = (t["batch"], t.get("lr_patch", t.get("patch")), t["iterations"])
+    frozen = build_renderer("amnet").requires_grad_(False)  # the `sr` loss renders through amnet_x4, frozen
+
+    def stages(t: dict) -> list[tuple[int, int, int, bool]]:
+        """``(batch, lr_patch, iterations, through_renderer)`` of a card's run and of the runs it started from."""
+        if t.get("loss") == "sr" and t.get("renderer", "amnet_x4") != "amnet_x4":
+            raise ValueError(f"an `sr` stage through {t['renderer']}: count that renderer before using this script")
+        own = (t["batch"], t.get("lr_patch", t.get("patch")), t["iterations"], t.get("loss") == "sr")
         return [own] + (stages(t["init_training"]) if t.get("init_training") and not t.get("gan") else [])
+
+    def actor_loss(lr, through_renderer=False):
+        if through_renderer:  # the actor's action rendered by the frozen AMNet: forward and backward through it
+            return frozen(lr, frozen.codec.action_to_code(actor(lr))).mean()
+        return actor.sigma(lr).mean()
 
     def dan_loss(lr):
         srs, codes = dan(lr)
         return sum(s.mean() for s in srs) + sum(c.mean() for c in codes)
 
     rows, pmac, last_step = {}, {}, {}
-    for name, fn in (("amnet_x4", lambda lr: amnet(lr, torch.rand(len(lr), amnet.codec.length)).mean()),
-                     ("dan_x4", dan_loss), ("actor_psnr_x4", lambda lr: actor.sigma(lr).mean())):
+    for name, fn in (("amnet_x4", lambda lr, _: amnet(lr, torch.rand(len(lr), amnet.codec.length)).mean()),
+                     ("dan_x4", lambda lr, _: dan_loss(lr)), ("actor_psnr_x4", actor_loss)):
         runs, macs = stages(cards[name]["training"]), {}
-        for n, p, _ in runs:
-            if (n, p) not in macs:
-                macs[n, p] = step_macs(fn, torch.rand(n, 3, p, p))
-        pmac[name] = sum(macs[n, p] * its for n, p, its in runs) / 1e15
-        last_step[name] = macs[runs[0][:2]]  # the newest stage's setting
-        rows[name] = {"batch": runs[0][0], "lr_patch": runs[0][1],
-                      "gmac_per_iteration": round(last_step[name] / 1e9, 1),
-                      "iterations": sum(its for *_, its in runs), "pmac": round(pmac[name], 3)}
+        for n, p, _, sr in runs:
+            if (n, p, sr) not in macs:
+                macs[n, p, sr] = step_macs(fn, torch.rand(n, 3, p, p), sr)
+        pmac[name] = sum(macs[n, p, sr] * its for n, p, its, sr in runs) / 1e15
+        n, p, _, sr = runs[0]
+        last_step[name] = macs[n, p, sr]  # the newest stage's setting
+        rows[name] = {"batch": n, "lr_patch": p, "gmac_per_iteration": round(last_step[name] / 1e9, 1),
+                      "iterations": sum(r[2] for r in runs), "pmac": round(pmac[name], 3)}
         if len(runs) > 1:
-            rows[name]["stages"] = [{"batch": n, "lr_patch": p, "iterations": its} for n, p, its in runs[::-1]]
+            rows[name]["stages"] = [{"batch": n, "lr_patch": p, "iterations": its, "through_renderer": sr,
+                                     "gmac_per_iteration": round(macs[n, p, sr] / 1e9, 1)}
+                                    for n, p, its, sr in runs[::-1]]
     budget = pmac["amnet_x4"] + pmac["actor_psnr_x4"]
     short = max(budget - pmac["dan_x4"], 0.0)
     out = {"command": "python " + " ".join(sys.argv), "models": rows, "amnet_plus_actor_pmac": round(budget, 3),
