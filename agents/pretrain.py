@@ -180,8 +180,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         raise FileExistsError(f"{state_path} exists; pass --resume or choose another --out")
     codec = KernelCodec.default()
     pairs = SyntheticPairs(ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True), codec, cfg.family,
-                           cfg.scale, cfg.patch, soft_hr=cfg.soft_hr,
-                           soft_p=cfg.soft_p)
+                           cfg.scale, cfg.patch, soft_hr=cfg.soft_hr, soft_p=cfg.soft_p)
     val = validation_kernels(cfg.val_data, cfg.scale, codec.size) if cfg.val_data else None
     amp = resolve_amp(cfg.amp, device)
     with torch.random.fork_rng(devices=[]):
@@ -368,7 +367,6 @@ def run(args: argparse.Namespace) -> int:
                          amp=args.amp, ckpt_every=args.ckpt_every, seed=args.seed, device=args.device,
                          renderer=args.renderer, init=args.init, head=getattr(args, "head", "fc"),
                          over_weight=getattr(args, "over_weight", 1.0), lr_decay=args.lr_decay,
-                         lr_decay_from=args.lr_decay_from, soft_hr=args.soft_hr,
-                         soft_p=args.soft_p)
+                         lr_decay_from=args.lr_decay_from, soft_hr=args.soft_hr, soft_p=args.soft_p)
     print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
     return 0
