@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     methods = [make_method("gt", renderer=args.renderer, device=args.device)]
     for name in args.actor:
+        loaded = load_actor(name, device=args.device) if args.hedge else None
         for m in args.hedge or [None]:
-            actor = name if m is None else Hedged(load_actor(name, device=args.device), m)
+            actor = name if m is None else Hedged(loaded, m)
             method = make_method("amnet-rl", renderer=args.renderer, actor=actor, device=args.device)
             method.name = name if m is None else f"{name} x{m:g}"
             methods.append(method)

@@ -32,7 +32,8 @@ def main() -> int:
     from blindsr_gym.renderers import build_renderer, read_model_card
 
     torch.manual_seed(0)
-    amnet, dan, actor = build_renderer("amnet"), build_renderer("dan"), Actor(head="sigma")
+    amnet, dan = build_renderer("amnet"), build_renderer("dan")
+    actor = Actor(head="sigma", codec=amnet.codec)  # the codec's action table: the `sr` stage calls actor(lr)
     cards = {"amnet_x4": read_model_card("amnet_x4"), "dan_x4": read_model_card("dan_x4"),
              "actor_psnr_x4": json.loads(resolve_actor("actor_psnr_x4").with_suffix(".json").read_text())}
 
