@@ -24,12 +24,18 @@ also get ``kernel_psnr``: the PSNR of the estimated kernel against the true one 
 figure). ``--figures DIR`` writes one visual comparison panel per (dataset, kernel): an image's
 centre crop from every method next to the HR.
 
+Long evaluations (DAN on BSD100 takes about an hour on 2 CPU threads) write ``--log FILE`` as they go,
+one JSON line per (method, dataset, image, kernel); ``--resume`` continues a log that stopped, recomputing
+nothing in it, so a run can be split over sessions and still report the means an uninterrupted run
+would. The JSON's ``wall_s`` is this run's; ``method_s`` sums each method's seconds over all the log.
+
     blindsr-gym evaluate --data ../shared/data/test/Set5 --kernels gaussian8 --methods bicubic,gt \\
         --renderer amnet_x4 --metrics psnr,ssim --json out.json --markdown out.md
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -82,12 +88,26 @@ def parse_kernels(spec: str, scale: int = 4, size: int = 21) -> list[tuple[str, 
 class Method:
     """``fn(lr, kernel) -> sr`` or ``(sr, estimated_kernel)``: LR float ``[1, 3, h, w]`` in [0, 1], the
     true ``[l, l]`` kernel (only non-blind methods may look at it), SR float in [0, 1], the estimate
-    ``[1, l, l]``. ``checkpoints`` are the model files whose cards ``--card-key`` updates."""
+    ``[1, l, l]``. ``checkpoints`` are the model files whose cards ``--card-key`` updates. ``identity``
+    names what the method computes with (a digest of its weights, its parameters): a per-image log made
+    with another identity is not resumed."""
 
     name: str
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
     blind: bool = True
     checkpoints: tuple[Path, ...] = ()
+    identity: str = ""
+
+
+def weights_digest(*modules: torch.nn.Module) -> str:
+    """A short SHA-256 of the modules' parameters and buffers (names, shapes, dtypes and values)."""
+    h = hashlib.sha256()
+    for m in modules:
+        for name, t in m.state_dict().items():
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}{tuple(t.shape)}{t.dtype};".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 METHODS: dict[str, Callable[..., Method]] = {}
@@ -99,7 +119,7 @@ def register_method(name: str, factory: Callable[..., Method]) -> None:
 
 
 def _bicubic(scale: int = 4, **_) -> Method:
-    return Method("bicubic", lambda lr, k: imresize(lr, float(scale)).clamp(0, 1), blind=True)
+    return Method("bicubic", lambda lr, k: imresize(lr, float(scale)).clamp(0, 1), blind=True, identity="bicubic")
 
 
 def _load_renderer(renderer, device, scale, arch=None):
@@ -126,7 +146,7 @@ def _true_kernel(name: str, scale: int, device, renderer, **_) -> Method:
         code = model.codec.encode(k[None].to(lr.device))
         return model(lr, code)
 
-    return Method(name, fn, blind=False, checkpoints=_paths(path))
+    return Method(name, fn, blind=False, checkpoints=_paths(path), identity=weights_digest(model))
 
 
 def _gt(scale: int = 4, device="cpu", renderer="amnet_x4", **_) -> Method:
@@ -152,7 +172,7 @@ def _rl(name: str, scale: int, device, renderer, actor) -> Method:
         code = model.codec.action_to_code(pol(lr))
         return model(lr, code), model.codec.decode(code)
 
-    return Method(name, fn, blind=True, checkpoints=_paths(apath))
+    return Method(name, fn, blind=True, checkpoints=_paths(apath), identity=weights_digest(model, pol))
 
 
 def _amnet_rl(scale: int = 4, device="cpu", renderer="amnet_x4", actor="actor_psnr_x4", **_) -> Method:
@@ -181,7 +201,7 @@ def _kenet(scale: int = 4, device="cpu", renderer="amnet_x4", kenet="kenet_x4", 
         k_hat = est(lr)
         return model(lr, model.codec.encode(k_hat)), k_hat
 
-    return Method("kenet", fn, blind=True, checkpoints=_paths(kpath))
+    return Method("kenet", fn, blind=True, checkpoints=_paths(kpath), identity=weights_digest(model, est))
 
 
 def _dan(scale: int = 4, device="cpu", dan="dan_x4", **_) -> Method:
@@ -192,7 +212,7 @@ def _dan(scale: int = 4, device="cpu", dan="dan_x4", **_) -> Method:
         srs, codes = model(lr)
         return srs[-1].clamp(0, 1), model.codec.decode(codes[-1])
 
-    return Method("dan", fn, blind=True, checkpoints=_paths(path))
+    return Method("dan", fn, blind=True, checkpoints=_paths(path), identity=weights_digest(model))
 
 
 def _fixed(scale: int = 4, device="cpu", renderer="amnet_x4", fixed_sigma: float = 2.2, **_) -> Method:
@@ -208,7 +228,7 @@ def _fixed(scale: int = 4, device="cpu", renderer="amnet_x4", fixed_sigma: float
     def fn(lr, k):
         return model(lr, code.to(lr.device).expand(len(lr), -1))
 
-    return Method("fixed", fn, blind=True)
+    return Method("fixed", fn, blind=True, identity=f"{weights_digest(model)} sigma={fixed_sigma!r}")
 
 
 register_method("bicubic", _bicubic)
@@ -249,52 +269,163 @@ def load_datasets(specs: Sequence[str], scale: int = 4) -> dict[str, ImageSource
 # ------------------------------------------------------------------------------------------------
 
 
+class PerImageLog:
+    """The per-image results of an evaluation as JSON lines, written as they are computed, so that a long
+    run that stops (a session ends, Ctrl-C) loses at most the image in flight and ``resume`` continues it.
+
+    The first line is a header: scale, metrics, the kernels (labels and a digest of their values) and each
+    method's ``identity``. Every further line is one (method, dataset, image, kernel): the metric values,
+    ``kernel_psnr`` where the method estimates a kernel, ``hr`` (a digest of the HR image) and ``s`` (the
+    method's seconds on it). Floats round-trip exactly through JSON, so a resumed evaluation reports the
+    same means as an uninterrupted one.
+    """
+
+    def __init__(self, path: str | Path, header: dict, resume: bool = False):
+        self.path = Path(path)
+        self.done: dict[tuple[str, str, str, str], dict] = {}
+        if self.path.exists() and self.path.stat().st_size and not resume:
+            raise FileExistsError(f"{self.path} exists; pass --resume to continue that evaluation or choose "
+                                  f"another --log")
+        if resume and self.path.exists() and self.path.stat().st_size:
+            self._load(header)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"header": header}) + "\n")
+            self.methods = dict(header["methods"])
+        self._f = self.path.open("a")
+
+    def _load(self, header: dict) -> None:
+        raw = self.path.read_text()
+        lines = raw.split("\n")
+        if not raw.endswith("\n"):  # the write in flight when the run stopped: recompute that entry
+            lines, tail = lines[:-1], lines[-1]
+            self.path.write_text("\n".join(lines) + "\n" if lines else "")
+            if tail:
+                print(f"note: {self.path}: dropped an incomplete last line (the entry in flight when it stopped)")
+        lines = [ln for ln in lines if ln]
+        try:
+            old = json.loads(lines[0])["header"]
+        except (IndexError, KeyError, json.JSONDecodeError):
+            raise ValueError(f"{self.path} is not a per-image evaluation log (no header line)") from None
+        for key in ("scale", "metrics", "kernels"):
+            if old.get(key) != header[key]:
+                raise ValueError(f"--resume: {self.path} was made with {key} {old.get(key)!r}, this run has "
+                                 f"{header[key]!r}; start a new --log")
+        for name, ident in header["methods"].items():
+            if name in old["methods"] and old["methods"][name] != ident:
+                raise ValueError(f"--resume: method {name!r} in {self.path} ran with other weights or settings "
+                                 f"({old['methods'][name]} vs {ident}); start a new --log")
+        self.methods = {**old["methods"], **header["methods"]}
+        if self.methods != old["methods"]:  # methods added by this run: record them in the header
+            lines[0] = json.dumps({"header": {**old, "methods": self.methods}})
+            self.path.write_text("\n".join(lines) + "\n")
+        for ln in lines[1:]:
+            e = json.loads(ln)
+            self.done[(e["method"], e["dataset"], e["image"], e["kernel"])] = e
+
+    def get(self, method: str, dataset: str, image: str, kernel: str, hr_digest: str) -> dict | None:
+        e = self.done.get((method, dataset, image, kernel))
+        if e is not None and e["hr"] != hr_digest:
+            raise ValueError(f"--resume: image {image!r} of dataset {dataset!r} differs from the one in "
+                             f"{self.path}; start a new --log")
+        return e
+
+    def add(self, entry: dict) -> None:
+        self._f.write(json.dumps(entry) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _digest_array(x) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
+
+
 @torch.no_grad()
 def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Tensor]],
              methods: Sequence[Method], metrics: Sequence[str] = ("psnr", "ssim"), scale: int = 4,
              device: str | torch.device = "cpu", max_images: int | None = None, progress: bool = True,
-             on_result: Callable | None = None) -> list[dict]:
+             on_result: Callable | None = None, log: str | Path | None = None, resume: bool = False,
+             seconds: dict | None = None) -> list[dict]:
     """One record per (method, dataset, kernel): ``{"method", "dataset", "kernel", "images", <metric>: mean}``.
 
-    ``on_result(method, dataset, image_name, kernel_label, lr, sr, hr)`` sees every output (figures).
+    ``on_result(method, dataset, image_name, kernel_label, lr, sr, hr)`` sees every output computed in this
+    call (figures). ``log``: a :class:`PerImageLog` file; with ``resume`` the entries already in it are
+    taken from it, not recomputed (nor shown to ``on_result``). ``seconds``, a dict, receives each method's
+    total seconds, those of resumed entries included.
     """
     device = torch.device(device)
     mets = [get_metric(m) for m in metrics]
     crop = {"psnr", "ssim"}
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"method names must be unique, got {names}")
+    plog = None
+    if log is not None:
+        header = {"scale": scale, "metrics": list(metrics),
+                  "kernels": [[label, _digest_array(k.float().cpu().numpy())] for label, k in kernels],
+                  "methods": {m.name: m.identity for m in methods}}
+        plog = PerImageLog(log, header, resume=resume)
+    elif resume:
+        raise ValueError("resume needs a per-image log to resume from")
     sums: dict[tuple, dict[str, list[float]]] = {}
+    secs = {m.name: 0.0 for m in methods}
     total = sum(min(len(s), max_images or len(s)) for s in datasets.values()) * len(kernels)
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc="evaluate", unit="img")
-    for dname, source in datasets.items():
-        n = min(len(source), max_images or len(source))
-        for i in range(n):
-            hr = to_tensor(source[i]).to(device)
-            for klabel, k in kernels:
-                lr = degrade(hr, k.to(device), scale)
-                for m in methods:
-                    out = m.fn(lr, k.to(device))
-                    sr, k_hat = out if isinstance(out, tuple) else (out, None)
-                    if sr.shape != hr.shape:
-                        raise RuntimeError(f"method {m.name} returned {tuple(sr.shape)} for HR {tuple(hr.shape)}")
-                    rec = sums.setdefault((m.name, dname, klabel), {})
-                    for met in mets:
-                        if met.name in crop:
-                            v = met.fn(sr, hr, crop_border=scale)
-                        else:
-                            v = met(sr, hr) if met.needs_reference else met(sr)
-                        rec.setdefault(met.name, []).append(float(v.reshape(-1)[0]))
-                    if k_hat is not None:
-                        kp = kernel_psnr(k_hat.detach().float().cpu().reshape(1, *k.shape), k[None].float().cpu())
-                        rec.setdefault("kernel_psnr", []).append(float(kp[0]))
-                    if on_result is not None:
-                        on_result(m.name, dname, source.names[i], klabel, lr, sr, hr)
-                if bar is not None:
-                    bar.update(1)
-    if bar is not None:
-        bar.close()
+    try:
+        for dname, source in datasets.items():
+            n = min(len(source), max_images or len(source))
+            for i in range(n):
+                img = source[i]
+                hr_digest = _digest_array(img) if plog is not None else ""
+                hr = to_tensor(img).to(device)
+                for klabel, k in kernels:
+                    lr = None
+                    for m in methods:
+                        rec = sums.setdefault((m.name, dname, klabel), {})
+                        entry = plog.get(m.name, dname, source.names[i], klabel, hr_digest) if plog else None
+                        if entry is None:
+                            if lr is None:
+                                lr = degrade(hr, k.to(device), scale)
+                            t0 = time.perf_counter()
+                            out = m.fn(lr, k.to(device))
+                            sr, k_hat = out if isinstance(out, tuple) else (out, None)
+                            if sr.shape != hr.shape:
+                                raise RuntimeError(f"method {m.name} returned {tuple(sr.shape)} for HR "
+                                                   f"{tuple(hr.shape)}")
+                            entry = {"method": m.name, "dataset": dname, "image": source.names[i], "kernel": klabel}
+                            for met in mets:
+                                if met.name in crop:
+                                    v = met.fn(sr, hr, crop_border=scale)
+                                else:
+                                    v = met(sr, hr) if met.needs_reference else met(sr)
+                                entry[met.name] = float(v.reshape(-1)[0])
+                            if k_hat is not None:
+                                kp = kernel_psnr(k_hat.detach().float().cpu().reshape(1, *k.shape),
+                                                 k[None].float().cpu())
+                                entry["kernel_psnr"] = float(kp[0])
+                            entry["hr"], entry["s"] = hr_digest, round(time.perf_counter() - t0, 4)
+                            if plog is not None:
+                                plog.add(entry)
+                            if on_result is not None:
+                                on_result(m.name, dname, source.names[i], klabel, lr, sr, hr)
+                        for key in [met.name for met in mets] + (["kernel_psnr"] if "kernel_psnr" in entry else []):
+                            rec.setdefault(key, []).append(entry[key])
+                        secs[m.name] += entry["s"]
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if plog is not None:
+            plog.close()
+    if seconds is not None:
+        seconds.update({k: round(v, 1) for k, v in secs.items()})
     records = []
     for (mname, dname, klabel), vals in sums.items():
         rec = {"method": mname, "dataset": dname, "kernel": klabel, "images": len(next(iter(vals.values())))}
@@ -442,11 +573,18 @@ def run_cli(args) -> int:
                            gan_renderer=args.gan_renderer, actor=args.actor, gan_actor=args.gan_actor,
                            kenet=args.kenet, fixed_sigma=args.fixed_sigma) for name in names]
     panels = FigurePanels(args.figures, crop=args.figure_crop) if args.figures else None
+    if args.resume and not args.log:
+        raise ValueError("--resume continues a --log; name it")
+    seconds: dict = {}
     records = evaluate(datasets, kernels, methods, metrics, args.scale, device, args.max_images,
-                       progress=not args.no_progress, on_result=panels)
+                       progress=not args.no_progress, on_result=panels, log=args.log, resume=args.resume,
+                       seconds=seconds)
     result = {"command": args.command_line, "kernels": args.kernels, "scale": args.scale,
               "renderer": str(args.renderer), "device": str(device),
-              "wall_s": round(time.perf_counter() - t0, 1), "records": records, "summary": summarize(records, metrics)}
+              "wall_s": round(time.perf_counter() - t0, 1), "method_s": seconds, "records": records,
+              "summary": summarize(records, metrics)}
+    if args.log:
+        result["log"] = str(args.log)
     md = to_markdown(records, metrics, by_kernel=args.by_kernel)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -521,8 +659,8 @@ def _update_card(path: Path, key: str, result: dict) -> None:
     """Store ``result`` (summary, records, command) in the model card next to ``path`` under evaluation[key]."""
     card_path = Path(path).with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    card.setdefault("evaluation", {})[key] = {k: result[k] for k in ("command", "kernels", "device", "wall_s",
-                                                                      "summary", "records")}
+    keep = ("command", "kernels", "device", "wall_s", "method_s", "summary", "records")
+    card.setdefault("evaluation", {})[key] = {k: result[k] for k in keep if k in result}
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
@@ -538,7 +676,12 @@ def add_arguments(p) -> None:
     p.add_argument("--kenet", default="kenet_x4", help="KENet for 'kenet' (shipped name or path)")
     p.add_argument("--fixed-sigma", type=float, default=2.2,
                    help="'fixed': the width of the one isotropic kernel used for every image")
-    p.add_argument("--figures", default=None, help="folder for visual comparison panels (one per dataset and kernel)")
+    p.add_argument("--figures", default=None, help="folder for visual comparison panels (one per dataset and kernel; "
+                   "with --resume only of the images computed in this run)")
+    p.add_argument("--log", default=None, help="per-image results as JSON lines, written as they are computed")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the --log of an evaluation that stopped: its entries are not recomputed "
+                        "(a missing log starts one); refused if scale, metrics, kernels or a method's weights differ")
     p.add_argument("--figure-crop", type=int, default=128, help="HR crop side of the panels")
     p.add_argument("--metrics", default="psnr,ssim", help="comma-separated metric names")
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))

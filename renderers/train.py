@@ -418,7 +418,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 t_last = time.perf_counter()  # validation time is not training time
             if bar is not None:
                 bar.update(1)
-                post = {"l1": f"{float(l1):.4f}"}
+                post = {"l1": f"{float(l1.detach()):.4f}"}
                 if last_val:
                     post["val"] = f"{last_val['psnr_y']:.2f}"
                 bar.set_postfix(post, refresh=False)

@@ -61,12 +61,17 @@ def test_cli_json_markdown_and_card(tmp_path, capsys):
     path = save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "r.safetensors", {"training": {}})
     rc = main(["evaluate", "--data", "builtin", "--kernels", "sigma:2.0", "--methods", "bicubic,gt",
                "--renderer", str(path), "--max-images", "1", "--json", str(tmp_path / "e.json"),
-               "--markdown", str(tmp_path / "e.md"), "--card-key", "tiny", "--no-progress"])
+               "--markdown", str(tmp_path / "e.md"), "--card-key", "tiny", "--no-progress",
+               "--log", str(tmp_path / "e.jsonl")])
     assert rc == 0
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["command"].startswith("blindsr-gym evaluate") and len(result["records"]) == 2
+    assert set(result["method_s"]) == {"bicubic", "gt"} and len((tmp_path / "e.jsonl").read_text().splitlines()) == 3
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["evaluation"]["tiny"]["summary"] == result["summary"]
+    assert card["evaluation"]["tiny"]["method_s"] == result["method_s"]
+    assert main(["evaluate", "--data", "builtin", "--resume", "--no-progress"]) == 2
+    assert "--resume continues a --log" in capsys.readouterr().err
     assert "| bicubic |" in (tmp_path / "e.md").read_text()
     assert main(["evaluate", "--data", str(tmp_path / "nope"), "--no-progress"]) == 2
     assert "not found" in capsys.readouterr().err
@@ -233,3 +238,62 @@ def test_table2_from_cards_merges_and_checks_shared_methods(tmp_path):
                                                    psnr=29.0, ssim=0.8)]}
     records, _, commands = t2.merge([("a", a), ("f", fixed)], "gaussian8")
     assert [r["method"] for r in records] == ["bicubic", "bicubic", "gt", "gt", "fixed"] and commands[-1] == "eval F"
+
+
+def test_per_image_log_resumes_to_the_uninterrupted_means(tmp_path):
+    torch.manual_seed(0)
+    path = save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "r.safetensors")
+    data = {"builtin": builtin(mod=4)}
+    kernels = parse_kernels("sigma:1.0,2.5")
+    methods = [make_method("bicubic"), make_method("gt", renderer=str(path))]
+    full = evaluate(data, kernels, methods, ["psnr", "ssim"], max_images=3, progress=False)
+    log = tmp_path / "e.jsonl"
+    seen = []
+    logged = evaluate(data, kernels, methods, ["psnr", "ssim"], max_images=3, progress=False, log=log,
+                      on_result=lambda *a: seen.append(a[:4]))
+    assert logged == full and len(seen) == 12
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 + 12 and json.loads(lines[0])["header"]["methods"]["bicubic"] == "bicubic"
+    with pytest.raises(FileExistsError, match="--resume"):
+        evaluate(data, kernels, methods, ["psnr", "ssim"], max_images=3, progress=False, log=log)
+    # stopped after 5 entries, the 6th half written: only the rest is computed, the means are identical
+    log.write_text("\n".join(lines[:6]) + "\n" + lines[6][:20])
+    seen.clear()
+    secs = {}
+    resumed = evaluate(data, kernels, methods, ["psnr", "ssim"], max_images=3, progress=False, log=log,
+                       resume=True, on_result=lambda *a: seen.append(a[:4]), seconds=secs)
+    assert resumed == full and len(seen) == 12 - 5 and set(secs) == {"bicubic", "gt"}
+    assert len(log.read_text().splitlines()) == 1 + 12
+    # nothing left: no method runs
+    seen.clear()
+    assert evaluate(data, kernels, methods, ["psnr", "ssim"], max_images=3, progress=False, log=log,
+                    resume=True, on_result=lambda *a: seen.append(a)) == full and seen == []
+
+
+def test_per_image_log_refuses_to_mix_settings(tmp_path):
+    torch.manual_seed(0)
+    path = save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "r.safetensors")
+    other = save_renderer(build_renderer("amnet", num_blocks=1), tmp_path / "o.safetensors")
+    data = {"builtin": builtin(mod=4)}
+    kernels = parse_kernels("sigma:2.0")
+    log = tmp_path / "e.jsonl"
+    evaluate(data, kernels, [make_method("gt", renderer=str(path))], ["psnr"], max_images=1, progress=False, log=log)
+    run = dict(max_images=1, progress=False, log=log, resume=True)
+    with pytest.raises(ValueError, match="other weights"):
+        evaluate(data, kernels, [make_method("gt", renderer=str(other))], ["psnr"], **run)
+    with pytest.raises(ValueError, match="metrics"):
+        evaluate(data, kernels, [make_method("gt", renderer=str(path))], ["psnr", "ssim"], **run)
+    with pytest.raises(ValueError, match="kernels"):
+        evaluate(data, parse_kernels("sigma:2.1"), [make_method("gt", renderer=str(path))], ["psnr"], **run)
+    with pytest.raises(ValueError, match="per-image log"):
+        evaluate(data, kernels, [make_method("bicubic")], ["psnr"], max_images=1, progress=False, resume=True)
+    # a method added later is computed for every image and recorded in the header
+    recs = evaluate(data, kernels, [make_method("gt", renderer=str(path)), make_method("bicubic")], ["psnr"], **run)
+    assert [r["method"] for r in recs] == ["gt", "bicubic"]
+    assert set(json.loads(log.read_text().splitlines()[0])["header"]["methods"]) == {"gt", "bicubic"}
+    # the same name for another image is refused, not mixed in
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    entries[1]["hr"] = "0" * 16
+    log.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    with pytest.raises(ValueError, match="differs"):
+        evaluate(data, kernels, [make_method("gt", renderer=str(path))], ["psnr"], **run)
