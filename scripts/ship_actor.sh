@@ -6,6 +6,8 @@
 #   e.g. bash scripts/ship_actor.sh runs/ddpg_niqe/actor_best.safetensors actor_niqe_x4 amgan-rl
 #        bash scripts/ship_actor.sh runs/actor_pre/actor.safetensors actor_psnr_x4 amnet-rl
 # METRICS (default psnr,ssim,niqe) chooses the metrics. Needs ../shared/data/test (or $BLINDSR_DATA/test).
+# The evaluation's per-image log runs/NAME.eval.jsonl is resumed: run the script again to continue an
+# evaluation that stopped (delete the log to start over with other weights; a mismatch is refused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ckpt=$1; name=$2; method=$3
@@ -21,4 +23,5 @@ cp "$ckpt" "$w/$name.safetensors"
 cp "${ckpt%.safetensors}.json" "$w/$name.json"
 .venv/bin/blindsr-gym evaluate --data "$data/Set5" "$data/Set14" "$data/BSD100" --kernels gaussian8 \
     --methods "$method" "${flags[@]}" --metrics "${METRICS:-psnr,ssim,niqe}" \
-    --card-key gaussian8 --no-progress --json "runs/$name.eval.json" --markdown "runs/$name.eval.md"
+    --card-key gaussian8 --no-progress --json "runs/$name.eval.json" --markdown "runs/$name.eval.md" \
+    --log "runs/$name.eval.jsonl" --resume

@@ -6,7 +6,10 @@
 # Needs ../shared/data/test (or $BLINDSR_DATA/test). Extra metrics with METRICS=psnr,ssim,niqe.
 # KEEP_RESUME=0 skips copying the resume state into checkpoints/ (a GAN run's, with the discriminator
 # and its Adam moments, is too large to commit). BUDGET="..." writes that text into the card as
-# training.budget (DAN's card states the compute budget it was matched to).
+# training.budget (DAN's card states the compute budget it was matched to). Every evaluation writes its
+# per-image log next to the run (RUN_DIR/eval_*.jsonl) and resumes it: if the script stops (a session
+# ends), running it again continues the evaluation where it stopped (delete a log to start over with
+# other weights; a mismatch is refused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=$1; name=$2; stem=${3:-amnet}
@@ -31,12 +34,12 @@ if [ "$stem" = dan ]; then
     # DAN is blind (it estimates its own code): its card gets the Table 2 figures, Gaussian8 only.
     .venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels gaussian8 --methods bicubic,dan \
         --dan "$w/$name.safetensors" --metrics "$metrics" --card-key gaussian8 --no-progress \
-        --json "$run/eval_gaussian8.json" --markdown "$run/eval_gaussian8.md"
+        --json "$run/eval_gaussian8.json" --markdown "$run/eval_gaussian8.md" --log "$run/eval_gaussian8.jsonl" --resume
     exit 0
 fi
 .venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels gaussian8 --methods bicubic,gt \
     --renderer "$w/$name.safetensors" --metrics "$metrics" --card-key gaussian8 --no-progress \
-    --json "$run/eval_gaussian8.json" --markdown "$run/eval_gaussian8.md"
+    --json "$run/eval_gaussian8.json" --markdown "$run/eval_gaussian8.md" --log "$run/eval_gaussian8.jsonl" --resume
 .venv/bin/blindsr-gym evaluate --data "${sets[@]}" --kernels sigma:0.2,1.3,2.6 --methods bicubic,gt \
     --renderer "$w/$name.safetensors" --metrics "$metrics" --card-key table1 --by-kernel --no-progress \
-    --json "$run/eval_table1.json" --markdown "$run/eval_table1.md"
+    --json "$run/eval_table1.json" --markdown "$run/eval_table1.md" --log "$run/eval_table1.jsonl" --resume
