@@ -7,7 +7,8 @@ A step is the forward and backward pass of one batch at the setting the model wa
 ``torch.utils.flop_counter`` (MACs = FLOPs / 2); the optimiser step and the data synthesis (blur and
 resize of the HR crops) are not counted. Iterations are read from the shipped cards: a card whose run
 started from another checkpoint of the same model (``--init``: a warm start or a fine-tuning stage) counts
-that checkpoint's iterations too (its ``init_training``, recursively), each stage at its own batch and patch.
+that checkpoint's iterations too (its ``init_training``, recursively: an actor card keeps the init's
+``training``, a renderer card the init's whole card), each stage at its own batch and patch.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def main() -> int:
         if t.get("loss") == "sr" and t.get("renderer", "amnet_x4") != "amnet_x4":
             raise ValueError(f"an `sr` stage through {t['renderer']}: count that renderer before using this script")
         own = (t["batch"], t.get("lr_patch", t.get("patch")), t["iterations"], t.get("loss") == "sr")
-        return [own] + (stages(t["init_training"]) if t.get("init_training") and not t.get("gan") else [])
+        init = t.get("init_training")
+        if not init or t.get("gan"):
+            return [own]
+        # an actor card keeps its init's `training`; a renderer card keeps the init's whole card
+        return [own] + stages(init.get("training", init))
 
     def actor_loss(lr, through_renderer=False):
         if through_renderer:  # the actor's action rendered by the frozen AMNet: forward and backward through it

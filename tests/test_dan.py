@@ -74,7 +74,7 @@ def test_shipped_dan_card_and_restoration_on_builtin_images():
     assert ev["command"].startswith("blindsr-gym evaluate") and "--methods bicubic,dan" in ev["command"]
     means = {(r["method"], r["dataset"]): r["psnr"] for r in ev["summary"]}
     assert {d for _, d in means} == {"Set5", "Set14", "BSD100"}
-    assert means[("dan", "Set5")] > means[("bicubic", "Set5")] + 2.5  # shipped: 28.94 against 25.86
+    assert means[("dan", "Set5")] > means[("bicubic", "Set5")] + 2.5  # shipped: 28.95 against 25.86
     dan = load_renderer("dan_x4")
     gains, codes = [], []
     for i in range(3):
@@ -86,12 +86,14 @@ def test_shipped_dan_card_and_restoration_on_builtin_images():
             bic = imresize(lr, 4).clamp(0, 1)
             gains.append(float(psnr(srs[-1].clamp(0, 1), hr)[0] - psnr(bic, hr)[0]))
             codes.append(est[-1][0])
-    # measured when shipped (2,600 iterations): gains 1.09-3.14 dB, mean 2.37 (the 1,070-iteration dan_x4: 0.96-1.49)
+    # measured when shipped (2,869 iterations): gains 1.24-3.55 dB, mean 2.51 (2,600 iterations: 1.09-3.14, mean
+    # 2.37; the 1,070-iteration dan_x4: 0.96-1.49)
     assert min(gains) > 0.7 and sum(gains) / len(gains) > 2.0, gains
     # the width of the kernel DAN's code decodes to (second moment) grows with the true width on every image:
-    # 2.26 / 2.61 / 2.77 (astronaut), 2.69 / 2.82 / 2.89 (chelsea), 2.26 / 2.58 / 2.73 (coffee) for 1.8 / 2.6 / 3.2.
-    # Compressed towards ~2.6 (the 1,070-iteration dan_x4 moved by only ~1%): it reads the blur, coarsely
+    # 2.63 / 2.96 / 3.07 (astronaut), 3.03 / 3.14 / 3.19 (chelsea), 2.70 / 2.96 / 3.06 (coffee) for 1.8 / 2.6 / 3.2.
+    # Compressed towards ~3 and biased wide (at 2,600 iterations towards ~2.6: 2.26 / 2.61 / 2.77 on astronaut; the
+    # 1,070-iteration dan_x4 moved by only ~1%): it reads the blur, coarsely
     from blindsr_gym.kernels import isotropic_sigma
 
     widths = isotropic_sigma(dan.codec.decode(torch.stack(codes).float())).reshape(3, 3)
-    assert torch.all(widths[:, 2] > widths[:, 0] + 0.15), widths
+    assert torch.all(widths[:, 2] > widths[:, 0] + 0.1), widths
