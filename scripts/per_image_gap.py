@@ -4,10 +4,12 @@ Gaussian8 kernel, PSNR-Y of the renderer with the true kernel's code (`gt`) minu
 
     python scripts/per_image_gap.py --data ../shared/data/test/Set14 [--actor actor_psnr_x4 ...] [--renderer amnet_x4]
     python scripts/per_image_gap.py --data ../shared/data/test/Set14 --hedge 1 0.95 0.9 0.85 0.8
+    python scripts/per_image_gap.py --data ../shared/data/test/Set14 --ensemble
 
 Several ``--actor`` share the true kernel's renders. ``--hedge M ...`` (sigma-head actors) also renders with
 each actor's width estimate times M: a diagnostic of how much a uniform bias of the estimate buys, not a
-method (M is chosen while looking at the test images).
+method (M is chosen while looking at the test images). ``--ensemble`` also renders with the mean of a
+sigma-head actor's width estimates over the 8 flips and rotations of the LR image (test-time self-ensemble).
 
 A mean gap carried by one image (a collapse) calls for a different remedy than a gap spread over all of them.
 """
@@ -35,6 +37,21 @@ class Hedged(torch.nn.Module):
         return self.actor.sigma_to_action(self.actor.sigma(lr) * self.m)
 
 
+class SelfEnsemble(torch.nn.Module):
+    """A sigma-head actor whose width estimate is the mean over the 8 flips and 90-degree rotations of the LR
+    (the isotropic kernels are invariant to them; the convolutions are not)."""
+
+    def __init__(self, actor: torch.nn.Module):
+        super().__init__()
+        if getattr(actor, "head_kind", None) != "sigma":
+            raise ValueError("--ensemble needs a sigma-head actor")
+        self.actor = actor
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        views = [torch.rot90(x, r, (-2, -1)) for x in (lr, lr.flip(-1)) for r in range(4)]
+        return self.actor.sigma_to_action(torch.stack([self.actor.sigma(v) for v in views]).mean(0))
+
+
 def main(argv: list[str] | None = None) -> int:
     from blindsr_gym.agents import load_actor
     from blindsr_gym.evaluate import evaluate, load_datasets, make_method, parse_kernels
@@ -44,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="folder of HR images")
     p.add_argument("--actor", nargs="+", default=["actor_psnr_x4"])
     p.add_argument("--hedge", type=float, nargs="+", default=None, help="width multipliers M (diagnostic)")
+    p.add_argument("--ensemble", action="store_true", help="also the 8-view self-ensemble of each actor")
     p.add_argument("--renderer", default="amnet_x4")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
@@ -53,11 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     methods = [make_method("gt", renderer=args.renderer, device=args.device)]
     for name in args.actor:
-        loaded = load_actor(name, device=args.device) if args.hedge else None
+        loaded = load_actor(name, device=args.device) if args.hedge or args.ensemble else None
         for m in args.hedge or [None]:
             actor = name if m is None else Hedged(loaded, m)
             method = make_method("amnet-rl", renderer=args.renderer, actor=actor, device=args.device)
             method.name = name if m is None else f"{name} x{m:g}"
+            methods.append(method)
+        if args.ensemble:
+            method = make_method("amnet-rl", renderer=args.renderer, actor=SelfEnsemble(loaded), device=args.device)
+            method.name = f"{name} ensemble"
             methods.append(method)
     psnr = get_metric("psnr")
     scores: dict[tuple[str, str, str], float] = {}
