@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from .networks import Actor, Critic, obs_to_tensor
+from .networks import Actor, Critic, SelfEnsemble, obs_to_tensor
 
-__all__ = ["Actor", "Critic", "obs_to_tensor", "load_actor", "save_actor", "save_module", "SHIPPED_ACTORS",
-           "ActorCheckpointError"]
+__all__ = ["Actor", "Critic", "SelfEnsemble", "obs_to_tensor", "load_actor", "save_actor", "save_module",
+           "SHIPPED_ACTORS", "ActorCheckpointError"]
 
 FORMAT = "blindsr-gym-actor/1"
 SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4")

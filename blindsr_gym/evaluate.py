@@ -12,6 +12,8 @@ Methods (``--methods``, comma-separated; more register themselves with :func:`re
 * ``amgan-gt``: AMGAN (``--gan-renderer``) with the true kernel's code (the paper's Table 3 reference);
 * ``amnet-rl`` / ``amgan-rl``: the shipped actor (``--actor`` / ``--gan-actor``) choosing the code for
   AMNet / AMGAN;
+* ``amnet-rl-ens``: ``amnet-rl`` with the test-time self-ensemble of a sigma-head actor
+  (:class:`blindsr_gym.agents.SelfEnsemble`: the mean width over 8 flips and rotations of the LR);
 * ``kenet``: the two-step pipeline KENet (``--kenet``) + AMNet, the estimated kernel encoded by the
   renderer's codec;
 * ``dan``: DAN (``--dan``), which estimates its own code;
@@ -157,15 +159,17 @@ def _amgan_gt(scale: int = 4, device="cpu", gan_renderer="amgan_x4", **_) -> Met
     return _true_kernel("amgan-gt", scale, device, gan_renderer)
 
 
-def _rl(name: str, scale: int, device, renderer, actor) -> Method:
+def _rl(name: str, scale: int, device, renderer, actor, ensemble: bool = False) -> Method:
+    from .agents import SelfEnsemble, load_actor
     from .agents import _resolve as resolve_actor
-    from .agents import load_actor
 
     model, rpath = _load_renderer(renderer, device, scale)
     if isinstance(actor, torch.nn.Module):
         pol, apath = actor, None
     else:
         pol, apath = load_actor(actor, device=device, codec=model.codec), resolve_actor(actor)
+    if ensemble:
+        pol = SelfEnsemble(pol)
 
     @torch.no_grad()
     def fn(lr, k):
@@ -177,6 +181,10 @@ def _rl(name: str, scale: int, device, renderer, actor) -> Method:
 
 def _amnet_rl(scale: int = 4, device="cpu", renderer="amnet_x4", actor="actor_psnr_x4", **_) -> Method:
     return _rl("amnet-rl", scale, device, renderer, actor)
+
+
+def _amnet_rl_ens(scale: int = 4, device="cpu", renderer="amnet_x4", actor="actor_psnr_x4", **_) -> Method:
+    return _rl("amnet-rl-ens", scale, device, renderer, actor, ensemble=True)
 
 
 def _amgan_rl(scale: int = 4, device="cpu", gan_renderer="amgan_x4", gan_actor="actor_niqe_x4", **_) -> Method:
@@ -235,6 +243,7 @@ register_method("bicubic", _bicubic)
 register_method("gt", _gt)
 register_method("amgan-gt", _amgan_gt)
 register_method("amnet-rl", _amnet_rl)
+register_method("amnet-rl-ens", _amnet_rl_ens)
 register_method("amgan-rl", _amgan_rl)
 register_method("kenet", _kenet)
 register_method("dan", _dan)

@@ -9,7 +9,8 @@ Gaussian8 kernel, PSNR-Y of the renderer with the true kernel's code (`gt`) minu
 Several ``--actor`` share the true kernel's renders. ``--hedge M ...`` (sigma-head actors) also renders with
 each actor's width estimate times M: a diagnostic of how much a uniform bias of the estimate buys, not a
 method (M is chosen while looking at the test images). ``--ensemble`` also renders with the mean of a
-sigma-head actor's width estimates over the 8 flips and rotations of the LR image (test-time self-ensemble).
+sigma-head actor's width estimates over the 8 flips and rotations of the LR image (test-time self-ensemble,
+``blindsr_gym.agents.SelfEnsemble``; ``evaluate --methods amnet-rl-ens``).
 
 A mean gap carried by one image (a collapse) calls for a different remedy than a gap spread over all of them.
 """
@@ -37,23 +38,8 @@ class Hedged(torch.nn.Module):
         return self.actor.sigma_to_action(self.actor.sigma(lr) * self.m)
 
 
-class SelfEnsemble(torch.nn.Module):
-    """A sigma-head actor whose width estimate is the mean over the 8 flips and 90-degree rotations of the LR
-    (the isotropic kernels are invariant to them; the convolutions are not)."""
-
-    def __init__(self, actor: torch.nn.Module):
-        super().__init__()
-        if getattr(actor, "head_kind", None) != "sigma":
-            raise ValueError("--ensemble needs a sigma-head actor")
-        self.actor = actor
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        views = [torch.rot90(x, r, (-2, -1)) for x in (lr, lr.flip(-1)) for r in range(4)]
-        return self.actor.sigma_to_action(torch.stack([self.actor.sigma(v) for v in views]).mean(0))
-
-
 def main(argv: list[str] | None = None) -> int:
-    from blindsr_gym.agents import load_actor
+    from blindsr_gym.agents import SelfEnsemble, load_actor
     from blindsr_gym.evaluate import evaluate, load_datasets, make_method, parse_kernels
     from blindsr_gym.metrics import get_metric
 

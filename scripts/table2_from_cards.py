@@ -25,7 +25,7 @@ from pathlib import Path
 
 from blindsr_gym.evaluate import summarize, to_markdown
 
-ORDER = ("bicubic", "gt", "amgan-gt", "fixed", "kenet", "dan", "amnet-rl", "amgan-rl")
+ORDER = ("bicubic", "gt", "amgan-gt", "fixed", "kenet", "dan", "amnet-rl", "amnet-rl-ens", "amgan-rl")
 
 
 def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6) -> tuple[list[dict], list[str], list[str]]:

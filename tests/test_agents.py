@@ -368,3 +368,25 @@ def test_shipped_niqe_actor_card_and_reward_on_builtin_images():
     assert sum(ratio) / len(ratio) > 1.05 and sum(ratio) > sum(ratio_psnr) + 0.5, (ratio, ratio_psnr)
     assert sum(rewards) / len(rewards) > 0.1, rewards
     assert sum(rewards) / len(rewards) > sum(rewards_psnr) / len(rewards_psnr) + 0.3, (rewards, rewards_psnr)
+
+
+def test_self_ensemble_averages_the_eight_views_and_is_invariant_to_them():
+    from blindsr_gym.agents import SelfEnsemble
+
+    torch.manual_seed(0)
+    actor = Actor(head="sigma", num_blocks=1, codec=KernelCodec.default()).eval()
+    ens = SelfEnsemble(actor)
+    lr = torch.rand(2, 3, 12, 20)  # not square: the rotated views have another shape
+    views = [torch.rot90(x, r, (-2, -1)) for x in (lr, lr.flip(-1)) for r in range(4)]
+    with torch.no_grad():
+        expected = torch.stack([actor.sigma(v) for v in views]).mean(0)
+        torch.testing.assert_close(ens.sigma(lr), expected, rtol=1e-5, atol=1e-6)
+        # the views of a rotated or flipped image are the same eight
+        torch.testing.assert_close(ens.sigma(torch.rot90(lr, 1, (-2, -1))), ens.sigma(lr), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ens.sigma(lr.flip(-2)), ens.sigma(lr), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ens(lr), actor.sigma_to_action(expected), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(actor.sigma(views[1]), actor.sigma(lr))  # the actor alone is not invariant
+    with pytest.raises(ValueError, match="sigma-head"):
+        SelfEnsemble(Actor(num_blocks=1))
+    with pytest.raises(ValueError, match="lr must be"):
+        ens.sigma(torch.rand(3, 12, 20))

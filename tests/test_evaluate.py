@@ -297,3 +297,22 @@ def test_per_image_log_refuses_to_mix_settings(tmp_path):
     log.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
     with pytest.raises(ValueError, match="differs"):
         evaluate(data, kernels, [make_method("gt", renderer=str(path))], ["psnr"], **run)
+
+
+def test_amnet_rl_ens_renders_the_self_ensembles_width(tmp_path):
+    from blindsr_gym.agents import Actor, SelfEnsemble
+
+    torch.manual_seed(0)
+    renderer = build_renderer("amnet", num_blocks=1)
+    actor = Actor(head="sigma", num_blocks=1, codec=renderer.codec).eval()
+    data, kernels = {"builtin": builtin(mod=4)}, parse_kernels("sigma:2.0")
+    ens = evaluate(data, kernels, [make_method("amnet-rl-ens", renderer=renderer, actor=actor)], ["psnr"],
+                   max_images=1, progress=False)
+    ref = make_method("amnet-rl", renderer=renderer, actor=SelfEnsemble(actor))
+    plain = evaluate(data, kernels, [make_method("amnet-rl", renderer=renderer, actor=actor)], ["psnr"],
+                     max_images=1, progress=False)
+    ref = evaluate(data, kernels, [ref], ["psnr"], max_images=1, progress=False)
+    assert ens[0]["method"] == "amnet-rl-ens" and ens[0]["psnr"] == pytest.approx(ref[0]["psnr"], abs=1e-9)
+    assert ens[0]["kernel_psnr"] != pytest.approx(plain[0]["kernel_psnr"], abs=1e-6)
+    with pytest.raises(ValueError, match="sigma-head"):
+        make_method("amnet-rl-ens", renderer=renderer, actor=Actor(num_blocks=1))
