@@ -26,10 +26,11 @@ also get ``kernel_psnr``: the PSNR of the estimated kernel against the true one 
 figure). ``--figures DIR`` writes one visual comparison panel per (dataset, kernel): an image's
 centre crop from every method next to the HR.
 
-Long evaluations (DAN on Set5 + Set14 + BSD100 took 24 to 64 minutes on 2 CPU threads) write ``--log FILE`` as they go,
-one JSON line per (method, dataset, image, kernel); ``--resume`` continues a log that stopped, recomputing
-nothing in it, so a run can be split over sessions and still report the means an uninterrupted run
-would. The JSON's ``wall_s`` is this run's; ``method_s`` sums each method's seconds over all the log.
+Long evaluations (DAN on Set5 + Set14 + BSD100 took 24 to 64 minutes on 2 CPU threads) write
+``--log FILE`` as they go, one JSON line per (method, dataset, image, kernel); ``--resume`` continues a
+log that stopped, recomputing nothing in it, so a run can be split over sessions and still report the
+means an uninterrupted run would. The JSON's ``wall_s`` is this run's; ``method_s`` sums each method's
+seconds over all the log.
 
     blindsr-gym evaluate --data ../shared/data/test/Set5 --kernels gaussian8 --methods bicubic,gt \\
         --renderer amnet_x4 --metrics psnr,ssim --json out.json --markdown out.md
@@ -285,8 +286,8 @@ class PerImageLog:
     The first line is a header: scale, metrics, the kernels (labels and a digest of their values) and each
     method's ``identity``. Every further line is one (method, dataset, image, kernel): the metric values,
     ``kernel_psnr`` where the method estimates a kernel, ``hr`` (a digest of the HR image) and ``s`` (the
-    method's seconds on it). Floats round-trip exactly through JSON, so a resumed evaluation reports the
-    same means as an uninterrupted one.
+    seconds of the method and its metrics on it). Floats round-trip exactly through JSON, so a resumed
+    evaluation reports the same means as an uninterrupted one.
     """
 
     def __init__(self, path: str | Path, header: dict, resume: bool = False):
@@ -351,6 +352,25 @@ def _digest_array(x) -> str:
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
 
 
+def _score(m: Method, lr: torch.Tensor, k: torch.Tensor, hr: torch.Tensor, mets, scale: int):
+    """``(sr, {metric: value, ["kernel_psnr": value]})`` of method ``m`` on one LR image."""
+    out = m.fn(lr, k.to(lr.device))
+    sr, k_hat = out if isinstance(out, tuple) else (out, None)
+    if sr.shape != hr.shape:
+        raise RuntimeError(f"method {m.name} returned {tuple(sr.shape)} for HR {tuple(hr.shape)}")
+    values = {}
+    for met in mets:
+        if met.name in ("psnr", "ssim"):  # fidelity on the Y channel, the border cropped
+            v = met.fn(sr, hr, crop_border=scale)
+        else:
+            v = met(sr, hr) if met.needs_reference else met(sr)
+        values[met.name] = float(v.reshape(-1)[0])
+    if k_hat is not None:
+        kp = kernel_psnr(k_hat.detach().float().cpu().reshape(1, *k.shape), k[None].float().cpu())
+        values["kernel_psnr"] = float(kp[0])
+    return sr, values
+
+
 @torch.no_grad()
 def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Tensor]],
              methods: Sequence[Method], metrics: Sequence[str] = ("psnr", "ssim"), scale: int = 4,
@@ -366,7 +386,6 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
     """
     device = torch.device(device)
     mets = [get_metric(m) for m in metrics]
-    crop = {"psnr", "ssim"}
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be unique, got {names}")
@@ -402,23 +421,9 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
                             if lr is None:
                                 lr = degrade(hr, k.to(device), scale)
                             t0 = time.perf_counter()
-                            out = m.fn(lr, k.to(device))
-                            sr, k_hat = out if isinstance(out, tuple) else (out, None)
-                            if sr.shape != hr.shape:
-                                raise RuntimeError(f"method {m.name} returned {tuple(sr.shape)} for HR "
-                                                   f"{tuple(hr.shape)}")
-                            entry = {"method": m.name, "dataset": dname, "image": source.names[i], "kernel": klabel}
-                            for met in mets:
-                                if met.name in crop:
-                                    v = met.fn(sr, hr, crop_border=scale)
-                                else:
-                                    v = met(sr, hr) if met.needs_reference else met(sr)
-                                entry[met.name] = float(v.reshape(-1)[0])
-                            if k_hat is not None:
-                                kp = kernel_psnr(k_hat.detach().float().cpu().reshape(1, *k.shape),
-                                                 k[None].float().cpu())
-                                entry["kernel_psnr"] = float(kp[0])
-                            entry["hr"], entry["s"] = hr_digest, round(time.perf_counter() - t0, 4)
+                            sr, entry = _score(m, lr, k, hr, mets, scale)
+                            entry = {"method": m.name, "dataset": dname, "image": source.names[i], "kernel": klabel,
+                                     **entry, "hr": hr_digest, "s": round(time.perf_counter() - t0, 4)}
                             if plog is not None:
                                 plog.add(entry)
                             if on_result is not None:
