@@ -308,10 +308,10 @@ def test_amnet_rl_ens_renders_the_self_ensembles_width(tmp_path):
     data, kernels = {"builtin": builtin(mod=4)}, parse_kernels("sigma:2.0")
     ens = evaluate(data, kernels, [make_method("amnet-rl-ens", renderer=renderer, actor=actor)], ["psnr"],
                    max_images=1, progress=False)
-    ref = make_method("amnet-rl", renderer=renderer, actor=SelfEnsemble(actor))
+    wrapped = make_method("amnet-rl", renderer=renderer, actor=SelfEnsemble(actor))
+    ref = evaluate(data, kernels, [wrapped], ["psnr"], max_images=1, progress=False)
     plain = evaluate(data, kernels, [make_method("amnet-rl", renderer=renderer, actor=actor)], ["psnr"],
                      max_images=1, progress=False)
-    ref = evaluate(data, kernels, [ref], ["psnr"], max_images=1, progress=False)
     assert ens[0]["method"] == "amnet-rl-ens" and ens[0]["psnr"] == pytest.approx(ref[0]["psnr"], abs=1e-9)
     assert ens[0]["kernel_psnr"] != pytest.approx(plain[0]["kernel_psnr"], abs=1e-6)
     with pytest.raises(ValueError, match="sigma-head"):
