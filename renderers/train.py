@@ -62,6 +62,10 @@ class TrainConfig:
     iters: int = 100_000
     family: str = "isotropic"
     noise: float = 0.0  # max noise sigma in 8-bit levels, drawn uniformly per sample
+    # robustness to over-estimated kernels: with probability code_blur_p the code shown to the renderer is
+    # that of the kernel convolved with a Gaussian of width U(0, code_blur) HR pixels (SyntheticPairs)
+    code_blur: float = 0.0
+    code_blur_p: float = 0.0
     amp: str = "auto"  # "bf16", "off", or "auto" (bf16 where the hardware runs it fast)
     ckpt_every: int = 500
     val_data: str | None = None
@@ -92,6 +96,12 @@ class TrainConfig:
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0 (8-bit levels), got {self.noise!r}")
+        if not (math.isfinite(self.code_blur) and self.code_blur >= 0):
+            raise ValueError(f"code_blur must be >= 0 (HR pixels), got {self.code_blur!r}")
+        if not 0 <= self.code_blur_p <= 1:
+            raise ValueError(f"code_blur_p must be a probability in [0, 1], got {self.code_blur_p!r}")
+        if self.code_blur_p > 0 and self.arch == "dan":
+            raise ValueError("code_blur is for the code-conditioned renderers; DAN estimates its own code")
         if self.gan and not self.init:
             raise ValueError("GAN fine-tuning (AMGAN) starts from a trained AMNet: give init=<checkpoint>")
 
@@ -126,6 +136,16 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(img[:, ::-1] if flip else img)
 
 
+def widen_kernels(kernels: torch.Tensor, widths) -> torch.Tensor:
+    """Each ``[l, l]`` kernel convolved with an isotropic Gaussian of its own width (HR pixels), on the same
+    ``l x l`` support and renormalised to sum 1: a Gaussian of width s becomes one of sqrt(s^2 + w^2)."""
+    n, size = kernels.shape[0], kernels.shape[-1]
+    widths = np.broadcast_to(np.asarray(widths, dtype=np.float64), (n,))
+    g = isotropic_gaussian(widths, size).to(kernels)  # [n, l, l]
+    out = F.conv2d(kernels[None].float(), g.float().flip(-1, -2)[:, None], padding=size // 2, groups=n)[0]
+    return (out / out.sum(dim=(-1, -2), keepdim=True)).to(kernels.dtype)
+
+
 class SyntheticPairs:
     """Draws ``(lr, code, hr)`` training batches: HR crops, kernels from ``family``, Eq. 1 degradation.
 
@@ -133,16 +153,28 @@ class SyntheticPairs:
     width drawn uniformly from ``[0, soft_hr]`` HR pixels, as if the photograph were itself soft (Set14's
     foreman): the code stays the degradation kernel's, so an estimator learns that part of the LR image's
     blur may be the content's. The returned ``hr`` is the softened crop.
+
+    ``code_blur`` > 0 is the renderer's side of the same ambiguity: with probability ``code_blur_p`` the
+    returned code is that of the kernel convolved with a Gaussian of width U(0, ``code_blur``) HR pixels (a
+    kernel wider than the one that made the LR image, as an estimator reads a soft photograph), while the
+    LR image and the HR target are unchanged, so a renderer learns not to over-sharpen on an over-estimate.
+    ``kernels`` (``with_kernels``) are always the true ones.
     """
 
     def __init__(self, source: ImageSource, codec: KernelCodec, family="isotropic", scale: int = 4,
-                 patch: int = 64, noise: float = 0.0, soft_hr: float = 0.0, soft_p: float = 1.0):
+                 patch: int = 64, noise: float = 0.0, soft_hr: float = 0.0, soft_p: float = 1.0,
+                 code_blur: float = 0.0, code_blur_p: float = 0.0):
         if not (math.isfinite(soft_hr) and soft_hr >= 0):
             raise ValueError(f"soft_hr must be >= 0 (HR pixels), got {soft_hr!r}")
         if not 0 <= soft_p <= 1:
             raise ValueError(f"soft_p must be a probability in [0, 1], got {soft_p!r}")
         self.source, self.codec, self.scale, self.patch, self.noise = source, codec, scale, patch, noise
+        if not (math.isfinite(code_blur) and code_blur >= 0):
+            raise ValueError(f"code_blur must be >= 0 (HR pixels), got {code_blur!r}")
+        if not 0 <= code_blur_p <= 1:
+            raise ValueError(f"code_blur_p must be a probability in [0, 1], got {code_blur_p!r}")
         self.soft_hr, self.soft_p = soft_hr, soft_p
+        self.code_blur, self.code_blur_p = code_blur, code_blur_p
         self.family = get_family(family, size=codec.size) if isinstance(family, str) else family
         side = patch * scale
         self.eligible = [i for i in range(len(source)) if min(source[i].shape[:2]) >= side]
@@ -167,7 +199,11 @@ class SyntheticPairs:
             noise = torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32)) * sig[:, None, None, None]
             lr = lr + noise.to(lr.device) / 255
             lr = (lr * 255).round().clamp(0, 255) / 255
-        code = self.codec.encode(kernels)
+        shown = kernels
+        if self.code_blur > 0 and self.code_blur_p > 0:  # drawn last: runs without it keep their stream
+            widths = rng.uniform(0, self.code_blur, n) * (rng.random(n) < self.code_blur_p)
+            shown = widen_kernels(kernels, np.maximum(widths, 0.1))
+        code = self.codec.encode(shown)
         if with_kernels:
             return lr.to(device), code.to(device), hr.to(device), kernels.to(device)
         return lr.to(device), code.to(device), hr.to(device)
@@ -318,7 +354,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     amp = resolve_amp(cfg.amp, device)
 
     source = ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True)
-    pairs = SyntheticPairs(source, codec, cfg.family, cfg.scale, cfg.patch, cfg.noise)
+    pairs = SyntheticPairs(source, codec, cfg.family, cfg.scale, cfg.patch, cfg.noise,
+                           code_blur=cfg.code_blur, code_blur_p=cfg.code_blur_p)
     if pairs.skipped and rank == 0:
         print(f"note: {pairs.skipped} of {len(source)} training images are smaller than "
               f"{cfg.patch * cfg.scale} px and are skipped", file=sys.stderr)
@@ -354,7 +391,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                                  "loss": "L1 on the SR + L1 on the code of every loop" if cfg.arch == "dan" else "L1",
                                  "optimizer": "Adam",
                                  "lr": cfg.lr, "lr_milestones": cfg.lr_milestones, "kernel_family": cfg.family,
-                                 "noise_max": cfg.noise, "precision": amp, "wall_time_s": round(wall, 1),
+                                 "noise_max": cfg.noise, "code_blur": cfg.code_blur,
+                                 "code_blur_p": cfg.code_blur_p, "precision": amp, "wall_time_s": round(wall, 1),
                                  "hardware": hardware}}
             name = cfg.arch
             if gan is not None:
@@ -544,6 +582,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=d.iters)
     p.add_argument("--family", default=d.family, choices=["isotropic", "anisotropic", "dan_setting2"])
     p.add_argument("--noise", type=float, default=d.noise, help="max noise sigma (8-bit levels)")
+    p.add_argument("--code-blur", type=float, default=d.code_blur,
+                   help="robustness to over-estimated kernels: the code shown is that of the kernel blurred by a "
+                        "Gaussian of width U(0, this) HR pixels (with probability --code-blur-p)")
+    p.add_argument("--code-blur-p", type=float, default=d.code_blur_p)
     p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"])
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
     p.add_argument("--val-data", default=None, help="held-out HR folder; validated with Gaussian8 kernels")
@@ -574,7 +616,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(data=args.data, out=args.out, arch=args.arch, arch_kwargs=arch_kwargs, scale=args.scale,
                        patch=args.patch, batch=args.batch, lr=args.lr, lr_milestones=sorted(args.lr_milestones),
                        lr_gamma=args.lr_gamma, iters=args.iters, family=args.family, noise=args.noise, amp=args.amp,
-                       ckpt_every=args.ckpt_every, val_data=args.val_data, val_every=args.val_every,
+                       code_blur=args.code_blur, code_blur_p=args.code_blur_p, ckpt_every=args.ckpt_every,
+                       val_data=args.val_data, val_every=args.val_every,
                        seed=args.seed, device=args.device, threads=args.threads, gan=args.gan, init=args.init,
                        w_l1=args.w_l1, w_percep=args.w_percep, w_adv=args.w_adv, lr_d=args.lr_d,
                        vgg_weights=args.vgg_weights, num_outcomes=args.num_outcomes)

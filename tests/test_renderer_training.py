@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from blindsr_gym.kernels import KernelCodec
+from blindsr_gym.kernels import KernelCodec, isotropic_gaussian, isotropic_sigma
 from blindsr_gym.renderers import load_renderer
-from blindsr_gym.renderers.train import SyntheticPairs, TrainConfig, augment, lr_at, train, weights_fingerprint
+from blindsr_gym.renderers.train import (
+    SyntheticPairs,
+    TrainConfig,
+    augment,
+    lr_at,
+    train,
+    weights_fingerprint,
+    widen_kernels,
+)
 
 
 def tiny(hr_folder, out, **kw):
@@ -66,6 +74,38 @@ def test_soft_hr_softens_the_crops_and_keeps_the_codes(hr_folder):
         SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, soft_hr=-1.0)
     with pytest.raises(ValueError, match="soft_p"):
         SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, soft_hr=1.0, soft_p=1.5)
+
+
+def test_widen_kernels_matches_the_wider_gaussian():
+    # a Gaussian of width s convolved with one of width w is the Gaussian of width sqrt(s^2 + w^2)
+    s, w = np.array([1.8, 2.6, 0.5]), np.array([1.5, 1.0, 2.0])
+    wide = widen_kernels(isotropic_gaussian(s, 21), w)
+    assert torch.allclose(wide, isotropic_gaussian(np.hypot(s, w), 21), atol=1e-3)  # 21x21 truncation
+    assert torch.allclose(wide.sum(dim=(-1, -2)), torch.ones(3))
+    k = isotropic_gaussian([2.0], 21)
+    assert torch.allclose(widen_kernels(k, 0.1), k, atol=1e-6)  # width 0.1: a delta on the pixel grid
+
+
+def test_code_blur_shows_a_wider_kernel_and_keeps_the_images(hr_folder):
+    from blindsr_gym.data import ImageFolder
+
+    codec = KernelCodec.default()
+    plain = SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8)
+    wide = SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, code_blur=2.0, code_blur_p=1.0)
+    lr_a, code_a, hr_a, k_a = plain.sample(np.random.default_rng(3), 6, with_kernels=True)
+    lr_b, code_b, hr_b, k_b = wide.sample(np.random.default_rng(3), 6, with_kernels=True)
+    assert torch.equal(lr_a, lr_b) and torch.equal(hr_a, hr_b) and torch.equal(k_a, k_b)
+    true_w = isotropic_sigma(codec.decode(code_a))
+    shown_w = isotropic_sigma(codec.decode(code_b))
+    assert (shown_w > true_w - 0.05).all() and (shown_w - true_w).max() > 0.1  # never narrower, some wider
+    never = SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, code_blur=2.0, code_blur_p=0.0)
+    assert torch.equal(never.sample(np.random.default_rng(3), 6)[1], code_a)
+    with pytest.raises(ValueError, match="code_blur"):
+        SyntheticPairs(ImageFolder(hr_folder, mod=4), codec, patch=8, code_blur=-1.0)
+    with pytest.raises(ValueError, match="code_blur_p"):
+        TrainConfig(data="x", out="y", code_blur=1.0, code_blur_p=2.0)
+    with pytest.raises(ValueError, match="DAN"):
+        TrainConfig(data="x", out="y", arch="dan", code_blur=1.0, code_blur_p=0.5)
 
 
 def test_lr_schedule_is_a_function_of_the_step(tmp_path):
