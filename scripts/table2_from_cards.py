@@ -10,6 +10,9 @@ cards.
     python scripts/table2_from_cards.py renderers/weights/amnet_x4.json agents/weights/kenet_x4.json \
         renderers/weights/dan_x4.json runs/fixed_2.2.eval.json --key gaussian8 --out docs/table2_gaussian8
 
+Table 4 compares two renderers' `gt` rows, which would clash: `--rename CARD:METHOD=NEW` relabels one
+card's method (e.g. `--rename renderers/weights/amnet_adain_x4.json:gt=gt-adain`).
+
 Writes OUT.md (the table, then the source commands) and OUT.json (the command of this script, the
 merged records and summary, and each card's command), and prints the markdown.
 """
@@ -28,8 +31,11 @@ from blindsr_gym.evaluate import summarize, to_markdown
 ORDER = ("bicubic", "gt", "amgan-gt", "fixed", "kenet", "dan", "amnet-rl", "amnet-rl-ens", "amgan-rl")
 
 
-def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6) -> tuple[list[dict], list[str], list[str]]:
-    """``(records, metrics, commands)`` merged over ``cards`` (``(name, card)`` pairs) under evaluation[key]."""
+def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6,
+          rename: dict[tuple[str, str], str] | None = None) -> tuple[list[dict], list[str], list[str]]:
+    """``(records, metrics, commands)`` merged over ``cards`` (``(name, card)`` pairs) under evaluation[key];
+    ``rename`` maps ``(card name, method)`` to the row's label."""
+    rename = rename or {}
     records: dict[tuple[str, str, str], dict] = {}
     metrics: list[str] | None = None
     commands = []
@@ -40,6 +46,7 @@ def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6) -> tuple[l
             raise ValueError(f"{name}: no evaluation {key!r} in its card (has: {sorted(card.get('evaluation', {}))})")
         commands.append(ev["command"])
         for r in ev["records"]:
+            r = dict(r, method=rename.get((name, r["method"]), r["method"]))
             these = [m for m in ("psnr", "ssim", "niqe") if m in r]
             metrics = these if metrics is None else [m for m in metrics if m in these]
             k = (r["method"], r["dataset"], r["kernel"])
@@ -63,21 +70,33 @@ def main(argv=None) -> int:
                    help="model card .json files (next to the shipped .safetensors) or `evaluate --json` files")
     p.add_argument("--key", default="gaussian8", help="the evaluation stored under this card key")
     p.add_argument("--out", required=True, help="writes OUT.md and OUT.json")
+    p.add_argument("--rename", action="append", default=[], metavar="CARD:METHOD=NEW",
+                   help="label CARD's METHOD rows NEW (two renderers' gt rows side by side)")
     a = p.parse_args(argv)
+    rename = {}
+    for spec in a.rename:
+        card, sep, rest = spec.rpartition(":")
+        method, eq, new = rest.partition("=")
+        if not (sep and eq and card in a.cards and method and new):
+            raise SystemExit(f"--rename {spec!r}: expected CARD:METHOD=NEW with CARD one of the cards given")
+        rename[(card, method)] = new
     cards = []
     for c in a.cards:
         path = Path(c)
         if not path.is_file():
             raise SystemExit(f"no model card at {path}")
-        cards.append((str(path), json.loads(path.read_text())))
-    records, metrics, commands = merge(cards, a.key)
+        cards.append((c, json.loads(path.read_text())))
+    records, metrics, commands = merge(cards, a.key, rename=rename)
     md = to_markdown(records, metrics)
     md += "\nMeasured by:\n\n" + "\n".join(f"- `{c}`" for c in commands) + "\n"
     out = Path(a.out)
+    if out.suffix in (".md", ".json"):
+        out = out.with_suffix("")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(md)
+    md_path, json_path = (out.parent / (out.name + ext) for ext in (".md", ".json"))  # keeps "sigma1.8"
+    md_path.write_text(md)
     command = "python scripts/table2_from_cards.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "key": a.key, "sources": commands,
+    json_path.write_text(json.dumps({"command": command, "key": a.key, "sources": commands,
                                                     "summary": summarize(records, metrics), "records": records},
                                                    indent=2) + "\n")
     print(md)

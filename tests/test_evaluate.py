@@ -238,6 +238,19 @@ def test_table2_from_cards_merges_and_checks_shared_methods(tmp_path):
                                                    psnr=29.0, ssim=0.8)]}
     records, _, commands = t2.merge([("a", a), ("f", fixed)], "gaussian8")
     assert [r["method"] for r in records] == ["bicubic", "bicubic", "gt", "gt", "fixed"] and commands[-1] == "eval F"
+    # Table 4: two renderers' gt rows clash unless one is relabelled
+    other = card([("bicubic", "Set5", "sigma=1.80", 26.0, 0.7), ("gt", "Set5", "sigma=1.80", 30.0, 0.85)], "eval D")
+    with pytest.raises(ValueError, match="differs from another card"):
+        t2.merge([("a", a), ("d", other)], "gaussian8")
+    records, _, _ = t2.merge([("a", a), ("d", other)], "gaussian8", rename={("d", "gt"): "gt-adain"})
+    assert [(r["method"], r["psnr"]) for r in records if r["kernel"] == "sigma=1.80"] == [
+        ("bicubic", 26.0), ("gt", 31.0), ("gt-adain", 30.0)]
+    r = tmp_path / "d.json"
+    r.write_text(json.dumps(other))
+    t2.main([str(p), str(r), "--out", str(tmp_path / "t4"), "--rename", f"{r}:gt=gt-adain"])
+    assert "| gt-adain | 30.00 / 0.8500 |" in (tmp_path / "t4.md").read_text()
+    with pytest.raises(SystemExit, match="--rename"):
+        t2.main([str(p), str(r), "--out", str(tmp_path / "t4"), "--rename", "nocard:gt=x"])
 
 
 def test_per_image_log_resumes_to_the_uninterrupted_means(tmp_path):

@@ -256,7 +256,7 @@ def test_vgg_features_load_torchvision_layout(tmp_path):
     assert float(p(x, x)) == 0 and float(p(x, torch.rand(1, 3, 32, 32))) > 0
 
 
-@pytest.mark.parametrize("name", ["amnet_x4", "amgan_x4"])
+@pytest.mark.parametrize("name", ["amnet_x4", "amgan_x4", "amnet_adain_x4"])
 def test_shipped_renderer_cards_carry_training_and_measured_tables(name):
     from blindsr_gym.renderers import _resolve, read_model_card
 
@@ -271,9 +271,19 @@ def test_shipped_renderer_cards_carry_training_and_measured_tables(name):
         ev = card["evaluation"][key]
         assert ev["command"].startswith("blindsr-gym evaluate")
         means = {(r["method"], r["dataset"]): r for r in ev["summary"]}
-        assert means[("gt", "Set5")]["psnr"] > means[("bicubic", "Set5")]["psnr"] + 3
+        margin = 2 if name == "amnet_adain_x4" else 3  # the ablation is the weaker model (table1: +2.7 dB)
+        assert means[("gt", "Set5")]["psnr"] > means[("bicubic", "Set5")]["psnr"] + margin
     if name == "amgan_x4":
         assert "perceptual" in t["gan"] and t["init"]
+    if name == "amnet_adain_x4":  # Table 4: amnet_x4's recipe with AdaIN (Eq. 4) in place of the AMLayer
+        amnet = read_model_card("amnet_x4")
+        assert card["config"]["modulation"] == "adain" and amnet["config"]["modulation"] == "am"
+        same = ("data", "iterations", "batch", "lr_patch", "lr", "lr_milestones", "kernel_family", "noise_max")
+        assert {k: t[k] for k in same} == {k: amnet["training"][k] for k in same}
+        for c in (card, amnet):
+            ev = c["evaluation"]["table4"]
+            assert {r["kernel"] for r in ev["records"]} == {"sigma=1.80"}
+            assert {r["dataset"] for r in ev["summary"]} == {"Set5", "Set14", "BSD100"}
 
 
 def test_amgan_trades_a_little_psnr_for_lower_niqe(data_root):
