@@ -29,7 +29,7 @@ __all__ = ["ARCHS", "SHIPPED", "build_renderer", "load_renderer", "save_renderer
 
 FORMAT = "blindsr-gym-renderer/1"
 ARCHS = {"amnet": amnet, "amnet_l": amnet_l, "bicubic": BicubicRenderer, "dan": DAN}
-SHIPPED = ("amnet_x4", "amgan_x4", "dan_x4", "amnet_adain_x4")  # the last: Table 4's AdaIN ablation
+SHIPPED = ("amnet_x4", "amnet_robust_x4", "amgan_x4", "dan_x4", "amnet_adain_x4")  # the last: Table 4's ablation
 _CODEC_KEYS = ("mean", "components", "code_low", "code_high")
 
 

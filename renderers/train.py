@@ -346,7 +346,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         rng.bit_generator.state = json.loads(state["rng"][rank])
         if gan is not None:
             gan.load_state_dict(state["gan"])
-        init_card = state.get("init_card")
+        init_card = state.get("init_card", init_card)  # older warm starts saved none
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if gan is not None:
         gan.wrap(world)
@@ -384,6 +384,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                     "wall_s": wall, "rng": rng_states, "config": cfg_dict}
             if gan is not None:
                 blob["gan"] = gan.state_dict()
+            if cfg.init:  # the init's card, so that a resumed run's card still carries init_training
                 blob["init_card"] = init_card
             _atomic_save(blob, state_path)
             card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,

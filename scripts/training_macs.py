@@ -1,5 +1,7 @@
 """Multiply-accumulates of one training step of each shipped model, and of their whole runs: the compute
-budget that DAN's card is matched to (amnet_x4 plus actor_psnr_x4). Prints JSON.
+budget that DAN's card is matched to (amnet_x4 plus actor_psnr_x4), and the budget of AMNet-RL with
+amnet_robust_x4 (amnet_x4 fine-tuned with --code-blur, counted with its init), which DAN is not matched to.
+Prints JSON.
 
     python scripts/training_macs.py
 
@@ -36,7 +38,8 @@ def main() -> int:
     amnet, dan = build_renderer("amnet"), build_renderer("dan")
     actor = Actor(head="sigma", codec=amnet.codec)  # the codec's action table: the `sr` stage calls actor(lr)
     cards = {"amnet_x4": read_model_card("amnet_x4"), "dan_x4": read_model_card("dan_x4"),
-             "actor_psnr_x4": json.loads(resolve_actor("actor_psnr_x4").with_suffix(".json").read_text())}
+             "actor_psnr_x4": json.loads(resolve_actor("actor_psnr_x4").with_suffix(".json").read_text()),
+             "amnet_robust_x4": read_model_card("amnet_robust_x4")}
 
     frozen = build_renderer("amnet").requires_grad_(False)  # the `sr` loss renders through amnet_x4, frozen
 
@@ -61,8 +64,11 @@ def main() -> int:
         return sum(s.mean() for s in srs) + sum(c.mean() for c in codes)
 
     rows, pmac, last_step = {}, {}, {}
-    for name, fn in (("amnet_x4", lambda lr, _: amnet(lr, torch.rand(len(lr), amnet.codec.length)).mean()),
-                     ("dan_x4", lambda lr, _: dan_loss(lr)), ("actor_psnr_x4", actor_loss)):
+    def amnet_loss(lr, _):
+        return amnet(lr, torch.rand(len(lr), amnet.codec.length)).mean()
+
+    for name, fn in (("amnet_x4", amnet_loss), ("dan_x4", lambda lr, _: dan_loss(lr)), ("actor_psnr_x4", actor_loss),
+                     ("amnet_robust_x4", amnet_loss)):
         runs, macs = stages(cards[name]["training"]), {}
         for n, p, _, sr in runs:
             if (n, p, sr) not in macs:
@@ -80,7 +86,8 @@ def main() -> int:
     short = max(budget - pmac["dan_x4"], 0.0)
     out = {"command": "python " + " ".join(sys.argv), "models": rows, "amnet_plus_actor_pmac": round(budget, 3),
            "dan_over_budget": round(pmac["dan_x4"] / budget, 3),
-           "dan_iterations_for_budget": rows["dan_x4"]["iterations"] + math.ceil(short * 1e15 / last_step["dan_x4"])}
+           "dan_iterations_for_budget": rows["dan_x4"]["iterations"] + math.ceil(short * 1e15 / last_step["dan_x4"]),
+           "amnet_robust_plus_actor_pmac": round(pmac["amnet_robust_x4"] + pmac["actor_psnr_x4"], 3)}
     print(json.dumps(out, indent=2))
     return 0
 

@@ -210,3 +210,13 @@ def test_dan_trains_end_to_end_and_resumes(hr_folder, tmp_path):
     with pytest.raises(ValueError, match="not DAN"):
         train(tiny(hr_folder, tmp_path / "g", gan=True, init=str(tmp_path / "full" / "dan.safetensors"), **kw),
               progress=False)
+
+
+def test_a_resumed_warm_start_keeps_its_init_card(hr_folder, tmp_path):
+    train(tiny(hr_folder, tmp_path / "base", iters=2), progress=False)
+    init = str(tmp_path / "base" / "amnet.safetensors")
+    train(tiny(hr_folder, tmp_path / "warm", iters=2, init=init), progress=False)
+    train(tiny(hr_folder, tmp_path / "warm", iters=4, init=init), resume=True, progress=False)
+    card = json.loads((tmp_path / "warm" / "amnet.json").read_text())["training"]
+    assert card["iterations"] == 4 and card["init"] == init
+    assert card["init_training"]["training"]["iterations"] == 2  # the init's whole card, after the resume too
