@@ -97,8 +97,7 @@ def main(argv=None) -> int:
     md_path.write_text(md)
     command = "python scripts/table2_from_cards.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     json_path.write_text(json.dumps({"command": command, "key": a.key, "sources": commands,
-                                                    "summary": summarize(records, metrics), "records": records},
-                                                   indent=2) + "\n")
+                                     "summary": summarize(records, metrics), "records": records}, indent=2) + "\n")
     print(md)
     return 0
 

@@ -63,10 +63,10 @@ def main() -> int:
         srs, codes = dan(lr)
         return sum(s.mean() for s in srs) + sum(c.mean() for c in codes)
 
-    rows, pmac, last_step = {}, {}, {}
     def amnet_loss(lr, _):
         return amnet(lr, torch.rand(len(lr), amnet.codec.length)).mean()
 
+    rows, pmac, last_step = {}, {}, {}
     for name, fn in (("amnet_x4", amnet_loss), ("dan_x4", lambda lr, _: dan_loss(lr)), ("actor_psnr_x4", actor_loss),
                      ("amnet_robust_x4", amnet_loss)):
         runs, macs = stages(cards[name]["training"]), {}
