@@ -29,22 +29,15 @@ class ActorCheckpointError(ValueError):
 def save_module(module: torch.nn.Module, path: str | Path, fmt: str, codec=None, card: dict | None = None) -> Path:
     """Write a network with a ``config`` dict to ``path`` (``.safetensors``, metadata ``format=fmt``,
     its config and the codec hash) and its model card (``.json``) next to it."""
-    from safetensors.torch import save_file
+    from blindsr_gym.utils import write_checkpoint
 
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(f"checkpoints are .safetensors files, got {path}")
     meta = {"format": fmt, "config": json.dumps(module.config, sort_keys=True),
             "codec_hash": codec.hash if codec is not None else ""}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp), metadata=meta)
-    tmp.replace(path)
     card = dict(card or {})
     card.update(config=module.config, codec_hash=meta["codec_hash"],
                 parameters=sum(p.numel() for p in module.parameters()))
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2, default=str) + "\n")
-    return path
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    return write_checkpoint(path, tensors, meta, card)
 
 
 def save_actor(actor: Actor, path: str | Path, codec=None, card: dict | None = None) -> Path:

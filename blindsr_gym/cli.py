@@ -17,6 +17,7 @@ __all__ = ["main"]
 def _demo(args: argparse.Namespace) -> int:
     """One episode of BlindSR-PSNR-v0 per built-in image and kernel width, three ways."""
     from .envs import BlindSREnv
+    from .fileio import check_writable, write_image
     from .metrics import niqe, psnr
     from .renderers import read_model_card
 
@@ -25,6 +26,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.lr_size < 48:
         raise ValueError(f"--lr-size {args.lr_size} is too small: the demo reports NIQE, which needs SR images of "
                          "at least 192x192 pixels, i.e. --lr-size >= 48 at x4")
+    if args.out:
+        check_writable(args.out)
     t0 = time.perf_counter()
     env = BlindSREnv(renderer=args.renderer, metric="psnr", lr_size=args.lr_size, device=args.device,
                      render_mode="rgb_array" if args.out else None)
@@ -50,11 +53,7 @@ def _demo(args: argparse.Namespace) -> int:
                 "hr_niqe": round(float(niqe(env._hr)[0]), 3),
             })
             if args.out:
-                import cv2
-
-                out = Path(args.out)
-                out.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(out / f"{name}_sigma{sigma:g}.png"), env.render()[..., ::-1])
+                write_image(Path(args.out) / f"{name}_sigma{sigma:g}.png", env.render())
     elapsed = time.perf_counter() - t0
     result = {"renderer": str(args.renderer), "renderer_iterations": card.get("training", {}).get("iterations"),
               "codec": core.codec.hash, "lr_size": core.lr_size, "scale": core.scale, "rows": rows,

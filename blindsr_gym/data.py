@@ -30,7 +30,9 @@ class ImageReadError(ValueError):
     """An image file is missing, unreadable, corrupt, or unsuitable (e.g. too small)."""
 
 
-def _to_rgb8(img: np.ndarray, origin: str) -> np.ndarray:
+def _to_rgb8(img: np.ndarray, origin: str, bgr: bool = False) -> np.ndarray:
+    """uint8 HWC RGB from an 8/16-bit array. ``bgr``: the array is in cv2's channel order (a decoded
+    file), converted once here; in-memory arrays are RGB(A) and keep their order."""
     if img.dtype == np.uint16:
         img = np.floor(img.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
     elif img.dtype != np.uint8:
@@ -38,7 +40,9 @@ def _to_rgb8(img: np.ndarray, origin: str) -> np.ndarray:
     if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
         img = np.repeat(img.reshape(img.shape[0], img.shape[1], 1), 3, axis=2)
     elif img.ndim == 3 and img.shape[2] in (3, 4):
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB if img.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
+        img = img[..., :3]  # alpha dropped
+        if bgr:
+            img = img[..., ::-1]
     else:
         raise ImageReadError(f"{origin}: unsupported image shape {img.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
@@ -57,7 +61,7 @@ def read_image(path: str | Path) -> np.ndarray:
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise ImageReadError(f"{path}: cannot decode image (corrupt, truncated or unsupported format)")
-    return _to_rgb8(img, str(path))
+    return _to_rgb8(img, str(path), bgr=True)
 
 
 class ImageSource(Sequence):
@@ -143,7 +147,9 @@ class ImageFolder(ImageSource):
 
 
 class ImageList(ImageSource):
-    """In-memory images with names."""
+    """In-memory images with names: uint8 (or 16-bit) HWC arrays in RGB(A) order, or grayscale HW.
+    RGB arrays are kept as they are (alpha dropped); arrays read with cv2 must be converted from BGR
+    by the caller (or read with :func:`read_image`)."""
 
     def __init__(self, images: Sequence[np.ndarray], names: Sequence[str], mod: int = 1):
         super().__init__(mod)

@@ -42,6 +42,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,10 @@ import torch
 
 from .data import ImageFolder, ImageSource, builtin
 from .degradation import degrade, imresize
+from .fileio import write_text
 from .kernels import gaussian8_sigmas, isotropic_gaussian, kernel_psnr
 from .metrics import get_metric
-from .utils import to_tensor
+from .utils import check_finite, to_tensor
 
 __all__ = ["parse_kernels", "register_method", "make_method", "evaluate", "summarize", "to_markdown",
            "load_datasets", "METHODS"]
@@ -300,23 +302,30 @@ class PerImageLog:
             self._load(header)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({"header": header}) + "\n")
+            write_text(self.path, json.dumps({"header": header}) + "\n")
             self.methods = dict(header["methods"])
         self._f = self.path.open("a")
 
     def _load(self, header: dict) -> None:
-        raw = self.path.read_text()
+        """Recognise the file as one of our logs (header and every entry parse) before changing a byte of it;
+        then drop an incomplete last line and record methods new to it, rewriting it atomically."""
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{self.path} is not a per-image evaluation log (not text); "
+                             "it was left untouched") from None
         lines = raw.split("\n")
-        if not raw.endswith("\n"):  # the write in flight when the run stopped: recompute that entry
-            lines, tail = lines[:-1], lines[-1]
-            self.path.write_text("\n".join(lines) + "\n" if lines else "")
-            if tail:
-                print(f"note: {self.path}: dropped an incomplete last line (the entry in flight when it stopped)")
-        lines = [ln for ln in lines if ln]
+        tail = "" if raw.endswith("\n") else lines[-1]  # the write in flight when the run stopped
+        lines = [ln for ln in (lines if raw.endswith("\n") else lines[:-1]) if ln]
+        not_ours = f"{self.path} is not a per-image evaluation log (%s); it was left untouched: choose another --log"
         try:
             old = json.loads(lines[0])["header"]
-        except (IndexError, KeyError, json.JSONDecodeError):
-            raise ValueError(f"{self.path} is not a per-image evaluation log (no header line)") from None
+            entries = [json.loads(ln) for ln in lines[1:]]
+            keys = [(e["method"], e["dataset"], e["image"], e["kernel"]) for e in entries]
+        except (IndexError, KeyError, TypeError, json.JSONDecodeError):
+            raise ValueError(not_ours % "no header line, or a line that is not an entry") from None
+        if not isinstance(old, dict) or not {"scale", "metrics", "kernels", "methods"} <= set(old):
+            raise ValueError(not_ours % "its header lacks scale, metrics, kernels or methods")
         for key in ("scale", "metrics", "kernels"):
             if old.get(key) != header[key]:
                 raise ValueError(f"--resume: {self.path} was made with {key} {old.get(key)!r}, this run has "
@@ -326,12 +335,12 @@ class PerImageLog:
                 raise ValueError(f"--resume: method {name!r} in {self.path} ran with other weights or settings "
                                  f"({old['methods'][name]} vs {ident}); start a new --log")
         self.methods = {**old["methods"], **header["methods"]}
-        if self.methods != old["methods"]:  # methods added by this run: record them in the header
+        if tail or self.methods != old["methods"]:
+            if tail:
+                print(f"note: {self.path}: dropped an incomplete last line (the entry in flight when it stopped)")
             lines[0] = json.dumps({"header": {**old, "methods": self.methods}})
-            self.path.write_text("\n".join(lines) + "\n")
-        for ln in lines[1:]:
-            e = json.loads(ln)
-            self.done[(e["method"], e["dataset"], e["image"], e["kernel"])] = e
+            write_text(self.path, "\n".join(lines) + "\n")
+        self.done = dict(zip(keys, entries, strict=True))
 
     def get(self, method: str, dataset: str, image: str, kernel: str, hr_digest: str) -> dict | None:
         e = self.done.get((method, dataset, image, kernel))
@@ -358,6 +367,7 @@ def _score(m: Method, lr: torch.Tensor, k: torch.Tensor, hr: torch.Tensor, mets,
     sr, k_hat = out if isinstance(out, tuple) else (out, None)
     if sr.shape != hr.shape:
         raise RuntimeError(f"method {m.name} returned {tuple(sr.shape)} for HR {tuple(hr.shape)}")
+    check_finite(sr, f"method {m.name}'s SR image")
     values = {}
     for met in mets:
         if met.name in ("psnr", "ssim"):  # fidelity on the Y channel, the border cropped
@@ -428,6 +438,7 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
                                 plog.add(entry)
                             if on_result is not None:
                                 on_result(m.name, dname, source.names[i], klabel, lr, sr, hr)
+                        rec.setdefault("_images", []).append(source.names[i])
                         for key in [met.name for met in mets] + (["kernel_psnr"] if "kernel_psnr" in entry else []):
                             rec.setdefault(key, []).append(entry[key])
                         secs[m.name] += entry["s"]
@@ -440,12 +451,24 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
             plog.close()
     if seconds is not None:
         seconds.update({k: round(v, 1) for k, v in secs.items()})
-    records = []
-    for (mname, dname, klabel), vals in sums.items():
-        rec = {"method": mname, "dataset": dname, "kernel": klabel, "images": len(next(iter(vals.values())))}
-        rec.update({k: float(np.nanmean(v)) for k, v in vals.items()})
-        records.append(rec)
-    return records
+    return [_record(key, vals) for key, vals in sums.items()]
+
+
+def _record(key: tuple[str, str, str], vals: dict[str, list]) -> dict:
+    """One (method, dataset, kernel) record: each metric's mean over its finite values, and in ``n`` how many
+    that is. A NaN/inf value is never dropped silently: a warning names its image."""
+    mname, dname, klabel = key
+    images = vals.pop("_images")
+    rec = {"method": mname, "dataset": dname, "kernel": klabel, "images": len(images), "n": {}}
+    for k, v in vals.items():
+        arr = np.asarray(v, dtype=np.float64)
+        ok = np.isfinite(arr)
+        rec[k] = float(arr[ok].mean()) if ok.any() else float("nan")
+        rec["n"][k] = int(ok.sum())
+        for j in np.flatnonzero(~ok):
+            warnings.warn(f"{k} of {mname} on {dname}/{images[j]} ({klabel}) is {arr[j]}: left out of the mean, "
+                          f"which is over {int(ok.sum())} of {len(images)} images", RuntimeWarning, stacklevel=3)
+    return rec
 
 
 def summarize(records: list[dict], metrics: Sequence[str]) -> list[dict]:
@@ -457,9 +480,19 @@ def summarize(records: list[dict], metrics: Sequence[str]) -> list[dict]:
     out = []
     for (m, d), rs in groups.items():
         keys = list(metrics) + (["kernel_psnr"] if all("kernel_psnr" in r for r in rs) else [])
-        out.append({"method": m, "dataset": d, "kernel": "mean", "kernels": len(rs),
-                    **{k: float(np.mean([r[k] for r in rs])) for k in keys}})
+        row = {"method": m, "dataset": d, "kernel": "mean", "kernels": len(rs),
+               **{k: float(np.mean([r[k] for r in rs])) for k in keys}}
+        if all("n" in r for r in rs):  # records read from older cards have no counts
+            row["images"] = sum(r["images"] for r in rs)
+            row["n"] = {k: sum(r["n"][k] for r in rs) for k in keys}
+        out.append(row)
     return out
+
+
+def _short(r: dict, k: str) -> str:
+    """`` (n/N)`` when the mean of ``k`` in record ``r`` is over fewer values than it has images."""
+    n, total = r.get("n", {}).get(k), r.get("images")
+    return f" ({n}/{total})" if n is not None and total is not None and n < total else ""
 
 
 def to_markdown(records: list[dict], metrics: Sequence[str], by_kernel: bool = False) -> str:
@@ -482,8 +515,11 @@ def to_markdown(records: list[dict], metrics: Sequence[str], by_kernel: bool = F
         vals = []
         for c in cols:
             r = cell.get((m, c))
-            vals.append("-" if r is None else " / ".join(fmt.get(k, "{:.4f}").format(r[k]) for k in metrics))
+            vals.append("-" if r is None else " / ".join(fmt.get(k, "{:.4f}").format(r[k]) + _short(r, k)
+                                                        for k in metrics))
         lines.append(f"| {m} | " + " | ".join(vals) + " |")
+    if any(_short(r, k) for r in rows for k in metrics):
+        lines += ["", "(n/N): the mean is over n of N values; the others were NaN (each named in a warning)"]
     kmethods = [m for m in methods if any("kernel_psnr" in r for r in rows if r["method"] == m)]
     if kmethods:
         lines += ["", "kernel PSNR (dB) of the estimated kernels", "", head, "|" + "---|" * (len(cols) + 1)]
@@ -568,9 +604,9 @@ def run_cli(args) -> int:
         lines += [f"| {r['method']} | {r['params']:,} | {r['macs_G']:.1f} | {r['latency_s']:.3f} | {r['device']} | "
                   f"{r['macs_vs_amnet_rl']:.1f}x | {r['latency_vs_amnet_rl']:.1f}x |" for r in rows]
         if args.json:
-            Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+            write_text(args.json, json.dumps(doc, indent=2) + "\n")
         if args.markdown:
-            Path(args.markdown).write_text("\n".join(lines) + "\n")
+            write_text(args.markdown, "\n".join(lines) + "\n")
         print("\n".join(lines))
         return 0
     device = resolve_device(args.device)
@@ -602,10 +638,10 @@ def run_cli(args) -> int:
     md = to_markdown(records, metrics, by_kernel=args.by_kernel)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_text(args.json, json.dumps(result, indent=2) + "\n")
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(md)
+        write_text(args.markdown, md)
     if panels is not None:
         result["figures"] = [str(p) for p in panels.write()]
     if args.card_key:
@@ -628,6 +664,7 @@ class FigurePanels:
         self.folder, self.crop = Path(folder), crop
         self.first: dict[str, str] = {}
         self.tiles: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
+        self.hr: dict[tuple[str, str], tuple[str, np.ndarray]] = {}
 
     def _crop(self, x: torch.Tensor, scale: int = 1) -> np.ndarray:
         from .utils import to_uint8
@@ -646,14 +683,18 @@ class FigurePanels:
         tiles = self.tiles.setdefault((dataset, kernel), [])
         if not tiles:
             tiles.append(("LR", self._crop(lr, hr.shape[-1] // lr.shape[-1])))
+            self.hr[(dataset, kernel)] = ("HR", self._crop(hr))
         tiles.append((method, self._crop(sr)))
 
     def write(self) -> list[Path]:
         import cv2
 
+        from .fileio import write_image
+
         self.folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for (dataset, kernel), tiles in self.tiles.items():
+            tiles = [*tiles, self.hr[(dataset, kernel)]]
             side = max(t.shape[0] for _, t in tiles)
             row = []
             for name, t in tiles:
@@ -664,7 +705,7 @@ class FigurePanels:
             stem = f"{dataset}_{self.first[dataset]}_{kernel}"
             safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in stem)
             path = self.folder / f"{safe}.png"
-            cv2.imwrite(str(path), np.hstack(row[:-1])[..., ::-1])
+            write_image(path, np.hstack(row[:-1]))
             paths.append(path)
         return paths
 
@@ -675,7 +716,7 @@ def _update_card(path: Path, key: str, result: dict) -> None:
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     keep = ("command", "kernels", "device", "wall_s", "method_s", "summary", "records")
     card.setdefault("evaluation", {})[key] = {k: result[k] for k in keep if k in result}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_text(card_path, json.dumps(card, indent=2) + "\n")
 
 
 def add_arguments(p) -> None:

@@ -37,7 +37,9 @@ from pathlib import Path
 
 import torch
 
-from .data import IMAGE_EXTENSIONS, read_image
+from .data import IMAGE_EXTENSIONS, ImageReadError, read_image
+from .fileio import check_outputs_distinct, check_writable, write_image
+from .utils import NonFiniteOutputError, check_finite
 
 __all__ = ["collect_inputs", "make_upscaler", "upscale_files", "UPSCALE_METHODS", "add_arguments", "run_cli"]
 
@@ -115,53 +117,79 @@ def _outputs(files: Sequence[Path], out: Path, scale: int) -> list[Path]:
     outs = [out / f"{f.stem}_x{scale}.png" for f in files]
     seen: dict[Path, Path] = {}
     for f, o in zip(files, outs, strict=True):
-        if o in seen:
-            raise ValueError(f"{seen[o]} and {f} would both be written to {o}; "
+        r = o.resolve()
+        if r in seen:
+            raise ValueError(f"{seen[r]} and {f} would both be written to {o}; "
                              "upscale them into different --out folders")
-        seen[o] = f
-        if o.resolve() == f.resolve():
-            raise ValueError(f"the output {o} is the input itself")
+        seen[r] = f
+    check_outputs_distinct(files, outs)
     return outs
+
+
+class UpscaleError(RuntimeError):
+    """Some inputs could not be upscaled; ``reports`` holds every image's report, failures included."""
+
+    def __init__(self, message: str, reports: list[dict]):
+        super().__init__(message)
+        self.reports = reports
 
 
 @torch.no_grad()
 def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | None = None, sigma: float | None = None,
-                  overwrite: bool = False, progress: bool = True, device: str | torch.device = "cpu",
-                  **models) -> list[dict]:
+                  overwrite: bool = False, skip_existing: bool = False, progress: bool = True,
+                  device: str | torch.device = "cpu", **models) -> list[dict]:
     """Upscale every input image into ``out``; returns one report per image (paths, sizes, seconds and,
-    for kernel-estimating methods, the estimated width ``sigma_estimate``)."""
-    import cv2
+    for kernel-estimating methods, the estimated width ``sigma_estimate``).
 
+    Before any model loads: an output path that is any input's path is refused (``overwrite`` never
+    extends to inputs), existing outputs are refused unless ``overwrite`` (replace them) or
+    ``skip_existing`` (keep them and skip their inputs), and ``out`` must be writable. Each output is
+    written to a temporary file renamed into place. An input that cannot be read, or whose SR is not
+    finite, is reported (``"error"``) and the others go on; :class:`UpscaleError` is raised at the end
+    when any failed.
+    """
     from .kernels import isotropic_sigma
     from .utils import to_tensor, to_uint8
 
+    if overwrite and skip_existing:
+        raise ValueError("--overwrite replaces existing outputs and --skip-existing keeps them: choose one")
     files = collect_inputs(inputs)
-    name, scale, fn = make_upscaler(method, sigma=sigma, device=device, **models)
     out = Path(out).expanduser()
+    name, scale, fn = make_upscaler(method, sigma=sigma, device=device, **models)  # the scale names the outputs
     outs = _outputs(files, out, scale)
-    if not overwrite:
-        exist = [str(o) for o in outs if o.exists()]
-        if exist:
-            raise FileExistsError(f"{len(exist)} output(s) exist already, e.g. {exist[0]}; pass --overwrite to "
-                                  "replace them")
-    out.mkdir(parents=True, exist_ok=True)
+    exist = [o for o in outs if o.exists()]
+    if exist and not (overwrite or skip_existing):
+        raise FileExistsError(f"{len(exist)} output(s) exist already, e.g. {exist[0]}; pass --skip-existing to keep "
+                              "them (and upscale only the rest) or --overwrite to replace them")
+    todo = [(f, o) for f, o in zip(files, outs, strict=True) if not (skip_existing and o.exists())]
+    check_writable(out)
+    reports = [{"input": str(f), "output": str(o), "skipped": "output exists"}
+               for f, o in zip(files, outs, strict=True) if skip_existing and o.exists()]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(files), desc=f"upscale ({name})", unit="img")
-    reports = []
+        bar = tqdm(total=len(todo), desc=f"upscale ({name})", unit="img")
+    failed = []
     try:
-        for f, o in zip(files, outs, strict=True):
+        for f, o in todo:
             t0 = time.perf_counter()
-            img = read_image(f)
-            lr = to_tensor(img, device=device)
-            sr, k_hat = fn(lr)
-            if not cv2.imwrite(str(o), to_uint8(sr)[0][..., ::-1]):
-                raise OSError(f"could not write {o}")
-            rep = {"input": str(f), "output": str(o), "lr_size": list(img.shape[:2]),
-                   "sr_size": [int(sr.shape[-2]), int(sr.shape[-1])], "method": name,
-                   "seconds": round(time.perf_counter() - t0, 3)}
+            rep = {"input": str(f), "output": str(o), "method": name}
+            try:
+                img = read_image(f)
+                lr = to_tensor(img, device=device)
+                sr, k_hat = fn(lr)
+                check_finite(sr, f"the SR image of {f}")
+            except (ImageReadError, NonFiniteOutputError) as e:
+                rep["error"] = str(e)
+                failed.append(rep)
+                reports.append(rep)
+                if bar is not None:
+                    bar.update(1)
+                continue
+            write_image(o, to_uint8(sr)[0])
+            rep.update(lr_size=list(img.shape[:2]), sr_size=[int(sr.shape[-2]), int(sr.shape[-1])],
+                       seconds=round(time.perf_counter() - t0, 3))
             if k_hat is not None:
                 rep["sigma_estimate"] = round(float(isotropic_sigma(k_hat.float().reshape(1, *k_hat.shape[-2:]))[0]), 3)
             reports.append(rep)
@@ -170,6 +198,8 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
     finally:
         if bar is not None:
             bar.close()
+    if failed:
+        raise UpscaleError(f"{len(failed)} of {len(todo)} image(s) failed, e.g. {failed[0]['error']}", reports)
     return reports
 
 

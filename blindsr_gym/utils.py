@@ -7,7 +7,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["to_tensor", "to_uint8", "centre_crop", "resolve_device"]
+__all__ = ["NonFiniteOutputError", "check_finite", "to_tensor", "to_uint8", "centre_crop", "resolve_device",
+           "file_sha256", "read_checkpoint", "write_checkpoint"]
+
+
+class NonFiniteOutputError(RuntimeError):
+    """A model produced NaN or inf: an error, never an image (broken weights or input)."""
+
+
+def check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
+    """``x`` unchanged, or :class:`NonFiniteOutputError` naming ``what`` when it holds NaN or inf."""
+    if not bool(torch.isfinite(x).all()):
+        raise NonFiniteOutputError(f"{what} is not finite (NaN or inf): the model's weights or its input are "
+                                   "broken, so no image was made from it")
+    return x
 
 
 def to_tensor(img, device: torch.device | str | None = None) -> torch.Tensor:
@@ -53,12 +66,31 @@ def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
     return dev
 
 
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex): model cards record it as ``sha256`` and loading checks it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def read_checkpoint(path, fmt: str, error: type[Exception], what: str) -> tuple[dict, dict]:
     """``(metadata, tensors)`` of a ``.safetensors`` checkpoint whose metadata ``format`` is ``fmt``;
-    anything else raises ``error`` naming the file and ``what`` was expected."""
+    anything else raises ``error`` naming the file and ``what`` was expected.
+
+    Corruption is caught, not rendered: when the model card beside the file records the file's
+    ``sha256`` (every card the package writes does), the bytes must match it; and every floating-point
+    tensor must be finite.
+    """
+    import json
+
     from safetensors import safe_open
     from safetensors.torch import load_file
 
+    path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -67,7 +99,40 @@ def read_checkpoint(path, fmt: str, error: type[Exception], what: str) -> tuple[
         raise error(f"{path}: not a readable .safetensors file ({e})") from None
     if meta.get("format") != fmt:
         raise error(f"{path}: not a blindsr-gym {what} checkpoint (format {meta.get('format')!r})")
+    card = path.with_suffix(".json")
+    if card.is_file():
+        try:
+            want = json.loads(card.read_text()).get("sha256")
+        except (json.JSONDecodeError, AttributeError):
+            raise error(f"{card}: the model card beside {path.name} is not a JSON object") from None
+        if want and file_sha256(path) != want:
+            raise error(f"{path}: the file's SHA-256 differs from the one its model card {card.name} records: the "
+                        f"weights are corrupt or were changed after the card was written")
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise error(f"{path}: corrupt {what} checkpoint: {len(bad)} tensor(s) hold NaN or inf, e.g. {bad[0]!r}")
     return meta, tensors
+
+
+def write_checkpoint(path, tensors: dict, meta: dict, card: dict) -> Path:
+    """Write ``tensors`` with ``meta`` to ``path`` (``.safetensors``) and ``card`` plus the file's
+    ``sha256`` to the model card beside it (``.json``), each atomically; the weights first, so a card
+    never describes a file that is not there."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from .fileio import atomic_path, write_text
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"checkpoints are .safetensors files, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    card = {**card, "sha256": file_sha256(path)}
+    write_text(path.with_suffix(".json"), json.dumps(card, indent=2, default=str) + "\n")
+    return path
 
 
 def resolve_checkpoint(name_or_path, package: str, shipped: tuple[str, ...], error: type[Exception],

@@ -52,7 +52,7 @@ def build_renderer(arch: str, codec: KernelCodec | None = None, **kwargs) -> nn.
 
 def save_renderer(model: nn.Module, path: str | Path, card: dict | None = None) -> Path:
     """Write ``model`` to ``path`` (``.safetensors``) and its model card to ``path.with_suffix('.json')``."""
-    from safetensors.torch import save_file
+    from blindsr_gym.utils import write_checkpoint
 
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -66,16 +66,10 @@ def save_renderer(model: nn.Module, path: str | Path, card: dict | None = None) 
         tensors[f"codec.{key}"] = torch.from_numpy(np.ascontiguousarray(getattr(codec, key)))
     meta = {"format": FORMAT, "arch": arch, "config": json.dumps(model.config, sort_keys=True),
             "codec_hash": codec.hash, "codec_meta": json.dumps(codec.meta, sort_keys=True, default=str)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
     card = dict(card or {})
     card.update(arch=arch, config=model.config, codec_hash=codec.hash,
                 parameters=sum(p.numel() for p in model.parameters()))
-    card_path = path.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    return path
+    return write_checkpoint(path, tensors, meta, card)
 
 
 def _resolve(name_or_path: str | Path) -> Path:

@@ -86,13 +86,11 @@ def test_shipped_dan_card_and_restoration_on_builtin_images():
             bic = imresize(lr, 4).clamp(0, 1)
             gains.append(float(psnr(srs[-1].clamp(0, 1), hr)[0] - psnr(bic, hr)[0]))
             codes.append(est[-1][0])
-    # measured when shipped (2,869 iterations): gains 1.24-3.55 dB, mean 2.51 (2,600 iterations: 1.09-3.14, mean
-    # 2.37; the 1,070-iteration dan_x4: 0.96-1.49)
+    # measured (2,869 iterations; `python scripts/builtin_figures.py`): gains 1.29-3.87 dB, mean 2.57
     assert min(gains) > 0.7 and sum(gains) / len(gains) > 2.0, gains
     # the width of the kernel DAN's code decodes to (second moment) grows with the true width on every image:
-    # 2.63 / 2.96 / 3.07 (astronaut), 3.03 / 3.14 / 3.19 (chelsea), 2.70 / 2.96 / 3.06 (coffee) for 1.8 / 2.6 / 3.2.
-    # Compressed towards ~3 and biased wide (at 2,600 iterations towards ~2.6: 2.26 / 2.61 / 2.77 on astronaut; the
-    # 1,070-iteration dan_x4 moved by only ~1%): it reads the blur, coarsely
+    # 2.64 / 2.98 / 3.12 (astronaut), 3.03 / 3.17 / 3.26 (chelsea), 2.75 / 3.05 / 3.21 (coffee) for 1.8 / 2.6 / 3.2.
+    # Compressed towards ~3 and biased wide: it reads the blur, coarsely
     from blindsr_gym.kernels import isotropic_sigma
 
     widths = isotropic_sigma(dan.codec.decode(torch.stack(codes).float())).reshape(3, 3)

@@ -181,7 +181,7 @@ def test_cli_figures_card_key_and_unknown_method(tmp_path, capsys):
     figs = sorted((tmp_path / "fig").glob("*.png"))
     assert len(figs) == 2  # one per (dataset, kernel)
     img = cv2.imread(str(figs[0]))
-    assert img.shape == (64 + 22, 4 * 64 + 3 * 4, 3)  # LR, bicubic, gt, kenet; 22 px labels, 4 px gaps
+    assert img.shape == (64 + 22, 5 * 64 + 4 * 4, 3)  # LR, bicubic, gt, kenet, HR; 22 px labels, 4 px gaps
     kcard = json.loads(kpath.with_suffix(".json").read_text())
     assert kcard["evaluation"]["smoke"]["summary"][0]["kernels"] == 2
     assert "kernel_psnr" in [r for r in kcard["evaluation"]["smoke"]["summary"] if r["method"] == "kenet"][0]

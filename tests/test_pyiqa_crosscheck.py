@@ -67,10 +67,10 @@ def natural_images(data_root, builtin_images):
 @pytest.mark.data
 def test_niqe_agrees_with_pyiqa_on_natural_images(data_root, builtin_images, pyiqa_niqe):
     diffs = np.array([float(niqe(x)[0]) - float(pyiqa_niqe(x)) for x in natural_images(data_root, builtin_images)])
-    # measured on these 10 images: median |diff| 0.0015, max 0.056 (pyiqa's YIQ luma and
+    # measured on these 10 images (pyiqa 0.1.16): median |diff| 0.0027, max 0.016 (pyiqa's YIQ luma and
     # round-half-even against MATLAB's rgb2gray; see test_niqe_matches_matlab_closer_than_pyiqa)
     assert np.median(np.abs(diffs)) < 1e-2
-    assert np.abs(diffs).max() < 0.1
+    assert np.abs(diffs).max() < 0.05
 
 
 @pytest.mark.data

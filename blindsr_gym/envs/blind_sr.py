@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ..utils import to_uint8
+from ..utils import check_finite, to_uint8
 from .core import EnvCore, Episode
 
 
@@ -101,7 +101,7 @@ class BlindSREnv(gym.Env):
             code = c.codes([ep])
             baseline = sr_gt = None
             if not c.real_lr:
-                sr_gt = c.render(lr, code)
+                sr_gt = check_finite(c.render(lr, code), "the renderer's SR image with the true kernel")
                 baseline = c.score(sr_gt, hr)
                 psnr_gt = float(c.hr_psnr(sr_gt, hr, baseline)[0])
                 if not all(torch.isfinite(v).all() for v in baseline.values()):

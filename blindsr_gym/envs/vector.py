@@ -9,7 +9,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ..utils import to_uint8
+from ..utils import check_finite, to_uint8
 from .core import EnvCore
 
 
@@ -138,7 +138,7 @@ class BlindSRVectorEnv(VectorEnv):
                 break
             sub = [eps[i] for i in idx]
             hr, codes = c.hr_batch(sub), c.codes(sub)
-            sr_gt = c.render(lr, codes)
+            sr_gt = check_finite(c.render(lr, codes), "the renderer's SR image with the true kernel")
             baseline = c.score(sr_gt, hr)
             psnr_gt = c.hr_psnr(sr_gt, hr, baseline)
             if len(idx) == self.num_envs:
