@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from blindsr_gym.errors import InputError
+
 from .networks import Actor, Critic, SelfEnsemble, obs_to_tensor
 
 __all__ = ["Actor", "Critic", "SelfEnsemble", "obs_to_tensor", "load_actor", "save_actor", "save_module",
@@ -22,7 +24,7 @@ FORMAT = "blindsr-gym-actor/1"
 SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4")
 
 
-class ActorCheckpointError(ValueError):
+class ActorCheckpointError(InputError):
     """An actor checkpoint that is missing, malformed, or made for another codec."""
 
 

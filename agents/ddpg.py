@@ -37,6 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blindsr_gym.errors import InputError
+
 from .networks import Actor, ActorFeatureCritic, Critic, obs_to_tensor
 
 CRITIC_LOSSES = ("eq11", "eq10")
@@ -54,6 +56,11 @@ def mse_critic_loss(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """Eq. 10 for one-step episodes (target = r): ``mean((r - q)^2)``."""
     return ((r - q) ** 2).mean()
 
+
+#: What ``--resume`` may change besides blindsr_gym.training.RESUME_ALLOWED: a longer run, the validation
+#: episodes, and the env's device and data folder; never its renderer, metric, crop size or number of envs.
+RESUME_ALLOWED = ("iterations", "eval_episodes", "eval_seed", "eval_env_kwargs", "env_kwargs.device",
+                  "env_kwargs.dataset")
 
 @dataclass
 class DDPGConfig:
@@ -87,25 +94,25 @@ class DDPGConfig:
 
     def __post_init__(self):
         if self.critic_loss not in CRITIC_LOSSES:
-            raise ValueError(f"critic_loss must be one of {CRITIC_LOSSES}, got {self.critic_loss!r}")
+            raise InputError(f"critic_loss must be one of {CRITIC_LOSSES}, got {self.critic_loss!r}")
         if self.critic_encoder not in CRITIC_ENCODERS:
-            raise ValueError(f"critic_encoder must be one of {CRITIC_ENCODERS}, got {self.critic_encoder!r}")
+            raise InputError(f"critic_encoder must be one of {CRITIC_ENCODERS}, got {self.critic_encoder!r}")
         if self.critic_encoder == "actor" and not self.init_actor:
-            raise ValueError("critic_encoder='actor' needs init_actor: the critic reads images through a frozen "
+            raise InputError("critic_encoder='actor' needs init_actor: the critic reads images through a frozen "
                              "copy of the pre-trained actor")
         if self.exploration not in EXPLORATIONS:
-            raise ValueError(f"exploration must be one of {EXPLORATIONS}, got {self.exploration!r}")
+            raise InputError(f"exploration must be one of {EXPLORATIONS}, got {self.exploration!r}")
         for name in ("num_envs", "iterations", "batch_size", "updates_per_iteration", "critic_updates", "buffer_size",
                      "eval_every", "eval_episodes", "ckpt_every"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+                raise InputError(f"{name} must be a positive integer, got {v!r}")
         if not isinstance(self.critic_warmup, int) or not 0 <= self.critic_warmup <= self.iterations:
-            raise ValueError(f"critic_warmup must be an integer in [0, iterations], got {self.critic_warmup!r}")
+            raise InputError(f"critic_warmup must be an integer in [0, iterations], got {self.critic_warmup!r}")
         if not 0 < self.lr_decay_to <= 1:
-            raise ValueError(f"lr_decay_to must be in (0, 1], got {self.lr_decay_to!r}")
+            raise InputError(f"lr_decay_to must be in (0, 1], got {self.lr_decay_to!r}")
         if self.exploration_noise < 0:
-            raise ValueError(f"exploration_noise must be >= 0, got {self.exploration_noise!r}")
+            raise InputError(f"exploration_noise must be >= 0, got {self.exploration_noise!r}")
 
 
 def decayed(lr0: float, frac_to: float, it: int, total: int) -> float:
@@ -126,7 +133,7 @@ class ReplayBuffer:
 
     def add(self, obs, actions, rewards, features=None):
         if (features is None) != (self.features is None):
-            raise ValueError("features must be given exactly when the buffer was built with feature_dim")
+            raise InputError("features must be given exactly when the buffer was built with feature_dim")
         for i, (o, a, r) in enumerate(zip(obs, actions, rewards, strict=True)):
             self.obs[self.pos], self.actions[self.pos], self.rewards[self.pos] = o, a, r
             if features is not None:
@@ -151,9 +158,9 @@ class ReplayBuffer:
     def load_state_dict(self, sd):
         n = len(sd["rewards"])
         if n > self.capacity:
-            raise ValueError(f"checkpoint buffer holds {n} transitions, more than buffer_size={self.capacity}")
+            raise InputError(f"checkpoint buffer holds {n} transitions, more than buffer_size={self.capacity}")
         if ("features" in sd) != (self.features is not None):
-            raise ValueError("checkpoint buffer and this run disagree on whether features are kept")
+            raise InputError("checkpoint buffer and this run disagree on whether features are kept")
         self.obs[:n] = sd["obs"].numpy()
         self.actions[:n], self.rewards[:n] = sd["actions"].numpy(), sd["rewards"].numpy()
         if self.features is not None:
@@ -221,6 +228,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     to ``logdir/actor.safetensors`` (+ model card)."""
     from torch.utils.tensorboard import SummaryWriter
 
+    from blindsr_gym.fileio import save_torch
+    from blindsr_gym.training import check_resume_config, load_state
     from blindsr_gym.utils import resolve_device
 
     from . import save_actor
@@ -230,13 +239,9 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     device = resolve_device(cfg.device)
     state = None
     if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {state_path}")
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        kept = ("env_id", "critic_loss", "critic_encoder")
-        was = {k: state["config"].get(k, DDPGConfig.__dataclass_fields__[k].default) for k in kept}
-        if was != {k: getattr(cfg, k) for k in kept}:
-            raise ValueError(f"--resume: {state_path} is a run with {was}; start a new --logdir to change them")
+        state = load_state(state_path)
+        check_resume_config({**asdict(DDPGConfig()), **state["config"]}, asdict(cfg), RESUME_ALLOWED, state_path,
+                            "--logdir")
     elif state_path.exists():
         raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --logdir")
 
@@ -258,12 +263,12 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         clash = [f"{k}={v!r} (the checkpoint has {init.config.get(k)!r})" for k, v in cfg.actor_kwargs.items()
                  if init.config.get(k) != v]
         if clash:
-            raise ValueError(f"init_actor {cfg.init_actor} does not match actor_kwargs: {', '.join(clash)}")
+            raise InputError(f"init_actor {cfg.init_actor} does not match actor_kwargs: {', '.join(clash)}")
         actor = init.to(device).requires_grad_(True).train()
         if cfg.critic_encoder == "actor":
             critic = ActorFeatureCritic(actor).to(device)
     if cfg.exploration == "sigma" and actor.head_kind != "sigma":
-        raise ValueError("exploration='sigma' needs a sigma-head actor (init_actor with head='sigma')")
+        raise InputError("exploration='sigma' needs a sigma-head actor (init_actor with head='sigma')")
     opt_a = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
     frozen = isinstance(critic, ActorFeatureCritic)  # its image features are kept in the buffer
@@ -313,11 +318,10 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                 "validation": last_eval, "validation_history": history}
 
     def checkpoint(it):
-        torch.save({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
+        save_torch({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
                     "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
                     "rng": json.dumps(rng.bit_generator.state), "iteration": it, "wall_s": wall,
-                    "last_eval": last_eval, "history": history, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
-        state_path.with_suffix(".tmp").replace(state_path)
+                    "last_eval": last_eval, "history": history, "config": asdict(cfg)}, state_path)
         save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card_for(it))
 
     t_last = time.perf_counter()

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import kernel_psnr
 
 __all__ = ["KENet", "KENetPolicy", "adaptive_attention_loss", "attention_masks", "kernel_psnr", "load_kenet",
@@ -47,7 +48,7 @@ FORMAT = "blindsr-gym-kenet/1"
 SHIPPED_KENETS = ("kenet_x4",)
 
 
-class KENetCheckpointError(ValueError):
+class KENetCheckpointError(InputError):
     """A KENet checkpoint that is missing, malformed, or of another kind."""
 
 
@@ -69,7 +70,7 @@ class KENet(nn.Module):
     def __init__(self, kernel_size: int = 21, channels: int = 64, stages: int = 3, fc: int = 1024):
         super().__init__()
         if kernel_size < 3 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and >= 3, got {kernel_size}")
+            raise InputError(f"kernel_size must be odd and >= 3, got {kernel_size}")
         self.config = dict(kernel_size=kernel_size, channels=channels, stages=stages, fc=fc)
         self.kernel_size = kernel_size
         layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(inplace=True), ResBlock(channels)]
@@ -85,9 +86,9 @@ class KENet(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
+            raise InputError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
         if min(lr.shape[-2:]) < self.min_input:
-            raise ValueError(f"lr must be at least {self.min_input}x{self.min_input}, got {tuple(lr.shape[-2:])}")
+            raise InputError(f"lr must be at least {self.min_input}x{self.min_input}, got {tuple(lr.shape[-2:])}")
         x = self.features(lr - 0.5).mean(dim=(2, 3))
         logits = self.head(x)
         return torch.softmax(logits.float(), dim=1).reshape(-1, self.kernel_size, self.kernel_size)
@@ -96,7 +97,7 @@ class KENet(nn.Module):
 def attention_masks(k: torch.Tensor, lambdas=(0.01, 0.1), relative: bool = True) -> list[torch.Tensor]:
     """``[k >= lambda * max(k)]`` (or ``[k >= lambda]``) for each lambda, as float masks shaped like ``k``."""
     if k.dim() != 3:
-        raise ValueError(f"kernels must be [N, l, l], got {tuple(k.shape)}")
+        raise InputError(f"kernels must be [N, l, l], got {tuple(k.shape)}")
     peak = k.amax(dim=(1, 2), keepdim=True) if relative else torch.ones_like(k[:, :1, :1])
     return [(k >= lam * peak).to(k.dtype) for lam in lambdas]
 
@@ -105,9 +106,9 @@ def adaptive_attention_loss(k_hat: torch.Tensor, k: torch.Tensor, lambdas=(0.01,
                             relative: bool = True) -> torch.Tensor:
     """KENet's L_att, averaged over the batch; ``k_hat`` the estimates, ``k`` the true kernels, ``[N, l, l]``."""
     if k_hat.shape != k.shape:
-        raise ValueError(f"estimate {tuple(k_hat.shape)} and true kernels {tuple(k.shape)} differ in shape")
+        raise InputError(f"estimate {tuple(k_hat.shape)} and true kernels {tuple(k.shape)} differ in shape")
     if len(rhos) != len(lambdas) + 1:
-        raise ValueError(f"need one rho per lambda plus rho0: {len(lambdas)} lambdas, {len(rhos)} rhos")
+        raise InputError(f"need one rho per lambda plus rho0: {len(lambdas)} lambdas, {len(rhos)} rhos")
     diff = (k_hat - k).abs()
     loss = rhos[0] * diff.sum(dim=(1, 2))
     for rho, m in zip(rhos[1:], attention_masks(k, lambdas, relative), strict=True):
@@ -120,7 +121,7 @@ class KENetPolicy:
 
     def __init__(self, kenet: KENet, codec, device: torch.device | str = "cpu"):
         if kenet.kernel_size != codec.size:
-            raise ValueError(f"KENet estimates {kenet.kernel_size}x{kenet.kernel_size} kernels, the codec encodes "
+            raise InputError(f"KENet estimates {kenet.kernel_size}x{kenet.kernel_size} kernels, the codec encodes "
                              f"{codec.size}x{codec.size}")
         self.kenet, self.codec, self.device = kenet.to(device).eval(), codec, torch.device(device)
 

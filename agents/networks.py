@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blindsr_gym.errors import InputError
 from blindsr_gym.layers import ChannelAttention
 
 
@@ -40,7 +41,7 @@ def obs_to_tensor(obs, device: torch.device | str = "cpu") -> torch.Tensor:
     if x.dim() == 3:
         x = x[None]
     if x.dim() != 4 or x.shape[-1] != 3:
-        raise ValueError(f"observations must be [N, H, W, 3], got {tuple(x.shape)}")
+        raise InputError(f"observations must be [N, H, W, 3], got {tuple(x.shape)}")
     return x.permute(0, 3, 1, 2).float().div_(255)
 
 
@@ -80,7 +81,7 @@ class Actor(nn.Module):
                  head: str = "fc", sigma_min: float = 0.2, sigma_max: float = 4.0, codec=None):
         super().__init__()
         if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+            raise InputError(f"head must be one of {HEADS}, got {head!r}")
         self.config = dict(code_len=code_len, channels=channels, num_blocks=num_blocks, reduction=reduction)
         self.code_len, self.head_kind = code_len, head
         self.head = nn.Conv2d(3, channels, 3, padding=1)
@@ -89,19 +90,19 @@ class Actor(nn.Module):
         self.fc = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(inplace=True), nn.Linear(channels, out))
         if head == "sigma":
             if not 0 < sigma_min < sigma_max:
-                raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+                raise InputError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
             self.config.update(head=head, sigma_min=sigma_min, sigma_max=sigma_max)
             table = torch.full((SIGMA_GRID, code_len), float("nan"))
             if codec is not None:
                 if codec.length != code_len:
-                    raise ValueError(f"codec has {codec.length} components, the actor {code_len}")
+                    raise InputError(f"codec has {codec.length} components, the actor {code_len}")
                 table = isotropic_action_table(codec, np.linspace(sigma_min, sigma_max, SIGMA_GRID)).float()
             self.register_buffer("action_table", table)
 
     def pooled(self, lr: torch.Tensor) -> torch.Tensor:
         """``[N, channels]``: the trunk's globally pooled features, before the head."""
         if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
+            raise InputError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
         return self.blocks(F.relu(self.head(lr))).mean(dim=(2, 3))
 
     def _features(self, lr: torch.Tensor) -> torch.Tensor:
@@ -114,7 +115,7 @@ class Actor(nn.Module):
     def sigma(self, lr: torch.Tensor) -> torch.Tensor:
         """``[N]`` kernel widths (sigma head only)."""
         if self.head_kind != "sigma":
-            raise ValueError("sigma() needs an actor built with head='sigma'")
+            raise InputError("sigma() needs an actor built with head='sigma'")
         return self._sigma_from(self._features(lr))
 
     def action_from_pooled(self, f: torch.Tensor) -> torch.Tensor:
@@ -220,14 +221,14 @@ class SelfEnsemble(nn.Module):
     def __init__(self, actor: Actor):
         super().__init__()
         if getattr(actor, "head_kind", None) != "sigma":
-            raise ValueError("a self-ensemble needs a sigma-head actor (it averages the width estimates)")
+            raise InputError("a self-ensemble needs a sigma-head actor (it averages the width estimates)")
         self.actor = actor
         self.head_kind, self.code_len = "sigma", actor.code_len
 
     def sigma(self, lr: torch.Tensor) -> torch.Tensor:
         """``[N]``: the mean width over the 8 views; views of one shape share a batch."""
         if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
+            raise InputError(f"lr must be float [N, 3, H, W] in [0, 1], got {tuple(lr.shape)}")
         n, views = len(lr), (lr, lr.flip(-1))
         even = torch.cat([torch.rot90(v, r, (-2, -1)) for v in views for r in (0, 2)])
         odd = torch.cat([torch.rot90(v, r, (-2, -1)) for v in views for r in (1, 3)])

@@ -48,7 +48,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blindsr_gym.errors import InputError
+from blindsr_gym.fileio import save_torch
 from blindsr_gym.kernels import isotropic_sigma
+from blindsr_gym.training import check_resume_config, load_state
 
 from .ddpg import decayed
 from .kenet import KENet, adaptive_attention_loss, kernel_psnr
@@ -57,6 +60,10 @@ from .networks import Actor
 MODELS = ("actor", "kenet")
 LOSSES = ("l1", "code", "att", "sr", "sigma")
 
+
+#: What ``--resume`` may change besides blindsr_gym.training.RESUME_ALLOWED: a longer run and its lr decay
+#: (actor_psnr_x4 was continued with a new --lr-decay from step 4,500).
+RESUME_ALLOWED = ("iters", "lr_decay", "lr_decay_from")
 
 @dataclass
 class PretrainConfig:
@@ -91,28 +98,28 @@ class PretrainConfig:
 
     def __post_init__(self):
         if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+            raise InputError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+            raise InputError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss in ("sr", "code", "sigma") and self.model != "actor":
-            raise ValueError(f"loss {self.loss!r} trains the actor (it reads its action), not KENet")
+            raise InputError(f"loss {self.loss!r} trains the actor (it reads its action), not KENet")
         if self.loss == "sigma" and (self.head != "sigma" or self.family != "isotropic"):
-            raise ValueError("loss 'sigma' needs --head sigma and the isotropic family")
+            raise InputError("loss 'sigma' needs --head sigma and the isotropic family")
         if not (math.isfinite(self.soft_hr) and self.soft_hr >= 0):
-            raise ValueError(f"soft_hr must be >= 0 (HR pixels), got {self.soft_hr!r}")
+            raise InputError(f"soft_hr must be >= 0 (HR pixels), got {self.soft_hr!r}")
         if not 0 <= self.soft_p <= 1:
-            raise ValueError(f"soft_p must be a probability in [0, 1], got {self.soft_p!r}")
+            raise InputError(f"soft_p must be a probability in [0, 1], got {self.soft_p!r}")
         if self.over_weight <= 0:
-            raise ValueError(f"over_weight must be > 0, got {self.over_weight}")
+            raise InputError(f"over_weight must be > 0, got {self.over_weight}")
         if not 0 < self.lr_decay <= 1:
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+            raise InputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if not (isinstance(self.lr_decay_from, int) and 0 <= self.lr_decay_from < self.iters):
-            raise ValueError(f"lr_decay_from must be an integer in [0, iters={self.iters}), got {self.lr_decay_from!r}")
+            raise InputError(f"lr_decay_from must be an integer in [0, iters={self.iters}), got {self.lr_decay_from!r}")
         if self.amp not in ("auto", "bf16", "off"):
-            raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
+            raise InputError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         for name in ("iters", "batch", "patch", "ckpt_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
 
 
 def code_loss(actions: torch.Tensor, codes: torch.Tensor, kernels: torch.Tensor, codec) -> torch.Tensor:
@@ -197,7 +204,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         if not resume:
             src = load_actor(path, codec=codec) if cfg.model == "actor" else load_kenet(path)
             if cfg.model == "actor" and src.head_kind != cfg.head:
-                raise ValueError(f"--init {path} has head {src.head_kind!r}, not --head {cfg.head!r}")
+                raise InputError(f"--init {path} has head {src.head_kind!r}, not --head {cfg.head!r}")
             model.load_state_dict(src.state_dict())
         if path.with_suffix(".json").is_file():
             init_card = json.loads(path.with_suffix(".json").read_text()).get("training", {})
@@ -207,7 +214,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
 
         renderer = resolve_renderer(cfg.renderer, device).requires_grad_(False)
         if renderer.codec.hash != codec.hash or renderer.scale != cfg.scale:
-            raise ValueError(f"renderer {cfg.renderer} has codec {renderer.codec.hash} / x{renderer.scale}; "
+            raise InputError(f"renderer {cfg.renderer} has codec {renderer.codec.hash} / x{renderer.scale}; "
                              f"the actor is trained for {codec.hash} / x{cfg.scale}")
         renderer = renderer.to(memory_format=torch.channels_last)
 
@@ -242,12 +249,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     rng = np.random.default_rng([cfg.seed, 11])
     step, wall, last_val = 0, 0.0, None
     if resume:
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
-        if st["config"].get("model", "actor") != cfg.model:
-            raise ValueError(f"--resume: {state_path} trains model {st['config'].get('model', 'actor')!r}, "
-                             f"not {cfg.model!r}")
-        if st["config"].get("head", "fc") != cfg.head:
-            raise ValueError(f"--resume: {state_path} trains head {st['config'].get('head', 'fc')!r}, not {cfg.head!r}")
+        st = load_state(state_path)
+        check_resume_config({**asdict(PretrainConfig(data="", out="")), **st["config"]}, asdict(cfg),
+                            RESUME_ALLOWED, state_path)
         model.load_state_dict(st["model"] if "model" in st else st["actor"])
         opt.load_state_dict(st["opt"])
         rng.bit_generator.state = json.loads(st["rng"])
@@ -289,10 +293,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             if val is not None:
                 last_val = validate(model, estimate, val, device)
                 writer.add_scalar("eval/kernel_psnr", last_val["kernel_psnr"], step)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+            save_torch({"model": model.state_dict(), "opt": opt.state_dict(),
                         "rng": json.dumps(rng.bit_generator.state), "step": step, "wall_s": wall,
-                        "val": last_val, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
-            state_path.with_suffix(".tmp").replace(state_path)
+                        "val": last_val, "config": asdict(cfg)}, state_path)
             loss_name = {"l1": "L1 on actions" if cfg.model == "actor" else "L1 on kernels",
                          "att": "adaptive attention loss on kernels",
                          "code": "relative squared L2 on PCA codes (the kernel's, in the codec's subspace)",

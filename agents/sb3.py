@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -23,6 +24,8 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
+
+from blindsr_gym.errors import InputError
 
 from .ddpg import evaluate_policy, rollout_logs
 
@@ -146,7 +149,7 @@ def make_model(algo: str, env: SB3VecEnv, seed: int = 0, device: str = "auto", t
 
     algo = algo.lower().removeprefix("sb3:")
     if algo not in ALGOS:
-        raise ValueError(f"unknown SB3 algorithm {algo!r}; choose one of {', '.join('sb3:' + a for a in ALGOS)}")
+        raise InputError(f"unknown SB3 algorithm {algo!r}; choose one of {', '.join('sb3:' + a for a in ALGOS)}")
     cls = {"td3": sb3.TD3, "sac": sb3.SAC, "ddpg": sb3.DDPG, "ppo": sb3.PPO}[algo]
     policy_kwargs = dict(features_extractor_class=LRFeaturesExtractor,
                          features_extractor_kwargs=dict(features_dim=features_dim))
@@ -171,9 +174,16 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
               seed: int = 0, device: str = "auto", resume: bool = False, progress: bool = True,
               ckpt_freq: int | None = None, **algo_kwargs) -> dict:
     """Train an SB3 algorithm for ``steps`` env steps (episodes). Checkpoints (model and replay
-    buffer) go to ``logdir``; ``resume=True`` continues from the last one."""
+    buffer) go to ``logdir``; ``resume=True`` continues from the last one.
+
+    The run's configuration is stored in ``logdir/sb3_config.json``; a resume that changes anything but
+    ``steps``, the device, the data folders or the validation is refused. SB3 checkpoints are pickles
+    (cloudpickle): resume only run folders you trust, since loading one can run code.
+    """
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 
+    from blindsr_gym.fileio import atomic_path, write_text
+    from blindsr_gym.training import ResumeError, check_resume_config
     from blindsr_gym.utils import resolve_device
 
     from .ddpg import make_vec_env
@@ -192,9 +202,18 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
     algo_name = algo.lower().removeprefix("sb3:")
     model_path = logdir / "sb3_model.zip"
     buffer_path = logdir / "sb3_replay_buffer.pkl"
+    config_path = logdir / "sb3_config.json"
+    config = {"algo": algo_name, "env_id": env_id, "num_envs": num_envs, "seed": seed,
+              "env_kwargs": {k: str(v) for k, v in env_kwargs.items()},
+              "algo_kwargs": {k: str(v) for k, v in algo_kwargs.items()}}
     if resume:
         if not model_path.is_file():
             raise FileNotFoundError(f"--resume: no SB3 checkpoint at {model_path}")
+        if not config_path.is_file():
+            raise ResumeError(f"--resume: {config_path} is missing, so the run's setting cannot be checked; start a "
+                              "new --logdir")
+        check_resume_config(json.loads(config_path.read_text()), config, ("env_kwargs.device", "env_kwargs.dataset"),
+                            config_path, "--logdir")
         import stable_baselines3 as sb3
 
         cls = {"td3": sb3.TD3, "sac": sb3.SAC, "ddpg": sb3.DDPG, "ppo": sb3.PPO}[algo_name]
@@ -205,6 +224,8 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
         if model_path.exists():
             raise FileExistsError(f"{model_path} exists; pass --resume or choose another --logdir")
         model = make_model(algo_name, env, seed=seed, device=dev, tensorboard_log=str(logdir), **algo_kwargs)
+        logdir.mkdir(parents=True, exist_ok=True)
+        write_text(config_path, json.dumps(config, indent=2) + "\n")
     cb = BlindSRCallback(eval_env, eval_freq=eval_freq)
     cb._next_eval = model.num_timesteps + eval_freq
 
@@ -214,10 +235,12 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
                 self._save()
             return True
 
-        def _save(self):
-            self.model.save(model_path)
+        def _save(self):  # each file replaced whole: a killed run keeps the previous checkpoint
+            with atomic_path(model_path) as tmp:
+                self.model.save(tmp)
             if hasattr(self.model, "save_replay_buffer"):
-                self.model.save_replay_buffer(buffer_path)
+                with atomic_path(buffer_path) as tmp:
+                    self.model.save_replay_buffer(tmp)
 
     saver = _Save(save_freq=max(1, ckpt_freq // num_envs), save_path=str(logdir))
     remaining = max(0, steps - model.num_timesteps)

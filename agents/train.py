@@ -14,6 +14,8 @@ import argparse
 import json
 import math
 
+from blindsr_gym.errors import InputError
+
 ALGO_CHOICES = ("ddpg", "sb3:td3", "sb3:sac", "sb3:ddpg", "sb3:ppo")
 
 
@@ -22,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algo", default="ddpg", choices=ALGO_CHOICES)
     p.add_argument("--steps", type=int, required=True, help="env steps (episodes) to train for")
     p.add_argument("--logdir", required=True, help="TensorBoard logs, checkpoints, the actor")
-    p.add_argument("--resume", action="store_true", help="continue the run in --logdir")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --logdir (refused if its setting differs); sb3: its checkpoints are "
+                        "pickles, so resume only run folders you trust")
     p.add_argument("--num-envs", type=int, default=None, help="episodes per batched env step (ddpg: 96, sb3: 16)")
     p.add_argument("--renderer", default=None, help="override the env's renderer (shipped name, path, 'bicubic')")
     p.add_argument("--metric", default=None, help="override the env's reward metric")
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.steps < 1:
-        raise ValueError(f"--steps must be positive, got {args.steps}")
+        raise InputError(f"--steps must be positive, got {args.steps}")
     env_kwargs = {k: v for k, v in (("renderer", args.renderer), ("metric", args.metric),
                                     ("dataset", args.dataset), ("lr_size", args.lr_size),
                                     ("precision", args.precision)) if v is not None}

@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["main"]
+from .errors import InputError
+from .utils import NonFiniteOutputError
+
+__all__ = ["main", "EXPECTED_ERRORS"]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -24,7 +27,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.lr_size < 48:
-        raise ValueError(f"--lr-size {args.lr_size} is too small: the demo reports NIQE, which needs SR images of "
+        raise InputError(f"--lr-size {args.lr_size} is too small: the demo reports NIQE, which needs SR images of "
                          "at least 192x192 pixels, i.e. --lr-size >= 48 at x4")
     if args.out:
         check_writable(args.out)
@@ -125,12 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Failures the user can act on, reported as one line (exit 2). Anything else is a bug: its traceback stays.
+EXPECTED_ERRORS = (InputError, NonFiniteOutputError, OSError, ImportError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = "blindsr-gym " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, ImportError) as e:
+    except EXPECTED_ERRORS as e:  # OSError covers missing, existing and unwritable files
         print(f"blindsr-gym {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from blindsr_gym.errors import InputError
+
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "ImageSource", "ImageFolder",
            "ImageList", "builtin", "benchmark", "BENCHMARKS"]
 
@@ -26,7 +28,7 @@ _SUBDIRS = ("", "HR", "GTmod12", "original", "image_SRF_4/HR", "DIV2K_valid_HR")
 BUILTIN_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An image file is missing, unreadable, corrupt, or unsuitable (e.g. too small)."""
 
 
@@ -71,7 +73,7 @@ class ImageSource(Sequence):
 
     def __init__(self, mod: int = 1):
         if not isinstance(mod, (int, np.integer)) or mod < 1:
-            raise ValueError(f"mod must be a positive integer (the scale factor), got {mod!r}")
+            raise InputError(f"mod must be a positive integer (the scale factor), got {mod!r}")
         self.mod = int(mod)
 
     def _load(self, i: int) -> np.ndarray:
@@ -96,7 +98,7 @@ class ImageSource(Sequence):
         if not isinstance(rng, np.random.Generator):
             raise TypeError("rng must be a numpy.random.Generator")
         if not isinstance(size, (int, np.integer)) or size < 1:
-            raise ValueError(f"crop size must be a positive integer, got {size!r}")
+            raise InputError(f"crop size must be a positive integer, got {size!r}")
         if index is None:
             index = int(rng.integers(len(self)))
         img = self[index]
@@ -154,7 +156,7 @@ class ImageList(ImageSource):
     def __init__(self, images: Sequence[np.ndarray], names: Sequence[str], mod: int = 1):
         super().__init__(mod)
         if len(images) != len(names) or not images:
-            raise ValueError("images and names must be non-empty and of equal length")
+            raise InputError("images and names must be non-empty and of equal length")
         self.images = [_to_rgb8(np.asarray(im), n) for im, n in zip(images, names, strict=True)]
         self.names = list(names)
 
@@ -181,7 +183,7 @@ def benchmark(name: str, root: str | Path, scale: int = 4) -> ImageFolder:
     under ``root``, mod-cropped to ``scale`` (BSD100's odd sizes need it)."""
     match = {b.lower(): b for b in BENCHMARKS}.get(str(name).lower())
     if match is None:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+        raise InputError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"benchmark root folder not found: {root}")

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blindsr_gym.errors import InputError
+
 __all__ = ["imresize", "blur", "degrade", "quantize", "to_levels"]
 
 
@@ -66,7 +68,7 @@ def _check_image(x, name: str = "x") -> torch.Tensor:
         raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}; "
                         "convert uint8 images with blindsr_gym.utils.to_tensor")
     if x.dim() != 4:
-        raise ValueError(f"{name} must be NCHW (4-D), got shape {tuple(x.shape)}")
+        raise InputError(f"{name} must be NCHW (4-D), got shape {tuple(x.shape)}")
     return x
 
 
@@ -81,16 +83,16 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
         raise TypeError("x must be a floating-point tensor of shape [..., H, W]")
     h, w = x.shape[-2:]
     if (scale is None) == (size is None):
-        raise ValueError("give exactly one of scale or size")
+        raise InputError("give exactly one of scale or size")
     if scale is not None:
         if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive number, got {scale!r}")
+            raise InputError(f"scale must be a positive number, got {scale!r}")
         sh = sw = float(scale)
         oh, ow = math.ceil(sh * h), math.ceil(sw * w)
     else:
         oh, ow = (int(v) for v in size)
         if oh < 1 or ow < 1:
-            raise ValueError(f"size must be positive, got {size!r}")
+            raise InputError(f"size must be positive, got {size!r}")
         sh, sw = oh / h, ow / w
     mh = _matrix(h, oh, sh, antialias, x)
     mw = _matrix(w, ow, sw, antialias, x)
@@ -112,13 +114,13 @@ def blur(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     if kernels.dim() == 2:
         kernels = kernels.expand(n, *kernels.shape)
     if kernels.dim() != 3 or kernels.shape[0] != n or kernels.shape[1] != kernels.shape[2]:
-        raise ValueError(f"kernels must be [k, k] or [{n}, k, k] for {n} images, got {tuple(kernels.shape)}")
+        raise InputError(f"kernels must be [k, k] or [{n}, k, k] for {n} images, got {tuple(kernels.shape)}")
     k = kernels.shape[-1]
     if k % 2 == 0:
-        raise ValueError(f"kernel size must be odd, got {k}")
+        raise InputError(f"kernel size must be odd, got {k}")
     p = k // 2
     if p >= min(h, w):
-        raise ValueError(f"images of {h}x{w} are too small for reflect padding by {p} (kernel {k}x{k})")
+        raise InputError(f"images of {h}x{w} are too small for reflect padding by {p} (kernel {k}x{k})")
     xp = F.pad(x.reshape(1, n * c, h, w), (p, p, p, p), mode="reflect")
     weight = kernels.flip(-1, -2).repeat_interleave(c, dim=0).unsqueeze(1)  # [N*C, 1, k, k]
     return F.conv2d(xp, weight, groups=n * c).reshape(n, c, h, w)
@@ -143,9 +145,9 @@ def degrade(hr: torch.Tensor, kernels: torch.Tensor, scale: int = 4, noise_sigma
     Returns LR float NCHW in [0, 1] on 8-bit levels, ``ceil(H/scale) x ceil(W/scale)``.
     """
     if not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+        raise InputError(f"scale must be a positive integer, got {scale!r}")
     if not (math.isfinite(noise_sigma) and noise_sigma >= 0):
-        raise ValueError(f"noise_sigma must be >= 0 (8-bit levels), got {noise_sigma!r}")
+        raise InputError(f"noise_sigma must be >= 0 (8-bit levels), got {noise_sigma!r}")
     lr = imresize(blur(hr, kernels), 1.0 / scale)
     if noise_sigma > 0:
         if isinstance(rng, np.random.Generator):

@@ -50,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from blindsr_gym.errors import InputError
+
 from .data import ImageFolder, ImageSource, builtin
 from .degradation import degrade, imresize
 from .fileio import write_text
@@ -76,11 +78,11 @@ def parse_kernels(spec: str, scale: int = 4, size: int = 21) -> list[tuple[str, 
         try:
             sigmas = [float(v) for v in spec[len("sigma:"):].split(",") if v.strip()]
         except ValueError:
-            raise ValueError(f"bad kernel setting {spec!r}: expected sigma:0.2,1.3,2.6") from None
+            raise InputError(f"bad kernel setting {spec!r}: expected sigma:0.2,1.3,2.6") from None
         if not sigmas or any(not (math.isfinite(s) and s > 0) for s in sigmas):
-            raise ValueError(f"bad kernel setting {spec!r}: sigmas must be positive numbers")
+            raise InputError(f"bad kernel setting {spec!r}: sigmas must be positive numbers")
     else:
-        raise ValueError(f"unknown kernel setting {spec!r}; use 'gaussian8' or 'sigma:0.2,1.3,2.6'")
+        raise InputError(f"unknown kernel setting {spec!r}; use 'gaussian8' or 'sigma:0.2,1.3,2.6'")
     return [(f"sigma={float(s):.2f}", isotropic_gaussian(float(s), size)) for s in sigmas]
 
 
@@ -135,7 +137,7 @@ def _load_renderer(renderer, device, scale, arch=None):
     else:
         model, path = load_renderer(renderer, device=device, arch=arch), _resolve(renderer)
     if model.scale != scale:
-        raise ValueError(f"{renderer if path is None else path.name} is x{model.scale}, evaluation is x{scale}")
+        raise InputError(f"{renderer if path is None else path.name} is x{model.scale}, evaluation is x{scale}")
     return model, path
 
 
@@ -204,7 +206,7 @@ def _kenet(scale: int = 4, device="cpu", renderer="amnet_x4", kenet="kenet_x4", 
         est = load_kenet(kenet, device=device)
         kpath = resolve_kenet(kenet)
     if est.kernel_size != model.codec.size:
-        raise ValueError(f"KENet estimates {est.kernel_size}x{est.kernel_size} kernels; the renderer's codec "
+        raise InputError(f"KENet estimates {est.kernel_size}x{est.kernel_size} kernels; the renderer's codec "
                          f"encodes {model.codec.size}x{model.codec.size}")
 
     @torch.no_grad()
@@ -229,7 +231,7 @@ def _dan(scale: int = 4, device="cpu", dan="dan_x4", **_) -> Method:
 def _fixed(scale: int = 4, device="cpu", renderer="amnet_x4", fixed_sigma: float = 2.2, **_) -> Method:
     fixed_sigma = float(fixed_sigma)
     if not (math.isfinite(fixed_sigma) and fixed_sigma > 0):
-        raise ValueError(f"--fixed-sigma must be a positive number, got {fixed_sigma}")
+        raise InputError(f"--fixed-sigma must be a positive number, got {fixed_sigma}")
     model, _ = _load_renderer(renderer, device, scale)
     code = model.codec.encode(isotropic_gaussian(fixed_sigma, model.codec.size).float()[None])
 
@@ -255,7 +257,7 @@ register_method("fixed", _fixed)
 
 def make_method(name: str, **kwargs) -> Method:
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+        raise InputError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
     return METHODS[name](**kwargs)
 
 
@@ -271,7 +273,7 @@ def load_datasets(specs: Sequence[str], scale: int = 4) -> dict[str, ImageSource
         src = builtin(mod=scale) if spec == "builtin" else ImageFolder(spec, mod=scale)
         name = "builtin" if spec == "builtin" else Path(spec).expanduser().resolve().name
         if name in out:
-            raise ValueError(f"two datasets are called {name!r}; rename one folder")
+            raise InputError(f"two datasets are called {name!r}; rename one folder")
         out[name] = src
     return out
 
@@ -312,7 +314,7 @@ class PerImageLog:
         try:
             raw = self.path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise ValueError(f"{self.path} is not a per-image evaluation log (not text); "
+            raise InputError(f"{self.path} is not a per-image evaluation log (not text); "
                              "it was left untouched") from None
         lines = raw.split("\n")
         tail = "" if raw.endswith("\n") else lines[-1]  # the write in flight when the run stopped
@@ -323,16 +325,16 @@ class PerImageLog:
             entries = [json.loads(ln) for ln in lines[1:]]
             keys = [(e["method"], e["dataset"], e["image"], e["kernel"]) for e in entries]
         except (IndexError, KeyError, TypeError, json.JSONDecodeError):
-            raise ValueError(not_ours % "no header line, or a line that is not an entry") from None
+            raise InputError(not_ours % "no header line, or a line that is not an entry") from None
         if not isinstance(old, dict) or not {"scale", "metrics", "kernels", "methods"} <= set(old):
-            raise ValueError(not_ours % "its header lacks scale, metrics, kernels or methods")
+            raise InputError(not_ours % "its header lacks scale, metrics, kernels or methods")
         for key in ("scale", "metrics", "kernels"):
             if old.get(key) != header[key]:
-                raise ValueError(f"--resume: {self.path} was made with {key} {old.get(key)!r}, this run has "
+                raise InputError(f"--resume: {self.path} was made with {key} {old.get(key)!r}, this run has "
                                  f"{header[key]!r}; start a new --log")
         for name, ident in header["methods"].items():
             if name in old["methods"] and old["methods"][name] != ident:
-                raise ValueError(f"--resume: method {name!r} in {self.path} ran with other weights or settings "
+                raise InputError(f"--resume: method {name!r} in {self.path} ran with other weights or settings "
                                  f"({old['methods'][name]} vs {ident}); start a new --log")
         self.methods = {**old["methods"], **header["methods"]}
         if tail or self.methods != old["methods"]:
@@ -345,7 +347,7 @@ class PerImageLog:
     def get(self, method: str, dataset: str, image: str, kernel: str, hr_digest: str) -> dict | None:
         e = self.done.get((method, dataset, image, kernel))
         if e is not None and e["hr"] != hr_digest:
-            raise ValueError(f"--resume: image {image!r} of dataset {dataset!r} differs from the one in "
+            raise InputError(f"--resume: image {image!r} of dataset {dataset!r} differs from the one in "
                              f"{self.path}; start a new --log")
         return e
 
@@ -398,7 +400,7 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
     mets = [get_metric(m) for m in metrics]
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
-        raise ValueError(f"method names must be unique, got {names}")
+        raise InputError(f"method names must be unique, got {names}")
     plog = None
     if log is not None:
         header = {"scale": scale, "metrics": list(metrics),
@@ -406,7 +408,7 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
                   "methods": {m.name: m.identity for m in methods}}
         plog = PerImageLog(log, header, resume=resume)
     elif resume:
-        raise ValueError("resume needs a per-image log to resume from")
+        raise InputError("resume needs a per-image log to resume from")
     sums: dict[tuple, dict[str, list[float]]] = {}
     secs = {m.name: 0.0 for m in methods}
     total = sum(min(len(s), max_images or len(s)) for s in datasets.values()) * len(kernels)
@@ -618,13 +620,13 @@ def run_cli(args) -> int:
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in names:
         if name not in METHODS:
-            raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+            raise InputError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
     methods = [make_method(name, scale=args.scale, device=device, renderer=args.renderer, dan=args.dan,
                            gan_renderer=args.gan_renderer, actor=args.actor, gan_actor=args.gan_actor,
                            kenet=args.kenet, fixed_sigma=args.fixed_sigma) for name in names]
     panels = FigurePanels(args.figures, crop=args.figure_crop) if args.figures else None
     if args.resume and not args.log:
-        raise ValueError("--resume continues a --log; name it")
+        raise InputError("--resume continues a --log; name it")
     seconds: dict = {}
     records = evaluate(datasets, kernels, methods, metrics, args.scale, device, args.max_images,
                        progress=not args.no_progress, on_result=panels, log=args.log, resume=args.resume,
@@ -647,7 +649,7 @@ def run_cli(args) -> int:
     if args.card_key:
         cards = sorted({p for m in methods for p in m.checkpoints})
         if not cards:
-            raise ValueError("--card-key: none of the methods evaluated has a checkpoint whose card could hold it")
+            raise InputError("--card-key: none of the methods evaluated has a checkpoint whose card could hold it")
         for path in cards:
             _update_card(path, args.card_key, result)
     print(md)
@@ -660,7 +662,7 @@ class FigurePanels:
 
     def __init__(self, folder: str | Path, crop: int = 128):
         if crop < 16:
-            raise ValueError(f"figure crop must be >= 16 pixels, got {crop}")
+            raise InputError(f"figure crop must be >= 16 pixels, got {crop}")
         self.folder, self.crop = Path(folder), crop
         self.first: dict[str, str] = {}
         self.tiles: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from blindsr_gym.errors import InputError
+
 __all__ = ["atomic_path", "write_text", "write_image", "save_torch", "check_writable", "check_outputs_distinct"]
 
 
@@ -22,7 +24,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends without an exception it replaces
     ``path`` (an atomic rename on POSIX), otherwise it is removed and ``path`` is untouched."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # hidden, unique to the process, and with the file's own suffix (some writers append theirs otherwise)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -45,7 +48,7 @@ def write_image(path: str | Path, rgb: np.ndarray) -> None:
     path = Path(path)
     img = np.asarray(rgb)
     if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
-        raise ValueError(f"write_image needs uint8 HxW or HxWx3 RGB, got {img.dtype} {img.shape}")
+        raise InputError(f"write_image needs uint8 HxW or HxWx3 RGB, got {img.dtype} {img.shape}")
     if img.ndim == 3:
         img = np.ascontiguousarray(img[..., ::-1])
     ok, buf = cv2.imencode(path.suffix or ".png", img)
@@ -83,5 +86,5 @@ def check_outputs_distinct(inputs: Sequence[str | Path], outputs: Sequence[str |
     for o in outputs:
         r = Path(o).expanduser().resolve()
         if r in ins:
-            raise ValueError(f"the output {o} would overwrite the input {ins[r]}; inputs are never overwritten "
+            raise InputError(f"the output {o} would overwrite the input {ins[r]}; inputs are never overwritten "
                              "(not even with --overwrite): choose another --out folder")

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from blindsr_gym.errors import InputError
+
 __all__ = [
     "isotropic_gaussian",
     "isotropic_sigma",
@@ -43,7 +45,7 @@ GAUSSIAN8_RANGES = {2: (0.8, 1.6), 3: (1.35, 2.4), 4: (1.8, 3.2)}
 
 def _check_size(size: int) -> int:
     if not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
-        raise ValueError(f"kernel size must be an odd integer >= 3, got {size!r}")
+        raise InputError(f"kernel size must be an odd integer >= 3, got {size!r}")
     return int(size)
 
 
@@ -56,7 +58,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 def _as_positive(name: str, value) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+        raise InputError(f"{name} must be finite and > 0, got {value!r}")
     return arr
 
 
@@ -106,7 +108,7 @@ def anisotropic_gaussian(sigma1, sigma2, theta, size: int = 21) -> torch.Tensor:
     s1, s2 = _as_positive("sigma1", sigma1), _as_positive("sigma2", sigma2)
     th = np.asarray(theta, dtype=np.float64)
     if not np.all(np.isfinite(th)):
-        raise ValueError(f"theta must be finite, got {theta!r}")
+        raise InputError(f"theta must be finite, got {theta!r}")
     s1, s2, th = np.broadcast_arrays(s1, s2, th)
     c, s = np.cos(th), np.sin(th)
     # Sigma = R diag(s1^2, s2^2) R^T, R the rotation by theta; its inverse has the same form.
@@ -162,13 +164,13 @@ def _check_rng(rng) -> np.random.Generator:
 
 def _check_n(n) -> int:
     if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise InputError(f"n must be a positive integer, got {n!r}")
     return int(n)
 
 
 def _check_range(name: str, lo: float, hi: float, positive: bool = True):
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or (positive and lo <= 0):
-        raise ValueError(f"invalid {name} range [{lo}, {hi}]")
+        raise InputError(f"invalid {name} range [{lo}, {hi}]")
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,7 @@ class DANSetting2Family(AnisotropicFamily):
     def __post_init__(self):
         super().__post_init__()
         if not (math.isfinite(self.noise) and self.noise >= 0):
-            raise ValueError(f"noise must be >= 0, got {self.noise}")
+            raise InputError(f"noise must be >= 0, got {self.noise}")
 
     def sample_params(self, rng, n):
         p = super().sample_params(rng, n)
@@ -254,10 +256,10 @@ def get_family(name: str | KernelFamily = "isotropic", **kwargs) -> KernelFamily
     """A kernel family by name (``"isotropic"``, ``"anisotropic"``, ``"dan_setting2"``) or instance."""
     if isinstance(name, KernelFamily):
         if kwargs:
-            raise ValueError("keyword arguments are only accepted with a family name")
+            raise InputError("keyword arguments are only accepted with a family name")
         return name
     if name not in _FAMILIES:
-        raise ValueError(f"unknown kernel family {name!r}; choose one of {sorted(_FAMILIES)}")
+        raise InputError(f"unknown kernel family {name!r}; choose one of {sorted(_FAMILIES)}")
     return _FAMILIES[name](**kwargs)
 
 
@@ -270,7 +272,7 @@ def family_from_config(cfg: dict) -> KernelFamily:
 def gaussian8_sigmas(scale: int = 4) -> np.ndarray:
     """The 8 sigmas of the Gaussian8 benchmark for ``scale`` (2, 3 or 4): ``linspace(lo, hi, 8)``."""
     if scale not in GAUSSIAN8_RANGES:
-        raise ValueError(f"Gaussian8 is defined for scales {sorted(GAUSSIAN8_RANGES)}, got {scale!r}")
+        raise InputError(f"Gaussian8 is defined for scales {sorted(GAUSSIAN8_RANGES)}, got {scale!r}")
     return np.linspace(*GAUSSIAN8_RANGES[scale], 8)
 
 
@@ -308,7 +310,7 @@ class KernelCodec:
         size = int(round(math.sqrt(D)))
         if size * size != D or self.mean.shape != (D,) or self.code_low.shape != (L,) \
                 or self.code_high.shape != (L,) or np.any(self.code_high <= self.code_low):
-            raise ValueError("inconsistent KernelCodec arrays")
+            raise InputError("inconsistent KernelCodec arrays")
         self.size, self.length = size, L
         self._cache: dict = {}
 
@@ -348,7 +350,7 @@ class KernelCodec:
         """Kernels ``[n, size, size]`` (or one ``[size, size]``) to codes ``[n, length]``."""
         k = self._float(kernels)
         if k.shape[-2:] != (self.size, self.size) or k.dim() not in (2, 3):
-            raise ValueError(f"kernels must be [n, {self.size}, {self.size}], got {tuple(k.shape)}")
+            raise InputError(f"kernels must be [n, {self.size}, {self.size}], got {tuple(k.shape)}")
         mean, comp, _, _ = self._t(k)
         flat = k.reshape(-1, self.size * self.size)
         # in float64, so that a kernel's code does not depend on the batch it is encoded in (float32
@@ -359,7 +361,7 @@ class KernelCodec:
         """Codes ``[n, length]`` to kernels ``[n, size, size]`` (the PCA reconstruction, not renormalised)."""
         c = self._float(codes)
         if c.shape[-1] != self.length or c.dim() not in (1, 2):
-            raise ValueError(f"codes must be [n, {self.length}], got {tuple(c.shape)}")
+            raise InputError(f"codes must be [n, {self.length}], got {tuple(c.shape)}")
         mean, comp, _, _ = self._t(c)
         return (c.reshape(-1, self.length) @ comp + mean).reshape(-1, self.size, self.size)
 
@@ -367,7 +369,7 @@ class KernelCodec:
         """Map actions in ``[-1, 1]^length`` affinely onto the code box (no clipping)."""
         a = self._float(actions)
         if a.shape[-1] != self.length:
-            raise ValueError(f"actions must have last dimension {self.length}, got {tuple(a.shape)}")
+            raise InputError(f"actions must have last dimension {self.length}, got {tuple(a.shape)}")
         _, _, lo, hi = self._t(a)
         return (lo + hi) / 2 + a * (hi - lo) / 2
 
@@ -375,7 +377,7 @@ class KernelCodec:
         """Inverse of :meth:`action_to_code`."""
         c = self._float(codes)
         if c.shape[-1] != self.length:
-            raise ValueError(f"codes must have last dimension {self.length}, got {tuple(c.shape)}")
+            raise InputError(f"codes must have last dimension {self.length}, got {tuple(c.shape)}")
         _, _, lo, hi = self._t(c)
         return (c - (lo + hi) / 2) / ((hi - lo) / 2)
 
@@ -391,7 +393,7 @@ class KernelCodec:
         fam = get_family(family)
         k = fam.sample(np.random.default_rng(seed), n).double().reshape(n, -1).numpy()
         if not 1 <= length <= k.shape[1]:
-            raise ValueError(f"length must be in [1, {k.shape[1]}], got {length}")
+            raise InputError(f"length must be in [1, {k.shape[1]}], got {length}")
         mean = k.mean(0)
         _, _, vt = np.linalg.svd(k - mean, full_matrices=False)
         comp = vt[:length]
@@ -432,7 +434,7 @@ class KernelCodec:
             codec = cls(z["mean"], z["components"], z["code_low"], z["code_high"], meta)
         stored = meta.pop("hash", None)
         if stored is not None and stored != codec.hash:
-            raise ValueError(f"{path}: stored hash {stored} does not match its contents ({codec.hash})")
+            raise InputError(f"{path}: stored hash {stored} does not match its contents ({codec.hash})")
         return codec
 
     @classmethod
@@ -462,7 +464,7 @@ def kernel_psnr(k_hat: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Per-kernel PSNR in dB with the true kernel's peak as the signal peak: ``10 log10(max(k)^2 / MSE)``
     (KENet's Table 3 figure). ``k_hat`` and ``k`` are ``[N, l, l]``."""
     if k_hat.shape != k.shape or k.dim() != 3:
-        raise ValueError(f"kernels must both be [N, l, l], got {tuple(k_hat.shape)} and {tuple(k.shape)}")
+        raise InputError(f"kernels must both be [N, l, l], got {tuple(k_hat.shape)} and {tuple(k.shape)}")
     mse = (k_hat.double() - k.double()).pow(2).mean(dim=(1, 2))
     peak = k.double().amax(dim=(1, 2))
     return (10 * torch.log10(peak ** 2 / mse.clamp_min(1e-30))).float()

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from blindsr_gym.errors import InputError
+
 from .metrics import Metric, get_metric
 
 __all__ = ["Reward", "make_reward", "REWARD_MODES"]
@@ -53,12 +55,12 @@ class Reward:
 
     def __post_init__(self):
         if self.mode not in REWARD_MODES:
-            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {self.mode!r}")
+            raise InputError(f"reward_mode must be one of {REWARD_MODES}, got {self.mode!r}")
         if not self.terms:
-            raise ValueError("a reward needs at least one metric")
+            raise InputError("a reward needs at least one metric")
         for m, w in self.terms:
             if not isinstance(w, (int, float)) or not torch.isfinite(torch.tensor(float(w))):
-                raise ValueError(f"weight of {m.name!r} must be a finite number, got {w!r}")
+                raise InputError(f"weight of {m.name!r} must be a finite number, got {w!r}")
 
     @property
     def composite(self) -> bool:
@@ -81,7 +83,7 @@ class Reward:
     def check_reference(self, hr_available: bool) -> None:
         if self.needs_reference and not hr_available:
             need = [m.name for m, _ in self.terms if m.needs_reference]
-            raise ValueError(f"metric(s) {need} compare against HR, which is unknown here (real LR input); "
+            raise InputError(f"metric(s) {need} compare against HR, which is unknown here (real LR input); "
                              "use no-reference metrics such as 'niqe'")
 
     def scores(self, sr: torch.Tensor, hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -91,7 +93,7 @@ class Reward:
     def reward(self, scores: Mapping[str, torch.Tensor], baseline: Mapping[str, torch.Tensor] | None) -> torch.Tensor:
         """Rewards ``[N]`` from :meth:`scores` of the action's SR and of the true-kernel SR (baseline)."""
         if baseline is None and (self.mode == "relative" or self.composite):
-            raise ValueError("this reward needs the true-kernel baseline (relative mode or a composite reward), "
+            raise InputError("this reward needs the true-kernel baseline (relative mode or a composite reward), "
                              "which is unknown here; use reward_mode='absolute' with a single metric")
         total = None
         for m, w in self.terms:
@@ -115,7 +117,7 @@ def make_reward(metric: str | Metric | Mapping[str, float] | Reward = "niqe", mo
         terms = [(_as_metric(k), float(w)) for k, w in metric.items()]
         names = [m.name for m, _ in terms]
         if len(set(names)) != len(names):
-            raise ValueError(f"a metric appears twice in {names}")
+            raise InputError(f"a metric appears twice in {names}")
         return Reward(terms, mode)
     return Reward([(_as_metric(metric), 1.0)], mode)
 

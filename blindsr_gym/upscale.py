@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from blindsr_gym.errors import InputError
 
 from .data import IMAGE_EXTENSIONS, ImageReadError, read_image
 from .fileio import check_outputs_distinct, check_writable, write_image
@@ -78,20 +81,20 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
 
     if sigma is not None:
         if method is not None:
-            raise ValueError(f"--sigma renders with the known kernel (non-blind); it cannot be combined with "
+            raise InputError(f"--sigma renders with the known kernel (non-blind); it cannot be combined with "
                              f"--method {method}")
         sigma = float(sigma)
         if not (math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"--sigma must be a positive number, got {sigma}")
+            raise InputError(f"--sigma must be a positive number, got {sigma}")
         model = load_renderer(renderer, device=device)
         m = make_method("gt", scale=model.scale, device=device, renderer=model)
         k = isotropic_gaussian(sigma, model.codec.size).float()
         return f"{model.arch} sigma={sigma:g}", model.scale, lambda lr: (m.fn(lr, k), None)
     method = DEFAULT_METHOD if method is None else method
     if method not in UPSCALE_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(UPSCALE_METHODS)} (or give --sigma)")
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(UPSCALE_METHODS)} (or give --sigma)")
     if actor is not None and method not in ("amnet-rl", "amgan-rl"):
-        raise ValueError(f"--actor is for the amnet-rl and amgan-rl methods, not {method!r}")
+        raise InputError(f"--actor is for the amnet-rl and amgan-rl methods, not {method!r}")
     if method == "bicubic":
         model, kw = None, {}
     elif method == "dan":
@@ -119,7 +122,7 @@ def _outputs(files: Sequence[Path], out: Path, scale: int) -> list[Path]:
     for f, o in zip(files, outs, strict=True):
         r = o.resolve()
         if r in seen:
-            raise ValueError(f"{seen[r]} and {f} would both be written to {o}; "
+            raise InputError(f"{seen[r]} and {f} would both be written to {o}; "
                              "upscale them into different --out folders")
         seen[r] = f
     check_outputs_distinct(files, outs)
@@ -152,7 +155,7 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
     from .utils import to_tensor, to_uint8
 
     if overwrite and skip_existing:
-        raise ValueError("--overwrite replaces existing outputs and --skip-existing keeps them: choose one")
+        raise InputError("--overwrite replaces existing outputs and --skip-existing keeps them: choose one")
     files = collect_inputs(inputs)
     out = Path(out).expanduser()
     name, scale, fn = make_upscaler(method, sigma=sigma, device=device, **models)  # the scale names the outputs
@@ -214,7 +217,9 @@ def add_arguments(p) -> None:
     p.add_argument("--actor", default=None, help="actor for amnet-rl / amgan-rl (shipped name or .safetensors)")
     p.add_argument("--kenet", default="kenet_x4", help="KENet for kenet (shipped name or .safetensors)")
     p.add_argument("--dan", default="dan_x4", help="DAN for dan (shipped name or .safetensors)")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist (never an input)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="keep outputs that exist and upscale only the other inputs (to finish an interrupted run)")
     p.add_argument("--json", action="store_true", help="print the per-image report as JSON")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -226,18 +231,31 @@ def run_cli(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    reports = upscale_files(args.inputs, args.out, method=args.method, sigma=args.sigma, overwrite=args.overwrite,
-                            progress=not args.no_progress, device=resolve_device(args.device),
-                            renderer=args.renderer, gan_renderer=args.gan_renderer, actor=args.actor,
-                            kenet=args.kenet, dan=args.dan)
+    rc = 0
+    try:
+        reports = upscale_files(args.inputs, args.out, method=args.method, sigma=args.sigma,
+                                overwrite=args.overwrite, skip_existing=args.skip_existing,
+                                progress=not args.no_progress, device=resolve_device(args.device),
+                                renderer=args.renderer, gan_renderer=args.gan_renderer, actor=args.actor,
+                                kenet=args.kenet, dan=args.dan)
+    except UpscaleError as e:  # some images failed: report every image, then exit 1
+        reports, rc = e.reports, 1
     if args.json:
         print(json.dumps({"command": args.command_line, "images": reports}, indent=1))
-        return 0
+        return rc
     for r in reports:
-        est = f", estimated sigma {r['sigma_estimate']:.2f}" if "sigma_estimate" in r else ""
-        print(f"{r['input']} ({r['lr_size'][1]}x{r['lr_size'][0]}) -> {r['output']} "
-              f"({r['sr_size'][1]}x{r['sr_size'][0]}, {r['method']}{est}, {r['seconds']:.2f} s)")
-    total = sum(r["seconds"] for r in reports)
-    print(f"{len(reports)} image(s) in {total:.1f} s")
-    return 0
+        if "error" in r:
+            print(f"{r['input']}: FAILED: {r['error']}", file=sys.stderr)
+        elif "skipped" in r:
+            print(f"{r['input']}: skipped ({r['output']} exists)")
+        else:
+            est = f", estimated sigma {r['sigma_estimate']:.2f}" if "sigma_estimate" in r else ""
+            print(f"{r['input']} ({r['lr_size'][1]}x{r['lr_size'][0]}) -> {r['output']} "
+                  f"({r['sr_size'][1]}x{r['sr_size'][0]}, {r['method']}{est}, {r['seconds']:.2f} s)")
+    done = [r for r in reports if "seconds" in r]
+    failed = sum("error" in r for r in reports)
+    skipped = sum("skipped" in r for r in reports)
+    print(f"{len(done)} image(s) upscaled in {sum(r['seconds'] for r in done):.1f} s"
+          + (f", {skipped} skipped" if skipped else "") + (f", {failed} FAILED" if failed else ""))
+    return rc
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from blindsr_gym.errors import InputError
+
 __all__ = ["NonFiniteOutputError", "check_finite", "to_tensor", "to_uint8", "centre_crop", "resolve_device",
            "file_sha256", "read_checkpoint", "write_checkpoint"]
 
@@ -31,7 +33,7 @@ def to_tensor(img, device: torch.device | str | None = None) -> torch.Tensor:
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] != 3:
-        raise ValueError(f"expected [H, W, 3] or [N, H, W, 3] RGB, got shape {arr.shape}")
+        raise InputError(f"expected [H, W, 3] or [N, H, W, 3] RGB, got shape {arr.shape}")
     t = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255)
     return t.to(device) if device is not None else t
 
@@ -39,7 +41,7 @@ def to_tensor(img, device: torch.device | str | None = None) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Float NCHW in [0, 1] to uint8 NHWC (rounded half up, clamped)."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError("expected a float NCHW tensor")
+        raise InputError("expected a float NCHW tensor")
     from .degradation import to_levels
 
     y = to_levels(x.detach()).to(torch.uint8)
@@ -60,9 +62,9 @@ def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"invalid device {device!r}: {e}") from None
+        raise InputError(f"invalid device {device!r}: {e}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+        raise InputError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
     return dev
 
 
@@ -126,7 +128,7 @@ def write_checkpoint(path, tensors: dict, meta: dict, card: dict) -> Path:
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"checkpoints are .safetensors files, got {path}")
+        raise InputError(f"checkpoints are .safetensors files, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)

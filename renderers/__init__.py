@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import KernelCodec
 
 from .amnet import AMNet, amnet, amnet_l
@@ -33,7 +34,7 @@ SHIPPED = ("amnet_x4", "amnet_robust_x4", "amgan_x4", "dan_x4", "amnet_adain_x4"
 _CODEC_KEYS = ("mean", "components", "code_low", "code_high")
 
 
-class RendererCheckpointError(ValueError):
+class RendererCheckpointError(InputError):
     """A renderer checkpoint that is missing, malformed, or does not match what was asked for."""
 
 
@@ -44,7 +45,7 @@ def build_renderer(arch: str, codec: KernelCodec | None = None, **kwargs) -> nn.
     the shipped isotropic codec.
     """
     if arch not in ARCHS:
-        raise ValueError(f"unknown renderer architecture {arch!r}; choose one of {sorted(ARCHS)}")
+        raise InputError(f"unknown renderer architecture {arch!r}; choose one of {sorted(ARCHS)}")
     model = ARCHS[arch](codec=codec, **kwargs)
     model.arch = arch
     return model
@@ -56,10 +57,10 @@ def save_renderer(model: nn.Module, path: str | Path, card: dict | None = None) 
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"renderer checkpoints are .safetensors files, got {path}")
+        raise InputError(f"renderer checkpoints are .safetensors files, got {path}")
     arch = getattr(model, "arch", None)
     if arch not in ARCHS:
-        raise ValueError(f"model has no known .arch ({arch!r}); build it with build_renderer")
+        raise InputError(f"model has no known .arch ({arch!r}); build it with build_renderer")
     codec: KernelCodec = model.codec
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for key in _CODEC_KEYS:

@@ -26,11 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blindsr_gym.errors import InputError
+
 
 def realness_anchors(num_outcomes: int = 51) -> tuple[torch.Tensor, torch.Tensor]:
     """``(A0 fake, A1 real)``, each ``[num_outcomes]`` summing to 1."""
     if not isinstance(num_outcomes, int) or num_outcomes < 2:
-        raise ValueError(f"num_outcomes must be an integer >= 2, got {num_outcomes!r}")
+        raise InputError(f"num_outcomes must be an integer >= 2, got {num_outcomes!r}")
     edges = torch.linspace(-0.3, 0.3, num_outcomes + 1, dtype=torch.float64)
     cdf = 0.5 * (1 + torch.erf(edges / (0.1 * math.sqrt(2))))
     a0 = (cdf[1:] - cdf[:-1]).clamp_min(1e-12)
@@ -125,7 +127,7 @@ class VGGFeatures(nn.Module):
         own = self.features.state_dict()
         missing = [k for k in own if k not in sd]
         if missing:
-            raise ValueError(f"{path}: not a torchvision vgg19 state dict (missing {missing[:3]} ...)")
+            raise InputError(f"{path}: not a torchvision vgg19 state dict (missing {missing[:3]} ...)")
         self.features.load_state_dict({k: sd[k] for k in own})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

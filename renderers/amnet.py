@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import KernelCodec
 
 MODULATIONS = ("am", "adain")
@@ -70,7 +71,7 @@ class AMLayer(nn.Module):
                  modulation: str = "am"):
         super().__init__()
         if modulation not in MODULATIONS:
-            raise ValueError(f"modulation must be one of {MODULATIONS}, got {modulation!r}")
+            raise InputError(f"modulation must be one of {MODULATIONS}, got {modulation!r}")
         self.modulation, self.eps, self.channels = modulation, eps, channels
         self.fc_k = nn.Sequential(nn.Linear(code_len, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden))
         stat = channels if modulation == "am" else 0
@@ -126,12 +127,12 @@ class AMNet(nn.Module):
                  modulation: str = "am", image_skip: bool = True, codec: KernelCodec | None = None):
         super().__init__()
         if scale not in (2, 3, 4):
-            raise ValueError(f"scale must be 2, 3 or 4, got {scale!r}")
+            raise InputError(f"scale must be 2, 3 or 4, got {scale!r}")
         if not isinstance(num_blocks, int) or num_blocks < 1:
-            raise ValueError(f"num_blocks must be a positive integer, got {num_blocks!r}")
+            raise InputError(f"num_blocks must be a positive integer, got {num_blocks!r}")
         codec = codec if codec is not None else KernelCodec.default()
         if codec.length != code_len:
-            raise ValueError(f"codec has length {codec.length} but code_len={code_len}")
+            raise InputError(f"codec has length {codec.length} but code_len={code_len}")
         self.codec, self.scale, self.code_len = codec, scale, code_len
         self.config = dict(scale=scale, num_blocks=num_blocks, channels=channels, code_len=code_len,
                            modulation=modulation, image_skip=image_skip)
@@ -144,9 +145,9 @@ class AMNet(nn.Module):
 
     def forward(self, lr: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"lr must be float [N, 3, H, W], got {tuple(lr.shape)}")
+            raise InputError(f"lr must be float [N, 3, H, W], got {tuple(lr.shape)}")
         if code.dim() != 2 or code.shape != (lr.shape[0], self.code_len):
-            raise ValueError(f"code must be [N={lr.shape[0]}, {self.code_len}], got {tuple(code.shape)}")
+            raise InputError(f"code must be [N={lr.shape[0]}, {self.code_len}], got {tuple(code.shape)}")
         k = normalized_code(self, code, lr.dtype)
         feat = self.head(lr)
         x = feat

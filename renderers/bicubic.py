@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blindsr_gym.degradation import imresize
+from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import KernelCodec
 
 from .amnet import normalized_code, register_code_box
@@ -24,10 +25,10 @@ class BicubicRenderer(nn.Module):
     def __init__(self, scale: int = 4, code_len: int = 15, sharpen: bool = True, codec: KernelCodec | None = None):
         super().__init__()
         if scale not in (2, 3, 4):
-            raise ValueError(f"scale must be 2, 3 or 4, got {scale!r}")
+            raise InputError(f"scale must be 2, 3 or 4, got {scale!r}")
         codec = codec if codec is not None else KernelCodec.default()
         if codec.length != code_len:
-            raise ValueError(f"codec has length {codec.length} but code_len={code_len}")
+            raise InputError(f"codec has length {codec.length} but code_len={code_len}")
         self.codec, self.scale, self.code_len, self.sharpen = codec, scale, code_len, sharpen
         self.config = dict(scale=scale, code_len=code_len, sharpen=sharpen)
         register_code_box(self, codec)
@@ -37,9 +38,9 @@ class BicubicRenderer(nn.Module):
 
     def forward(self, lr: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"lr must be float [N, 3, H, W], got {tuple(lr.shape)}")
+            raise InputError(f"lr must be float [N, 3, H, W], got {tuple(lr.shape)}")
         if code.dim() != 2 or code.shape != (lr.shape[0], self.code_len):
-            raise ValueError(f"code must be [N={lr.shape[0]}, {self.code_len}], got {tuple(code.shape)}")
+            raise InputError(f"code must be [N={lr.shape[0]}, {self.code_len}], got {tuple(code.shape)}")
         up = imresize(lr, float(self.scale))
         if self.sharpen:
             k = normalized_code(self, code, lr.dtype)

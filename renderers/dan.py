@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import KernelCodec
 from blindsr_gym.layers import ChannelAttention
 
@@ -77,7 +78,7 @@ class Estimator(nn.Module):
     def forward(self, sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
         f, g = self.head_lr(lr), self.head_sr(sr)
         if g.shape[-2:] != f.shape[-2:]:
-            raise ValueError(f"SR {tuple(sr.shape[-2:])} is not the LR {tuple(lr.shape[-2:])} times the scale")
+            raise InputError(f"SR {tuple(sr.shape[-2:])} is not the LR {tuple(lr.shape[-2:])} times the scale")
         for block in self.blocks:
             f = block(f, g)
         return self.out(f).mean(dim=(2, 3))
@@ -95,9 +96,9 @@ class DAN(nn.Module):
         if codec is None:
             codec = KernelCodec.default(21, code_len)
         if codec.length != code_len:
-            raise ValueError(f"codec has length {codec.length}, DAN was asked for code_len={code_len}")
+            raise InputError(f"codec has length {codec.length}, DAN was asked for code_len={code_len}")
         if not isinstance(loops, int) or loops < 1:
-            raise ValueError(f"loops must be a positive integer, got {loops!r}")
+            raise InputError(f"loops must be a positive integer, got {loops!r}")
         self.codec, self.scale, self.loops = codec, scale, loops
         self.config = dict(scale=scale, nf=nf, num_blocks=num_blocks, code_len=code_len, loops=loops)
         self.restorer = Restorer(scale, nf, num_blocks, code_len)

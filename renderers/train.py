@@ -39,12 +39,15 @@ import torch.nn.functional as F
 
 from blindsr_gym.data import ImageFolder, ImageSource
 from blindsr_gym.degradation import blur, degrade
+from blindsr_gym.errors import InputError
+from blindsr_gym.fileio import save_torch, write_text
 from blindsr_gym.kernels import KernelCodec, gaussian8, get_family, isotropic_gaussian
 from blindsr_gym.metrics import psnr
+from blindsr_gym.training import ResumeError, check_resume_config, load_state
 from blindsr_gym.utils import resolve_device, to_tensor
 
-# fields that must not change when a run is resumed (they would make it a different run)
-_FIXED_ON_RESUME = ("arch", "arch_kwargs", "scale", "family", "seed", "gan", "init")
+#: What ``--resume`` may change besides blindsr_gym.training.RESUME_ALLOWED: a longer run and its lr schedule.
+RESUME_ALLOWED = ("iters", "lr_milestones", "lr_gamma")
 
 
 @dataclass
@@ -89,28 +92,28 @@ class TrainConfig:
         for name in ("patch", "batch", "iters", "ckpt_every", "val_every", "log_every"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+                raise InputError(f"{name} must be a positive integer, got {v!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+            raise InputError(f"lr must be a positive number, got {self.lr!r}")
         if self.amp not in ("auto", "bf16", "off"):
-            raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
+            raise InputError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         if self.noise < 0:
-            raise ValueError(f"noise must be >= 0 (8-bit levels), got {self.noise!r}")
+            raise InputError(f"noise must be >= 0 (8-bit levels), got {self.noise!r}")
         if not (math.isfinite(self.code_blur) and self.code_blur >= 0):
-            raise ValueError(f"code_blur must be >= 0 (HR pixels), got {self.code_blur!r}")
+            raise InputError(f"code_blur must be >= 0 (HR pixels), got {self.code_blur!r}")
         if not 0 <= self.code_blur_p <= 1:
-            raise ValueError(f"code_blur_p must be a probability in [0, 1], got {self.code_blur_p!r}")
+            raise InputError(f"code_blur_p must be a probability in [0, 1], got {self.code_blur_p!r}")
         if self.code_blur_p > 0 and self.arch == "dan":
-            raise ValueError("code_blur is for the code-conditioned renderers; DAN estimates its own code")
+            raise InputError("code_blur is for the code-conditioned renderers; DAN estimates its own code")
         if self.gan and not self.init:
-            raise ValueError("GAN fine-tuning (AMGAN) starts from a trained AMNet: give init=<checkpoint>")
+            raise InputError("GAN fine-tuning (AMGAN) starts from a trained AMNet: give init=<checkpoint>")
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
     """``"auto"`` -> ``"bf16"`` where the hardware runs it fast (CUDA with bf16, CPUs with AMX/AVX-512 bf16),
     else ``"off"``; ``"bf16"`` and ``"off"`` pass through."""
     if amp not in ("auto", "bf16", "off"):
-        raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
+        raise InputError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
     if amp != "auto":
         return amp
     fast = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or \
@@ -165,21 +168,21 @@ class SyntheticPairs:
                  patch: int = 64, noise: float = 0.0, soft_hr: float = 0.0, soft_p: float = 1.0,
                  code_blur: float = 0.0, code_blur_p: float = 0.0):
         if not (math.isfinite(soft_hr) and soft_hr >= 0):
-            raise ValueError(f"soft_hr must be >= 0 (HR pixels), got {soft_hr!r}")
+            raise InputError(f"soft_hr must be >= 0 (HR pixels), got {soft_hr!r}")
         if not 0 <= soft_p <= 1:
-            raise ValueError(f"soft_p must be a probability in [0, 1], got {soft_p!r}")
+            raise InputError(f"soft_p must be a probability in [0, 1], got {soft_p!r}")
         self.source, self.codec, self.scale, self.patch, self.noise = source, codec, scale, patch, noise
         if not (math.isfinite(code_blur) and code_blur >= 0):
-            raise ValueError(f"code_blur must be >= 0 (HR pixels), got {code_blur!r}")
+            raise InputError(f"code_blur must be >= 0 (HR pixels), got {code_blur!r}")
         if not 0 <= code_blur_p <= 1:
-            raise ValueError(f"code_blur_p must be a probability in [0, 1], got {code_blur_p!r}")
+            raise InputError(f"code_blur_p must be a probability in [0, 1], got {code_blur_p!r}")
         self.soft_hr, self.soft_p = soft_hr, soft_p
         self.code_blur, self.code_blur_p = code_blur, code_blur_p
         self.family = get_family(family, size=codec.size) if isinstance(family, str) else family
         side = patch * scale
         self.eligible = [i for i in range(len(source)) if min(source[i].shape[:2]) >= side]
         if not self.eligible:
-            raise ValueError(f"no training image is at least {side}x{side} (LR patch {patch} x scale {scale})")
+            raise InputError(f"no training image is at least {side}x{side} (LR patch {patch} x scale {scale})")
         self.skipped = len(source) - len(self.eligible)
 
     def sample(self, rng: np.random.Generator, n: int, device: torch.device | str = "cpu", with_kernels: bool = False):
@@ -277,19 +280,13 @@ def hardware_string(device: torch.device) -> str:
     return f"{name} (CPU), {torch.get_num_threads()} threads"
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
     """Run (or resume) training; returns a summary dict. Works under torchrun or as one process."""
     from blindsr_gym.renderers import build_renderer, save_renderer
 
     rank, world, local = _dist_info()
     if cfg.batch % world:
-        raise ValueError(f"global batch {cfg.batch} is not divisible by the {world} processes")
+        raise InputError(f"global batch {cfg.batch} is not divisible by the {world} processes")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -303,24 +300,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     state_path = out / "last.pt"
     state = None
     if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {state_path}")
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = load_state(state_path)
         saved = dict(asdict(TrainConfig(data="", out="")), **state["config"])  # older runs lack new fields
-        for key in _FIXED_ON_RESUME:
-            if saved[key] != getattr(cfg, key):
-                raise ValueError(f"--resume: {key} was {saved[key]!r} in {state_path}, not {getattr(cfg, key)!r}; "
-                                 "start a new --out to change it")
-        if saved["world"] != world or saved["batch"] != cfg.batch or saved["patch"] != cfg.patch:
-            raise ValueError(f"--resume: the run used {saved['world']} processes, batch {saved['batch']}, patch "
-                             f"{saved['patch']}; resume with the same to continue it exactly")
+        if saved.get("world", world) != world:
+            raise ResumeError(f"--resume: the run used {saved['world']} processes, this one {world}; resume with "
+                              "the same to continue it exactly")
+        check_resume_config({k: v for k, v in saved.items() if k != "world"}, asdict(cfg), RESUME_ALLOWED,
+                            state_path)
     elif state_path.exists():
         raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --out")
 
     # DAN estimates its own 10-D code; the renderers are conditioned on the 15-D codec's
     codec = KernelCodec.default(21, 10 if cfg.arch == "dan" else 15)
     if cfg.gan and cfg.arch == "dan":
-        raise ValueError("GAN fine-tuning is for the AMNet renderers, not DAN")
+        raise InputError("GAN fine-tuning is for the AMNet renderers, not DAN")
     init_card = None
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
         torch.manual_seed(cfg.seed)
@@ -331,7 +324,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
 
         start = load_renderer(cfg.init, arch=cfg.arch, codec=codec)
         if start.config != model.config:
-            raise ValueError(f"--init {cfg.init} has config {start.config}, the run wants {model.config}")
+            raise InputError(f"--init {cfg.init} has config {start.config}, the run wants {model.config}")
         model.load_state_dict(start.state_dict())
         init_card = read_model_card(cfg.init)
     if device.type == "cpu":
@@ -364,7 +357,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     writer = bar = None
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(dict(asdict(cfg), world=world, amp=amp), indent=2) + "\n")
+        write_text(out / "config.json", json.dumps(dict(asdict(cfg), world=world, amp=amp), indent=2) + "\n")
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tb"), purge_step=step if step else None)
@@ -386,7 +379,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 blob["gan"] = gan.state_dict()
             if cfg.init:  # the init's card, so that a resumed run's card still carries init_training
                 blob["init_card"] = init_card
-            _atomic_save(blob, state_path)
+            save_torch(blob, state_path)
             card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,
                                  "batch": cfg.batch, "lr_patch": cfg.patch,
                                  "loss": "L1 on the SR + L1 on the code of every loop" if cfg.arch == "dan" else "L1",

@@ -149,7 +149,7 @@ def test_supervised_training_runs_resumes_and_writes_a_card(hr_folder, tmp_path,
         from blindsr_gym.agents import load_actor
 
         assert load_actor(tmp_path / "full" / "actor.safetensors").head_kind == "sigma"
-        with pytest.raises(ValueError, match="trains head 'sigma', not 'fc'"):
+        with pytest.raises(ValueError, match="head: 'sigma' -> 'fc'; loss: 'sigma' -> 'l1'"):
             pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss="l1"), resume=True, progress=False)
 
 
@@ -184,7 +184,7 @@ def test_training_config_errors(hr_folder, tmp_path):
         with pytest.raises(ValueError, match="lr_decay_from must be"):
             _tiny(hr_folder, tmp_path, lr_decay_from=bad)
     pretrain(_tiny(hr_folder, tmp_path / "k", model="kenet", loss="att", iters=2), progress=False)
-    with pytest.raises(ValueError, match="trains model 'kenet', not 'actor'"):
+    with pytest.raises(ValueError, match="model: 'kenet' -> 'actor'"):
         pretrain(_tiny(hr_folder, tmp_path / "k", model="actor"), resume=True, progress=False)
     with pytest.raises(ValueError, match="trains the actor"):
         _tiny(hr_folder, tmp_path, model="kenet", loss="sr")

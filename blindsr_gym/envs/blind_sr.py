@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from blindsr_gym.errors import InputError
+
 from ..utils import check_finite, to_uint8
 from .core import EnvCore, Episode
 
@@ -79,7 +81,7 @@ class BlindSREnv(gym.Env):
                  lr_dataset=None, scale: int | None = None, lr_size: int = 64, kernel_family="isotropic",
                  noise: float = 0.0, device="auto", precision: str = "fp32", render_mode: str | None = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise InputError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
         self.core = EnvCore(renderer, metric, reward_mode, dataset, lr_dataset, scale, lr_size, kernel_family,
                             noise, device, precision)
@@ -108,7 +110,7 @@ class BlindSREnv(gym.Env):
                     continue
             break
         else:
-            raise RuntimeError("10 crops in a row gave a non-finite baseline metric; is the dataset flat?")
+            raise InputError("10 crops in a row gave a non-finite baseline metric; is the dataset flat?")
         self._episode, self._lr, self._hr, self._code_gt = ep, lr, hr, code
         self._sr_gt, self._baseline, self._sr = sr_gt, baseline, None
         self._psnr_gt = None if c.real_lr else psnr_gt

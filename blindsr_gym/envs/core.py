@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from blindsr_gym.errors import InputError, InputTypeError
+
 from ..data import ImageFolder, ImageSource, builtin
 from ..degradation import degrade, imresize
 from ..kernels import KernelFamily, get_family, isotropic_gaussian
@@ -31,19 +33,20 @@ def resolve_renderer(renderer, device: torch.device) -> nn.Module:
 
     if isinstance(renderer, nn.Module):
         if getattr(renderer, "conditional", True) is False:
-            raise TypeError(f"{type(renderer).__name__} is a blind SR method, not a renderer G(lr, code)")
+            raise InputTypeError(f"{type(renderer).__name__} is a blind SR method, not a renderer G(lr, code)")
         for attr in ("codec", "scale"):
             if not hasattr(renderer, attr):
-                raise TypeError(f"a renderer module needs .{attr} (see blindsr_gym.renderers)")
+                raise InputTypeError(f"a renderer module needs .{attr} (see blindsr_gym.renderers)")
         return renderer.eval().requires_grad_(False).to(device)
     if isinstance(renderer, (str, Path)):
         if str(renderer) == "bicubic":
             return build_renderer("bicubic").eval().to(device)
         model = load_renderer(renderer, device=device)
         if getattr(model, "conditional", True) is False:
-            raise TypeError(f"{renderer}: a {model.arch!r} checkpoint is a blind SR method, not a renderer G(lr, code)")
+            raise InputTypeError(f"{renderer}: a {model.arch!r} checkpoint is a blind SR method, "
+                                 "not a renderer G(lr, code)")
         return model
-    raise TypeError(f"renderer must be a shipped name, a checkpoint path, 'bicubic' or a module, "
+    raise InputTypeError(f"renderer must be a shipped name, a checkpoint path, 'bicubic' or a module, "
                     f"got {type(renderer).__name__}")
 
 
@@ -72,25 +75,25 @@ class EnvCore:
         self.codec = self.renderer.codec
         self.scale = int(self.renderer.scale)
         if scale is not None and scale != self.scale:
-            raise ValueError(f"scale={scale} but the renderer is x{self.scale}")
+            raise InputError(f"scale={scale} but the renderer is x{self.scale}")
         if not isinstance(lr_size, (int, np.integer)) or lr_size < 8:
-            raise ValueError(f"lr_size must be an integer >= 8, got {lr_size!r}")
+            raise InputError(f"lr_size must be an integer >= 8, got {lr_size!r}")
         self.lr_size = int(lr_size)
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-            raise ValueError(f"noise must be a noise sigma >= 0 in 8-bit levels, got {noise!r}")
+            raise InputError(f"noise must be a noise sigma >= 0 in 8-bit levels, got {noise!r}")
         self.noise = float(noise)
         self.reward: Reward = make_reward(metric, reward_mode)
 
         self.real_lr = lr_dataset is not None
         if self.real_lr:
             if dataset is not None:
-                raise ValueError("give dataset (HR images, LR synthesised) or lr_dataset (real LR), not both")
+                raise InputError("give dataset (HR images, LR synthesised) or lr_dataset (real LR), not both")
             self.reward.check_reference(hr_available=False)
             if self.reward.mode == "relative" or self.reward.composite:
-                raise ValueError("with real LR input there is no true kernel, so no Eq. 8 baseline: "
+                raise InputError("with real LR input there is no true kernel, so no Eq. 8 baseline: "
                                  "use reward_mode='absolute' with a single no-reference metric")
             self.source = _source(lr_dataset, 1)
             side = self.lr_size
@@ -100,13 +103,13 @@ class EnvCore:
         self.family = get_family(kernel_family, size=self.codec.size) if isinstance(kernel_family, str) \
             else kernel_family
         if not isinstance(self.family, KernelFamily):
-            raise TypeError(f"kernel_family must be a name or a KernelFamily, got {type(kernel_family).__name__}")
+            raise InputTypeError(f"kernel_family must be a name or a KernelFamily, got {type(kernel_family).__name__}")
         if self.family.size != self.codec.size:
-            raise ValueError(f"kernel family is {self.family.size}x{self.family.size} but the renderer's codec "
+            raise InputError(f"kernel family is {self.family.size}x{self.family.size} but the renderer's codec "
                              f"is for {self.codec.size}x{self.codec.size} kernels")
         self.eligible = [i for i in range(len(self.source)) if min(self.source[i].shape[:2]) >= side]
         if not self.eligible:
-            raise ValueError(f"no image in the dataset is at least {side}x{side} pixels (lr_size={self.lr_size})")
+            raise InputError(f"no image in the dataset is at least {side}x{side} pixels (lr_size={self.lr_size})")
         self._probe_metric()
 
     def _probe_metric(self):
@@ -116,25 +119,25 @@ class EnvCore:
         try:
             self.reward.scores(probe, probe if not self.real_lr else None)
         except ValueError as e:
-            raise ValueError(f"metric cannot score {s}x{s} SR images (lr_size={self.lr_size}): {e}") from None
+            raise InputError(f"metric cannot score {s}x{s} SR images (lr_size={self.lr_size}): {e}") from None
 
     # -- episodes ---------------------------------------------------------------------------
     def draw(self, rng: np.random.Generator, options: dict | None = None) -> Episode:
         opts = dict(options or {})
         unknown = set(opts) - set(OPTION_KEYS)
         if unknown:
-            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; known: {list(OPTION_KEYS)}")
+            raise InputError(f"unknown reset option(s) {sorted(unknown)}; known: {list(OPTION_KEYS)}")
         index = opts.get("image_index")
         if index is not None:
             if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.source):
-                raise ValueError(f"image_index must be in [0, {len(self.source)}), got {index!r}")
+                raise InputError(f"image_index must be in [0, {len(self.source)}), got {index!r}")
             if index not in self.eligible:
-                raise ValueError(f"image {index} ({self.source.names[index]}) is smaller than the crop")
+                raise InputError(f"image {index} ({self.source.names[index]}) is smaller than the crop")
         else:
             index = int(self.eligible[int(rng.integers(len(self.eligible)))])
         noise = float(opts.get("noise", self.noise))
         if not (math.isfinite(noise) and noise >= 0):
-            raise ValueError(f"noise must be >= 0, got {noise!r}")
+            raise InputError(f"noise must be >= 0, got {noise!r}")
         if self.real_lr:
             crop, _ = self.source.random_crop(rng, self.lr_size, index)
             return Episode(None, None, int(index), {}, 0.0, lr=np.array(crop))
@@ -144,19 +147,19 @@ class EnvCore:
 
     def _kernel(self, rng, opts) -> tuple[torch.Tensor, dict]:
         if "kernel" in opts and "sigma" in opts:
-            raise ValueError("give options 'kernel' or 'sigma', not both")
+            raise InputError("give options 'kernel' or 'sigma', not both")
         if "kernel" in opts:
             k = torch.as_tensor(np.asarray(opts["kernel"], dtype=np.float32))
             size = self.codec.size
             if k.shape != (size, size):
-                raise ValueError(f"options['kernel'] must be {size}x{size}, got {tuple(k.shape)}")
+                raise InputError(f"options['kernel'] must be {size}x{size}, got {tuple(k.shape)}")
             if not torch.isfinite(k).all() or abs(float(k.sum()) - 1) > 1e-3 or (k < -1e-6).any():
-                raise ValueError("options['kernel'] must be finite, non-negative and sum to 1")
+                raise InputError("options['kernel'] must be finite, non-negative and sum to 1")
             return k, {}
         if "sigma" in opts:
             sigma = opts["sigma"]
             if not isinstance(sigma, (int, float, np.floating)) or not (math.isfinite(sigma) and sigma > 0):
-                raise ValueError(f"options['sigma'] must be a positive number, got {sigma!r}")
+                raise InputError(f"options['sigma'] must be a positive number, got {sigma!r}")
             return isotropic_gaussian(float(sigma), self.codec.size), {"sigma": float(sigma)}
         params = self.family.sample_params(rng, 1)
         flat = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in params.items() if np.asarray(v).size == 1}
@@ -218,12 +221,12 @@ class EnvCore:
         try:
             a = np.asarray(actions, dtype=np.float32)
         except (TypeError, ValueError):
-            raise ValueError(f"action must be an array of {length} numbers, got {type(actions).__name__}") from None
+            raise InputError(f"action must be an array of {length} numbers, got {type(actions).__name__}") from None
         want = (length,) if n is None else (n, length)
         if a.shape != want:
-            raise ValueError(f"action must have shape {want}, got {a.shape}")
+            raise InputError(f"action must have shape {want}, got {a.shape}")
         if not np.all(np.isfinite(a)):
-            raise ValueError("action contains NaN or inf")
+            raise InputError("action contains NaN or inf")
         clipped = np.clip(a, -1.0, 1.0)
         flags = np.any(clipped != a, axis=-1)
         return clipped, flags
@@ -249,7 +252,7 @@ def _source(dataset, mod: int) -> ImageSource:
         if str(dataset) == "builtin":
             return builtin(mod=mod)
         return ImageFolder(dataset, mod=mod, recursive=True, cache=True)
-    raise TypeError(f"dataset must be a folder path, 'builtin' or an ImageSource, got {type(dataset).__name__}")
+    raise InputTypeError(f"dataset must be a folder path, 'builtin' or an ImageSource, got {type(dataset).__name__}")
 
 
 __all__ = ["EnvCore", "Episode", "resolve_renderer"]

@@ -9,6 +9,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from blindsr_gym.errors import InputError
+
 from ..utils import check_finite, to_uint8
 from .core import EnvCore
 
@@ -38,9 +40,9 @@ class BlindSRVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+            raise InputError(f"num_envs must be a positive integer, got {num_envs!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise InputError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self.core = c = EnvCore(**kwargs)
@@ -62,7 +64,7 @@ class BlindSRVectorEnv(VectorEnv):
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+                raise InputError(f"got {len(seeds)} seeds for {self.num_envs} envs")
         if seed is not None or self._rngs is None:
             self._rngs = [seeding.np_random(s)[0] if s is not None or self._rngs is None else self._rngs[i]
                           for i, s in enumerate(seeds)]
@@ -154,7 +156,7 @@ class BlindSRVectorEnv(VectorEnv):
             if not idx:
                 break
         else:
-            raise RuntimeError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
+            raise InputError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
         if c.real_lr:
             self._hr = self._codes_gt = self._sr_gt = self._baseline = self._psnr_gt = None
         self._episodes = eps

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from blindsr_gym.errors import InputError
+
 from ..degradation import to_levels as _levels
 
 __all__ = ["to_levels", "rgb_to_y", "rgb_to_gray"]
@@ -31,7 +33,7 @@ def to_levels(x: torch.Tensor) -> torch.Tensor:
 
 def _check_rgb(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected RGB images [N, 3, H, W], got {getattr(x, 'shape', type(x))}")
+        raise InputError(f"expected RGB images [N, 3, H, W], got {getattr(x, 'shape', type(x))}")
     return x
 
 

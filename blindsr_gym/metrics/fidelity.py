@@ -12,6 +12,8 @@ import functools
 
 import torch
 
+from blindsr_gym.errors import InputError
+
 from ._filter import separable
 from .color import rgb_to_y, to_levels
 
@@ -21,18 +23,18 @@ __all__ = ["psnr", "ssim"]
 def _prepare(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool):
     for name, t in (("sr", sr), ("hr", hr)):
         if not isinstance(t, torch.Tensor) or t.dim() != 4 or not t.is_floating_point():
-            raise ValueError(f"{name} must be a float NCHW tensor in [0, 1], got "
+            raise InputError(f"{name} must be a float NCHW tensor in [0, 1], got "
                              f"{getattr(t, 'shape', type(t).__name__)}")
     if sr.shape != hr.shape:
-        raise ValueError(f"sr and hr must have the same shape, got {tuple(sr.shape)} and {tuple(hr.shape)}")
+        raise InputError(f"sr and hr must have the same shape, got {tuple(sr.shape)} and {tuple(hr.shape)}")
     if not isinstance(crop_border, int) or crop_border < 0:
-        raise ValueError(f"crop_border must be a non-negative integer, got {crop_border!r}")
+        raise InputError(f"crop_border must be a non-negative integer, got {crop_border!r}")
     h, w = sr.shape[-2:]
     if 2 * crop_border >= min(h, w):
-        raise ValueError(f"crop_border={crop_border} leaves nothing of a {h}x{w} image")
+        raise InputError(f"crop_border={crop_border} leaves nothing of a {h}x{w} image")
     if y_channel:
         if sr.shape[1] != 3:
-            raise ValueError("y_channel=True needs RGB images (3 channels)")
+            raise InputError("y_channel=True needs RGB images (3 channels)")
         a, b = rgb_to_y(sr), rgb_to_y(hr)
     else:
         a, b = to_levels(sr), to_levels(hr)
@@ -61,7 +63,7 @@ def ssim(sr: torch.Tensor, hr: torch.Tensor, crop_border: int = 4, y_channel: bo
     """SSIM per image (mean of the SSIM map; channels averaged when not on Y), float64 ``[N]``."""
     a, b = _prepare(sr, hr, crop_border, y_channel)
     if min(a.shape[-2:]) < 11:
-        raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got {tuple(a.shape[-2:])}")
+        raise InputError(f"SSIM needs at least 11x11 pixels after cropping, got {tuple(a.shape[-2:])}")
     n, c = a.shape[:2]
     taps = _gauss_taps(11, 1.5, a.device)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blindsr_gym.errors import InputError
+
 from ..degradation import imresize
 from ._filter import separable
 from .color import rgb_to_gray, rgb_to_y, to_levels
@@ -153,15 +155,15 @@ def niqe(x: torch.Tensor, crop_border: int = 0, color: str = "gray") -> torch.Te
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point() \
             or x.shape[1] not in (1, 3):
-        raise ValueError("niqe expects float images [N, 3 or 1, H, W] in [0, 1], got "
+        raise InputError("niqe expects float images [N, 3 or 1, H, W] in [0, 1], got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
     if color not in ("gray", "y"):
-        raise ValueError(f"color must be 'gray' (MATLAB rgb2gray) or 'y' (rgb2ycbcr), got {color!r}")
+        raise InputError(f"color must be 'gray' (MATLAB rgb2gray) or 'y' (rgb2ycbcr), got {color!r}")
     if not isinstance(crop_border, int) or crop_border < 0:
-        raise ValueError(f"crop_border must be a non-negative integer, got {crop_border!r}")
+        raise InputError(f"crop_border must be a non-negative integer, got {crop_border!r}")
     h, w = x.shape[-2] - 2 * crop_border, x.shape[-1] - 2 * crop_border
     if h < MIN_SIZE or w < MIN_SIZE:
-        raise ValueError(f"NIQE needs images of at least {MIN_SIZE}x{MIN_SIZE} pixels (two 96x96 blocks "
+        raise InputError(f"NIQE needs images of at least {MIN_SIZE}x{MIN_SIZE} pixels (two 96x96 blocks "
                          f"per side), got {h}x{w}" + (f" after crop_border={crop_border}" if crop_border else "")
                          + "; at x4 that means LR inputs of at least 48x48")
     # crop first (border, then whole blocks): the colour conversion is pointwise

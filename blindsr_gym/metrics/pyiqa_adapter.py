@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from blindsr_gym.errors import UnknownNameError
+
 from .niqe import niqe_params
 from .registry import Metric
 
@@ -51,7 +53,7 @@ def pyiqa_metric(name: str, device: str = "cpu") -> Metric:
 
         close = difflib.get_close_matches(name, available, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"pyiqa has no metric {name!r}{hint}")
+        raise UnknownNameError(f"pyiqa has no metric {name!r}{hint}")
     if name == "niqe":
         seed_pyiqa_cache()
     try:

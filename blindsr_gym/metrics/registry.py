@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from blindsr_gym.errors import InputError, UnknownNameError
+
 __all__ = ["Metric", "register_metric", "get_metric", "list_metrics"]
 
 
@@ -30,14 +32,14 @@ class Metric:
 
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> torch.Tensor:
         if not isinstance(sr, torch.Tensor) or sr.dim() != 4 or not sr.is_floating_point():
-            raise ValueError(f"{self.name}: sr must be a float NCHW tensor in [0, 1], got "
+            raise InputError(f"{self.name}: sr must be a float NCHW tensor in [0, 1], got "
                              f"{getattr(sr, 'shape', type(sr).__name__)}")
         if self.needs_reference:
             if hr is None:
-                raise ValueError(f"metric {self.name!r} is full-reference and needs hr; "
+                raise InputError(f"metric {self.name!r} is full-reference and needs hr; "
                                  "use a no-reference metric (e.g. 'niqe') where HR is unknown")
             if not isinstance(hr, torch.Tensor) or hr.shape != sr.shape:
-                raise ValueError(f"{self.name}: hr must be a tensor of the same shape as sr "
+                raise InputError(f"{self.name}: hr must be a tensor of the same shape as sr "
                                  f"{tuple(sr.shape)}, got {getattr(hr, 'shape', type(hr).__name__)}")
             out = self.fn(sr, hr)
         else:
@@ -56,9 +58,9 @@ def register_metric(name: str, fn: Callable | Metric, lower_better: bool | None 
                     overwrite: bool = False) -> Metric:
     """Register ``fn(sr[, hr]) -> [N]`` under ``name`` (or a ready :class:`Metric`)."""
     if not isinstance(name, str) or not name or name.startswith("pyiqa:"):
-        raise ValueError(f"invalid metric name {name!r} (non-empty; 'pyiqa:' is reserved)")
+        raise InputError(f"invalid metric name {name!r} (non-empty; 'pyiqa:' is reserved)")
     if name in _REGISTRY and not overwrite:
-        raise ValueError(f"metric {name!r} is already registered; pass overwrite=True to replace it")
+        raise InputError(f"metric {name!r} is already registered; pass overwrite=True to replace it")
     if isinstance(fn, Metric):
         metric = fn if fn.name == name else Metric(name, fn.fn, fn.lower_better, fn.needs_reference,
                                                    fn.description)
@@ -66,7 +68,7 @@ def register_metric(name: str, fn: Callable | Metric, lower_better: bool | None 
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         if not isinstance(lower_better, bool):
-            raise ValueError("lower_better=True/False is required: it sets the reward's sign")
+            raise InputError("lower_better=True/False is required: it sets the reward's sign")
         metric = Metric(name, fn, lower_better, bool(needs_reference), description)
     _REGISTRY[name] = metric
     return metric
@@ -90,6 +92,6 @@ def get_metric(name: str | Metric) -> Metric:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise KeyError(f"unknown metric {name!r}{hint} Registered: {', '.join(list_metrics())}; "
+        raise UnknownNameError(f"unknown metric {name!r}{hint} Registered: {', '.join(list_metrics())}; "
                        "pyiqa metrics as 'pyiqa:<name>'")
     return _REGISTRY[name]
