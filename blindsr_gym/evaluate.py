@@ -54,7 +54,7 @@ from blindsr_gym.errors import InputError
 
 from .data import ImageFolder, ImageSource, builtin
 from .degradation import degrade, imresize
-from .fileio import write_text
+from .fileio import check_writable, write_text
 from .kernels import gaussian8_sigmas, isotropic_gaussian, kernel_psnr
 from .metrics import get_metric
 from .utils import check_finite, to_tensor
@@ -612,6 +612,11 @@ def run_cli(args) -> int:
         print("\n".join(lines))
         return 0
     device = resolve_device(args.device)
+    for target in (args.json, args.markdown, args.log):  # fail now, not after the evaluation
+        if target:
+            check_writable(Path(target).expanduser().parent)
+    if args.figures:
+        check_writable(args.figures, "--figures folder")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     for m in metrics:
         get_metric(m)  # fail before the long loop

@@ -65,6 +65,11 @@ def test_unwritable_out_is_one_line_before_any_work(tmp_path, capsys):
     assert main(["upscale", str(src), "--out", str(blocker / "sr"), "--method", "bicubic", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "not writable" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    for flag in ("--json", "--markdown", "--figures"):  # refused before the evaluation, not after it
+        assert main(["evaluate", "--data", "builtin", "--max-images", "1", "--kernels", "sigma:2.0", "--methods",
+                     "bicubic", flag, str(blocker / "sub" / "r"), "--no-progress"]) == 2
+        out = capsys.readouterr()
+        assert "not writable" in out.err and "| bicubic" not in out.out
 
 
 # ------------------------------------------------------------------ 2. a file is modified only once recognised
