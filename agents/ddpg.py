@@ -223,9 +223,12 @@ def rollout_logs(rewards, info) -> dict[str, float]:
     return logs
 
 
-def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progress: bool = True) -> dict:
+def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progress: bool = True,
+               stop_after: int | None = None) -> dict:
     """Train; returns the last evaluation. Checkpoints to ``logdir/ddpg_state.pt``; the actor also
-    to ``logdir/actor.safetensors`` (+ model card)."""
+    to ``logdir/actor.safetensors`` (+ model card). ``stop_after``: stop at the first checkpoint after this
+    many iterations of this call (a run split over leases or sessions); ``resume`` then continues it
+    exactly as if it had not stopped."""
     from torch.utils.tensorboard import SummaryWriter
 
     from blindsr_gym.fileio import save_torch
@@ -285,8 +288,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         rng.bit_generator.state = json.loads(state["rng"])
         start, wall, last_eval = state["iteration"], state["wall_s"], state.get("last_eval")
         history = state.get("history", [])
-    # a resumed run re-seeds the env from the iteration: deterministic, though not the same
-    # episodes an uninterrupted run would have drawn next
+    # the env is re-seeded from the iteration at the start and after every checkpoint, so that a resumed run
+    # draws exactly the episodes the uninterrupted one does (the env's own state is not in the checkpoint)
     obs, _ = env.reset(seed=cfg.seed + start)
     loss_fn = sign_penalized_critic_loss if cfg.critic_loss == "eq11" else mse_critic_loss
 
@@ -390,7 +393,11 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             t_last = time.perf_counter()
         if done % cfg.ckpt_every == 0 or done == cfg.iterations:
             checkpoint(done)
+            if done < cfg.iterations:
+                obs, _ = env.reset(seed=cfg.seed + done)
             t_last = time.perf_counter()
+            if stop_after is not None and done - start >= stop_after:
+                break
         if bar is not None:
             bar.update(1)
             bar.set_postfix({"r": f"{logs['charts/reward']:.3f}",
@@ -398,5 +405,5 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     if bar is not None:
         bar.close()
     writer.close()
-    return {"iterations": cfg.iterations, "wall_s": wall, "eval": last_eval, "history": history,
-            "logdir": str(logdir)}
+    return {"iterations": done if cfg.iterations > start else start, "wall_s": wall, "eval": last_eval,
+            "history": history, "logdir": str(logdir)}

@@ -165,9 +165,10 @@ def validate(model: torch.nn.Module, estimate, val, device) -> dict:
     return {"kernel_psnr": float(np.mean(scores)), "pairs": len(scores)}
 
 
-def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict:
+def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> dict:
     """Train (or resume); writes ``OUT/pretrain_state.pt`` and ``OUT/actor.safetensors`` (``kenet.safetensors``
-    for KENet) with its card."""
+    for KENet) with its card. ``stop_after``: stop at the first checkpoint after this many steps of this call
+    (a run split over leases or sessions; ``--resume`` continues it as if it had not stopped)."""
     from torch.utils.tensorboard import SummaryWriter
 
     from blindsr_gym.data import ImageFolder
@@ -269,6 +270,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
            "losses/sr_l1" if cfg.loss == "sr" else "losses/code_l2" if cfg.loss == "code" else
            "losses/log_sigma_l1" if cfg.loss == "sigma" else
            f"losses/kernel_{cfg.loss}")
+    first = step
     while step < cfg.iters:
         lr_img, code, hr, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
         loss = loss_fn(lr_img, code, k, hr)
@@ -313,6 +315,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             else:
                 save_kenet(model, out / "kenet.safetensors", card=card)
             t_last = time.perf_counter()
+            if stop_after is not None and step - first >= stop_after:
+                break
     if bar is not None:
         bar.close()
     writer.close()

@@ -3,45 +3,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from reference import matlab_imresize_1d
 from scipy import ndimage
 
 from blindsr_gym.degradation import blur, degrade, imresize, quantize
 from blindsr_gym.kernels import anisotropic_gaussian, isotropic_gaussian
-
-
-def matlab_imresize_1d(v, scale, out_len, antialias=True):
-    """Literal transcription of MATLAB imresize's per-output-pixel algorithm, for one 1-D signal.
-
-    Written independently of blindsr_gym (loops, explicit mirroring) as the test reference.
-    """
-    n = len(v)
-
-    def cubic(x):
-        x = abs(x)
-        if x <= 1:
-            return 1.5 * x**3 - 2.5 * x**2 + 1
-        if x <= 2:
-            return -0.5 * x**3 + 2.5 * x**2 - 4 * x + 2
-        return 0.0
-
-    shrink = scale < 1 and antialias
-    width = 4 / scale if shrink else 4
-    out = np.zeros(out_len)
-    for x in range(1, out_len + 1):
-        u = x / scale + 0.5 * (1 - 1 / scale)
-        left = math.floor(u - width / 2)
-        ws, js = [], []
-        for j in range(left, left + math.ceil(width) + 2):
-            d = u - j
-            ws.append(scale * cubic(scale * d) if shrink else cubic(d))
-            # mirror into 1..n (symmetric: edge pixel repeated)
-            jj = j
-            while jj < 1 or jj > n:
-                jj = 1 - jj if jj < 1 else 2 * n + 1 - jj
-            js.append(jj - 1)
-        ws = np.array(ws) / sum(ws)
-        out[x - 1] = sum(w * v[j] for w, j in zip(ws, js, strict=False))
-    return out
 
 
 def matlab_imresize_2d(img, scale):
