@@ -62,7 +62,12 @@ def test_psnr_by_hand_and_edge_cases():
     assert abs(float(psnr(sr, hr)) - expected) < 1e-9
     assert float(psnr(hr, hr)) == math.inf
     assert float(ssim(hr, hr)) == pytest.approx(1.0, abs=1e-12)
-    assert float(psnr(sr, hr, crop_border=0, y_channel=False)) > 0
+    # RGB: one pixel 10 levels off on each of 3 channels of 20x20 -> MSE 300 / 1200 = 0.25 levels^2
+    assert float(psnr(sr, hr, crop_border=0, y_channel=False)) == pytest.approx(10 * math.log10(255**2 / 0.25),
+                                                                                  abs=1e-9)
+    # with a 4-pixel border cropped the pixel (10, 10) is still in: 12x12 -> MSE 300 / 432
+    assert float(psnr(sr, hr, crop_border=4, y_channel=False)) == pytest.approx(
+        10 * math.log10(255**2 / (300 / 432)), abs=1e-9)
     with pytest.raises(ValueError, match="same shape"):
         psnr(sr, hr[..., :19])
     with pytest.raises(ValueError, match="crop_border"):
@@ -151,7 +156,9 @@ def test_niqe_gray_input_and_options(builtin_images):
     g = rgb_to_gray(x) / 255
     assert torch.allclose(niqe(g), niqe(x), rtol=1e-12)
     assert not torch.allclose(niqe(x, color="y"), niqe(x))
-    assert niqe(x, crop_border=4).shape == (2,)
+    # crop_border scores the image without its border, exactly
+    torch.testing.assert_close(niqe(x, crop_border=4), niqe(x[..., 4:-4, 4:-4]), rtol=0, atol=0)
+    assert not torch.allclose(niqe(x, crop_border=4), niqe(x))
 
 
 def test_niqe_errors():

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.pyiqa
 MATLAB_NIQE = {"I03.bmp": 15.7536, "I04.bmp": 3.6549, "I06.bmp": 3.2355, "I08.bmp": 3.1840, "I19.bmp": 8.6352}
 #: Our measured deviations (benchmarks/niqe_calibration.py) are +0.010, 0.000, +0.0001, +0.032,
 #: +0.034; NIQE itself moves by up to 0.01 (I08) and 0.04 (I19) under 1e-12 perturbations of the
-#: half-scale image, so these bounds allow that noise; they are not exact-match claims.
-TOL = {"I03.bmp": 0.02, "I04.bmp": 0.002, "I06.bmp": 0.002, "I08.bmp": 0.04, "I19.bmp": 0.25}
+#: half-scale image, so each bound is the measured deviation plus that noise, rounded up; they are
+#: not exact-match claims.
+TOL = {"I03.bmp": 0.02, "I04.bmp": 0.002, "I06.bmp": 0.002, "I08.bmp": 0.045, "I19.bmp": 0.08}
 
 
 @pytest.fixture(scope="module")
