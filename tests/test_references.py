@@ -214,6 +214,8 @@ def test_sb3_resume_restores_the_saved_model_and_continues_the_count(tmp_path):
                                                  again.policy.state_dict().values(), strict=True))
     out = train_sb3("sb3:td3", "BlindSR-PSNR-v0", 16, tmp_path, resume=True, **kw)
     assert out["steps"] == 16
+    size.load_replay_buffer(tmp_path / "sb3_replay_buffer.pkl")
+    assert size.replay_buffer.size() == 16 // 4  # the restored transitions and the new ones
     moved = sb3.TD3.load(tmp_path / "sb3_model.zip", device="cpu")
     assert not all(torch.equal(p, q) for p, q in zip(saved.policy.state_dict().values(),
                                                      moved.policy.state_dict().values(), strict=True))
