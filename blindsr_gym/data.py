@@ -95,19 +95,26 @@ class ImageSource(Sequence):
                     ) -> tuple[np.ndarray, int]:
         """A ``size`` x ``size`` crop of image ``index`` (drawn from ``rng`` when None) at a random
         position drawn from ``rng``. Returns ``(crop, index)``."""
+        index, top, left = self.random_window(rng, size, index)
+        return self[index][top:top + size, left:left + size], index
+
+    def random_window(self, rng: np.random.Generator, size: int, index: int | None = None,
+                      shape: tuple[int, int] | None = None) -> tuple[int, int, int]:
+        """``(index, top, left)`` of a random ``size`` x ``size`` window, with the draws of :meth:`random_crop`
+        (the index when None, then top, then left). ``shape``: the image's (H, W) when the caller knows it
+        (no image is read then)."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError("rng must be a numpy.random.Generator")
         if not isinstance(size, (int, np.integer)) or size < 1:
             raise InputError(f"crop size must be a positive integer, got {size!r}")
         if index is None:
             index = int(rng.integers(len(self)))
-        img = self[index]
-        h, w = img.shape[:2]
+        h, w = shape if shape is not None else self[index].shape[:2]
         if h < size or w < size:
             raise ImageReadError(f"{self.names[index]}: image is {h}x{w}, too small for a {size}x{size} crop")
         top = int(rng.integers(h - size + 1))
         left = int(rng.integers(w - size + 1))
-        return img[top:top + size, left:left + size], int(index)
+        return int(index), top, left
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} images, mod={self.mod})"

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
 
-__all__ = ["imresize", "blur", "degrade", "quantize", "to_levels"]
+__all__ = ["imresize", "blur", "degrade", "eq1", "quantize", "to_levels"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -148,13 +148,24 @@ def degrade(hr: torch.Tensor, kernels: torch.Tensor, scale: int = 4, noise_sigma
         raise InputError(f"scale must be a positive integer, got {scale!r}")
     if not (math.isfinite(noise_sigma) and noise_sigma >= 0):
         raise InputError(f"noise_sigma must be >= 0 (8-bit levels), got {noise_sigma!r}")
-    lr = imresize(blur(hr, kernels), 1.0 / scale)
+    noise = None
     if noise_sigma > 0:
+        shape = (hr.shape[0], hr.shape[1], math.ceil(hr.shape[2] / scale), math.ceil(hr.shape[3] / scale))
         if isinstance(rng, np.random.Generator):
-            noise = torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32))
+            noise = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
         elif isinstance(rng, torch.Generator):
-            noise = torch.randn(lr.shape, generator=rng, device=rng.device, dtype=torch.float32)
+            noise = torch.randn(shape, generator=rng, device=rng.device, dtype=torch.float32)
         else:
             raise TypeError("noise_sigma > 0 needs rng: a numpy.random.Generator or torch.Generator")
-        lr = lr + noise.to(device=lr.device, dtype=lr.dtype) * (noise_sigma / 255.0)
+        noise = noise.to(device=hr.device, dtype=hr.dtype) * (noise_sigma / 255.0)
+    return eq1(hr, kernels, scale, noise)
+
+
+def eq1(hr: torch.Tensor, kernels: torch.Tensor, scale: int, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 1 for a batch, the one implementation every caller uses: blur each image with its kernel,
+    MATLAB bicubic downscaling by ``scale``, add ``noise`` (already in [0, 1] units, the LR's shape), and
+    quantise to 8 bits. ``degrade`` draws the noise; the batched env and trainers draw it per sample."""
+    lr = imresize(blur(hr, kernels), 1.0 / scale)
+    if noise is not None:
+        lr = lr + noise
     return quantize(lr)

@@ -43,6 +43,7 @@ from blindsr_gym.errors import InputError
 from blindsr_gym.fileio import save_torch, write_text
 from blindsr_gym.kernels import KernelCodec, gaussian8, get_family, isotropic_gaussian
 from blindsr_gym.metrics import psnr
+from blindsr_gym.synthesis import DeviceImages, dihedral
 from blindsr_gym.training import ResumeError, check_resume_config, load_state
 from blindsr_gym.utils import resolve_device, to_tensor
 
@@ -180,7 +181,9 @@ class SyntheticPairs:
         self.code_blur, self.code_blur_p = code_blur, code_blur_p
         self.family = get_family(family, size=codec.size) if isinstance(family, str) else family
         side = patch * scale
-        self.eligible = [i for i in range(len(source)) if min(source[i].shape[:2]) >= side]
+        self.shapes = [source[i].shape[:2] for i in range(len(source))]
+        self.eligible = [i for i, s in enumerate(self.shapes) if min(s) >= side]
+        self._images: dict[torch.device, DeviceImages] = {}
         if not self.eligible:
             raise InputError(f"no training image is at least {side}x{side} (LR patch {patch} x scale {scale})")
         self.skipped = len(source) - len(self.eligible)
@@ -188,9 +191,17 @@ class SyntheticPairs:
     def sample(self, rng: np.random.Generator, n: int, device: torch.device | str = "cpu", with_kernels: bool = False):
         """``(lr, code, hr)``, and the kernels ``[n, l, l]`` last when ``with_kernels``."""
         side = self.patch * self.scale
+        device = torch.device(device)
+        if device not in self._images:  # the images move to the training device once
+            self._images[device] = DeviceImages(self.source, device)
         idx = rng.choice(self.eligible, size=n)
-        crops = [augment(self.source.random_crop(rng, side, int(i))[0], rng) for i in idx]
-        hr = to_tensor(np.stack(crops)).to(device)  # degraded where the model trains: the blur is the cost
+        tops, lefts, rots, flips = [], [], [], []
+        for i in idx:  # augment()'s draws, per sample after its window's
+            _, top, left = self.source.random_window(rng, side, int(i), shape=self.shapes[i])
+            tops.append(top), lefts.append(left)
+            rots.append(int(rng.integers(4))), flips.append(bool(rng.integers(2)))
+        crops = dihedral(self._images[device].cut(idx.tolist(), tops, lefts, side), rots, flips)
+        hr = crops.permute(0, 3, 1, 2).float().div_(255)  # cut and degraded where the model trains
         kernels = self.family.sample(rng, n)
         if self.soft_hr > 0:  # drawn after the kernels: runs without it keep their random stream
             widths = rng.uniform(0, self.soft_hr, n) * (rng.random(n) < self.soft_p)

@@ -98,8 +98,8 @@ class BlindSREnv(gym.Env):
         c = self.core
         for _ in range(10):  # a flat crop can make a no-reference metric undefined (NaN): redraw it
             ep = c.draw(self.np_random, options)
-            lr = c.degrade([ep], [self.np_random])
             hr = c.hr_batch([ep])
+            lr = c.degrade([ep], hr)
             code = c.codes([ep])
             baseline = sr_gt = None
             if not c.real_lr:

@@ -3,6 +3,10 @@
 Both environments call the same functions with one ``numpy.random.Generator`` per sub-environment,
 in the same order (image index, crop position, kernel parameters, noise), so a vector env seeded
 with ``seed`` reproduces the single envs seeded with ``seed + i``.
+
+The images live on the env's device (:class:`~blindsr_gym.synthesis.DeviceImages`); an episode is its
+window and kernel, and a batch of episodes is cut and degraded there in one pass (Eq. 1,
+:func:`~blindsr_gym.degradation.eq1`): the CPU only draws the random numbers.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from torch import nn
 from blindsr_gym.errors import InputError, InputTypeError
 
 from ..data import ImageFolder, ImageSource, builtin
-from ..degradation import degrade, imresize
+from ..degradation import eq1, imresize
 from ..kernels import KernelFamily, get_family, isotropic_gaussian
 from ..rewards import Reward, make_reward
-from ..utils import resolve_device, to_tensor, to_uint8
+from ..synthesis import DeviceImages
+from ..utils import resolve_device, to_uint8
 
 OPTION_KEYS = ("image_index", "kernel", "sigma", "noise")
 PRECISIONS = ("fp32", "bf16")
@@ -52,12 +57,13 @@ def resolve_renderer(renderer, device: torch.device) -> nn.Module:
 
 @dataclass
 class Episode:
-    hr: np.ndarray | None  # uint8 HWC crop (None for real LR input)
-    kernel: torch.Tensor | None  # [k, k]
     image_index: int
+    top: int  # the crop's window in the image (HR pixels; LR pixels for real LR input)
+    left: int
+    kernel: torch.Tensor | None  # [k, k] (None for real LR input)
     params: dict  # the kernel's parameters, e.g. {"sigma": 1.3}
     noise: float
-    lr: np.ndarray | None = None  # uint8 HWC, set for real LR input
+    noise_draw: np.ndarray | None = None  # the episode's standard-normal noise [3, h, w] when noise > 0
 
 
 class EnvCore:
@@ -107,7 +113,9 @@ class EnvCore:
         if self.family.size != self.codec.size:
             raise InputError(f"kernel family is {self.family.size}x{self.family.size} but the renderer's codec "
                              f"is for {self.codec.size}x{self.codec.size} kernels")
-        self.eligible = [i for i in range(len(self.source)) if min(self.source[i].shape[:2]) >= side]
+        self.images = DeviceImages(self.source, self.device)
+        self.crop_side = side
+        self.eligible = [i for i, shape in enumerate(self.images.shapes) if min(shape) >= side]
         if not self.eligible:
             raise InputError(f"no image in the dataset is at least {side}x{side} pixels (lr_size={self.lr_size})")
         self._probe_metric()
@@ -138,12 +146,15 @@ class EnvCore:
         noise = float(opts.get("noise", self.noise))
         if not (math.isfinite(noise) and noise >= 0):
             raise InputError(f"noise must be >= 0, got {noise!r}")
+        shape = self.images.shapes[index]
+        index, top, left = self.source.random_window(rng, self.crop_side, index, shape=shape)
         if self.real_lr:
-            crop, _ = self.source.random_crop(rng, self.lr_size, index)
-            return Episode(None, None, int(index), {}, 0.0, lr=np.array(crop))
-        crop, _ = self.source.random_crop(rng, self.lr_size * self.scale, index)
+            return Episode(index, top, left, None, {}, 0.0)
         kernel, params = self._kernel(rng, opts)
-        return Episode(np.array(crop), kernel, int(index), params, noise)
+        draw = None
+        if noise > 0:  # drawn here, after the kernel, as the per-image degrade() drew it
+            draw = rng.standard_normal((1, 3, self.lr_size, self.lr_size), dtype=np.float32)[0]
+        return Episode(index, top, left, kernel, params, noise, draw)
 
     def _kernel(self, rng, opts) -> tuple[torch.Tensor, dict]:
         if "kernel" in opts and "sigma" in opts:
@@ -165,21 +176,31 @@ class EnvCore:
         flat = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in params.items() if np.asarray(v).size == 1}
         return self.family.make(**params)[0], flat
 
-    def degrade(self, episodes: list[Episode], rngs: list[np.random.Generator]) -> torch.Tensor:
-        """LR float [N, 3, h, w] on the device, one image at a time (so batches equal single envs)."""
-        out = []
-        for ep, rng in zip(episodes, rngs, strict=True):
-            if ep.lr is not None:
-                out.append(to_tensor(ep.lr))
-                continue
-            hr = to_tensor(ep.hr)
-            out.append(degrade(hr, ep.kernel, self.scale, ep.noise, rng if ep.noise > 0 else None))
-        return torch.cat(out).to(self.device)
+    def crops(self, episodes: list[Episode]) -> torch.Tensor:
+        """The episodes' crops, float NCHW in [0, 1] on the device: HR, or the LR itself for real LR input."""
+        x = self.images.cut([ep.image_index for ep in episodes], [ep.top for ep in episodes],
+                            [ep.left for ep in episodes], self.crop_side)
+        return x.permute(0, 3, 1, 2).float().div_(255)
+
+    def degrade(self, episodes: list[Episode], hr: torch.Tensor | None = None) -> torch.Tensor:
+        """LR float [N, 3, h, w] on the device: Eq. 1 of every episode in one batched pass (each with its own
+        kernel and noise). ``hr``: the episodes' crops when the caller has them already."""
+        if self.real_lr:
+            return self.crops(episodes)
+        hr = self.crops(episodes) if hr is None else hr
+        kernels = torch.stack([ep.kernel for ep in episodes]).to(self.device)
+        noise = None
+        if any(ep.noise > 0 for ep in episodes):
+            zero = np.zeros((3, self.lr_size, self.lr_size), np.float32)
+            draws = torch.from_numpy(np.stack([zero if ep.noise_draw is None else ep.noise_draw for ep in episodes]))
+            scale = torch.tensor([ep.noise / 255.0 for ep in episodes], dtype=torch.float32)
+            noise = (draws * scale[:, None, None, None]).to(self.device)
+        return eq1(hr, kernels, self.scale, noise)
 
     def hr_batch(self, episodes: list[Episode]) -> torch.Tensor | None:
         if self.real_lr:
             return None
-        return to_tensor(np.stack([ep.hr for ep in episodes])).to(self.device)
+        return self.crops(episodes)
 
     def codes(self, episodes: list[Episode]) -> torch.Tensor | None:
         if self.real_lr:

@@ -70,10 +70,7 @@ class BlindSRVectorEnv(VectorEnv):
                           for i, s in enumerate(seeds)]
         self._options = dict(options or {})
         self._new_episodes()
-        infos = {}
-        for i in range(self.num_envs):
-            infos = self._add_info(infos, self._reset_info(i), i)
-        return to_uint8(self._lr), infos
+        return to_uint8(self._lr), self._masked(self._reset_infos())
 
     def step(self, actions):
         if self._episodes is None:
@@ -89,19 +86,18 @@ class BlindSRVectorEnv(VectorEnv):
             psnr_sr = c.hr_psnr(sr, self._hr, scores)
             psnr_gt = self._psnr_gt
         final_obs = to_uint8(self._lr)
-        infos = {}
-        codes_np = codes.cpu().numpy()
-        for i in range(self.num_envs):
-            info = self._reset_info(i)
-            info.update(metric={k: float(v[i]) for k, v in scores.items()}, reward_name=c.reward.name,
-                        code=codes_np[i].copy(), action_clipped=bool(clipped[i]))
-            if psnr_sr is not None:
-                info.update(psnr=float(psnr_sr[i]), psnr_gt=float(psnr_gt[i]))
-            infos = self._add_info(infos, {"final_obs": final_obs[i].copy(), "final_info": info}, i)
+        final = self._reset_infos()
+        final.update(metric={k: v.double().cpu().numpy() for k, v in scores.items()},
+                     reward_name=np.array([c.reward.name] * self.num_envs, dtype=object),
+                     code=codes.cpu().numpy().copy(), action_clipped=np.asarray(clipped, dtype=bool))
+        if psnr_sr is not None:
+            final.update(psnr=np.asarray(psnr_sr, dtype=np.float64).copy(),
+                         psnr_gt=np.asarray(psnr_gt, dtype=np.float64).copy())
+        obs_list = np.empty(self.num_envs, dtype=object)
+        obs_list[:] = list(final_obs)
         self._sr = sr
         self._new_episodes()  # same-step autoreset
-        for i in range(self.num_envs):
-            infos = self._add_info(infos, self._reset_info(i), i)
+        infos = self._masked({"final_obs": obs_list, "final_info": final, **self._reset_infos()})
         terminated = np.ones(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         return to_uint8(self._lr), rewards, terminated, truncated, infos
@@ -131,15 +127,16 @@ class BlindSRVectorEnv(VectorEnv):
             # stream) only the sub-envs whose baseline is not finite (a flat crop under NIQE)
             for i in idx:
                 eps[i] = c.draw(self._rngs[i], self._options)
-            lr = c.degrade([eps[i] for i in idx], [self._rngs[i] for i in idx])
+            sub = [eps[i] for i in idx]
+            hr = c.hr_batch(sub)
+            lr = c.degrade(sub, hr)
             if len(idx) == self.num_envs:
                 self._lr = lr
             else:
                 self._lr[idx] = lr
             if c.real_lr:
                 break
-            sub = [eps[i] for i in idx]
-            hr, codes = c.hr_batch(sub), c.codes(sub)
+            codes = c.codes(sub)
             sr_gt = check_finite(c.render(lr, codes), "the renderer's SR image with the true kernel")
             baseline = c.score(sr_gt, hr)
             psnr_gt = c.hr_psnr(sr_gt, hr, baseline)
@@ -161,12 +158,30 @@ class BlindSRVectorEnv(VectorEnv):
             self._hr = self._codes_gt = self._sr_gt = self._baseline = self._psnr_gt = None
         self._episodes = eps
 
-    def _reset_info(self, i: int) -> dict:
-        ep = self._episodes[i]
-        info: dict = {"image_index": ep.image_index, **ep.params}
+    def _reset_infos(self) -> dict:
+        """The reset infos of all sub-envs as arrays (Gymnasium's vector-info layout), built in one pass."""
+        eps = self._episodes
+        info: dict = {"image_index": np.array([ep.image_index for ep in eps], dtype=np.int64)}
+        keys = list(eps[0].params)
+        if all(list(ep.params) == keys for ep in eps):
+            info.update({k: np.array([ep.params[k] for ep in eps], dtype=np.float64) for k in keys})
+        else:  # sub-envs whose kernels have different parameters: per-env, as Gymnasium merges them
+            for i, ep in enumerate(eps):
+                info = self._add_info(info, dict(ep.params), i)
         if self._codes_gt is not None:
-            info["code_gt"] = self._codes_gt[i].cpu().numpy().copy()
-            info["action_gt"] = self.core.codec.code_to_action(self._codes_gt[i:i + 1])[0].cpu().numpy().copy()
+            info["code_gt"] = self._codes_gt.cpu().numpy().copy()
+            info["action_gt"] = self.core.codec.code_to_action(self._codes_gt).cpu().numpy().copy()
         if self._baseline is not None:
-            info["baseline"] = {k: float(v[i]) for k, v in self._baseline.items()}
+            info["baseline"] = {k: v.double().cpu().numpy() for k, v in self._baseline.items()}
         return info
+
+    def _masked(self, info: dict) -> dict:
+        """``info`` with the ``_key`` masks Gymnasium's ``_add_info`` gives keys that every sub-env has."""
+        out = {}
+        for k, v in info.items():
+            if k.startswith("_"):
+                out[k] = v
+                continue
+            out[k] = self._masked(v) if isinstance(v, dict) else v
+            out.setdefault(f"_{k}", np.ones(self.num_envs, dtype=bool))
+        return out
