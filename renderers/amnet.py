@@ -59,8 +59,21 @@ def normalized_code(module: nn.Module, code: torch.Tensor, dtype: torch.dtype) -
 
 
 def _channel_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample, per-channel spatial mean and std ``sqrt(var + eps)``, each ``[N, C]``."""
-    var, mu = torch.var_mean(x, dim=(2, 3), unbiased=False)
+    """Per-sample, per-channel spatial mean and std ``sqrt(var + eps)``, each ``[N, C]``, in float32.
+
+    Two passes (the mean, then the mean squared deviation) over a view in which the reduced axis is
+    contiguous in memory: ``[N, H*W, C]`` for channels-last tensors, ``[N, C, H*W]`` otherwise. On the CPU
+    that is several times faster than ``torch.var_mean`` over (H, W) (benchmarks/renderer_speed.py), and
+    in float32 it is exact to float rounding under bf16 autocast too.
+    """
+    n, c = x.shape[:2]
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        y, dim = x.permute(0, 2, 3, 1).reshape(n, -1, c), 1
+    else:
+        y, dim = x.reshape(n, c, -1), 2
+    y = y.float()
+    mu = y.mean(dim)
+    var = (y - mu.unsqueeze(dim)).square().mean(dim)
     return mu, torch.sqrt(var + eps)
 
 
@@ -97,8 +110,10 @@ class AMLayer(nn.Module):
             beta = self.fc2(torch.cat([fk, mu], dim=1))
         else:
             gamma, beta = self.fc1(fk), self.fc2(fk)
-        xn = (x - mu[:, :, None, None]) / sigma[:, :, None, None]
-        return gamma[:, :, None, None] * xn + beta[:, :, None, None]
+        # gamma * (x - mu) / sigma + beta as one multiply-add per element: x * a + b
+        a = gamma.float() / sigma
+        b = beta.float() - a * mu
+        return torch.addcmul(b.to(x.dtype)[:, :, None, None], x, a.to(x.dtype)[:, :, None, None])
 
 
 class AMRB(nn.Module):

@@ -218,3 +218,28 @@ def test_pyiqa_missing_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"blindsr-gym\[pyiqa\]"):
         get_metric("pyiqa:niqe")
     pyiqa_adapter.pyiqa_metric.cache_clear()
+
+
+def test_fast_y_and_psnr_equal_the_float64_formula_exactly():
+    """rgb_to_y's table look-up and psnr's integer sum equal the float64 reference formula bit for bit (every
+    one of the 2**24 colours, and images with values on the rounding boundaries)."""
+    from blindsr_gym.metrics.color import YCBCR_Y, rgb_to_y_levels
+
+    lv = torch.arange(2**24, dtype=torch.int64)
+    rgb = torch.stack([lv >> 16, (lv >> 8) & 255, lv & 255]).double() / 255  # [3, 2**24] on exact levels
+    y_ref = torch.floor(16 + YCBCR_Y[0] * rgb[0] + YCBCR_Y[1] * rgb[1] + YCBCR_Y[2] * rgb[2] + 0.5)
+    y_fast = rgb_to_y_levels(rgb.float().reshape(1, 3, 4096, 4096)).reshape(-1)
+    assert torch.equal(y_fast.double(), y_ref)
+    g = torch.Generator().manual_seed(0)
+    hr = torch.randint(0, 256, (4, 3, 40, 36), generator=g).float() / 255
+    sr = (hr * 255 + torch.randint(-6, 7, hr.shape, generator=g) + 0.5 * (torch.rand(hr.shape, generator=g) > 0.5))
+    sr = (sr / 255).clamp(0, 1)  # half-level values: the rounding boundaries
+
+    def y(x, border):
+        v = torch.floor(x.clamp(0, 1) * 255 + 0.5).double() / 255
+        out = torch.floor(16 + YCBCR_Y[0] * v[:, 0] + YCBCR_Y[1] * v[:, 1] + YCBCR_Y[2] * v[:, 2] + 0.5)
+        return out[:, border:out.shape[1] - border, border:out.shape[2] - border]
+
+    for border in (0, 4):
+        ref = 10 * torch.log10(255.0**2 / (y(sr, border) - y(hr, border)).pow(2).mean(dim=(1, 2)))
+        assert torch.equal(psnr(sr, hr, crop_border=border), ref)

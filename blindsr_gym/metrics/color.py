@@ -7,13 +7,15 @@ Outputs are float64 ``[N, 1, H, W]`` in 8-bit units.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from blindsr_gym.errors import InputError
 
 from ..degradation import to_levels as _levels
 
-__all__ = ["to_levels", "rgb_to_y", "rgb_to_gray"]
+__all__ = ["to_levels", "rgb_to_y", "rgb_to_y_levels", "rgb_to_gray"]
 
 #: MATLAB rgb2ycbcr, luma row (input in [0, 1], output in [16, 235]).
 YCBCR_Y = (65.481, 128.553, 24.966)
@@ -39,9 +41,27 @@ def _check_rgb(x: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_y(x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
     """Y of MATLAB ``rgb2ycbcr`` applied to the uint8 image: ``16 + 65.481 R + 128.553 G + 24.966 B``."""
+    if rounded:
+        return rgb_to_y_levels(x).to(torch.float64)
     v = to_levels(_check_rgb(x)) / 255
-    y = 16 + YCBCR_Y[0] * v[:, 0:1] + YCBCR_Y[1] * v[:, 1:2] + YCBCR_Y[2] * v[:, 2:3]
-    return _round(y) if rounded else y
+    return 16 + YCBCR_Y[0] * v[:, 0:1] + YCBCR_Y[1] * v[:, 1:2] + YCBCR_Y[2] * v[:, 2:3]
+
+
+@functools.lru_cache(maxsize=4)
+def _y_table(device: torch.device) -> torch.Tensor:
+    """The rounded Y of every 8-bit (R, G, B), uint8 ``[2**24]`` indexed by ``R << 16 | G << 8 | B``: the float64
+    formula of :func:`rgb_to_y` evaluated once per colour, in the same order, so a look-up equals it exactly."""
+    v = torch.arange(256, dtype=torch.float64) / 255
+    r, g, b = (c * v for c in YCBCR_Y)
+    y = 16 + r[:, None, None] + g[None, :, None] + b[None, None, :]  # ((16 + r) + g) + b, as the formula
+    return _round(y).to(torch.uint8).reshape(-1).to(device)
+
+
+def rgb_to_y_levels(x: torch.Tensor) -> torch.Tensor:
+    """The rounded Y of :func:`rgb_to_y` as uint8 ``[N, 1, H, W]``, by table look-up (no float64 pass)."""
+    lv = _levels(_check_rgb(x)).to(torch.int32)
+    idx = (lv[:, 0:1] << 16) | (lv[:, 1:2] << 8) | lv[:, 2:3]
+    return _y_table(x.device)[idx]
 
 
 def rgb_to_gray(x: torch.Tensor, rounded: bool = True) -> torch.Tensor:

@@ -14,13 +14,15 @@ import torch
 
 from blindsr_gym.errors import InputError
 
+from ..degradation import to_levels as _levels
 from ._filter import separable
-from .color import rgb_to_y, to_levels
+from .color import rgb_to_y, rgb_to_y_levels, to_levels
 
 __all__ = ["psnr", "ssim"]
 
 
-def _prepare(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool):
+def _prepare(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool, levels: bool = False):
+    """The two images on 8-bit levels (Y or RGB), border cropped: float64, or uint8 when ``levels``."""
     for name, t in (("sr", sr), ("hr", hr)):
         if not isinstance(t, torch.Tensor) or t.dim() != 4 or not t.is_floating_point():
             raise InputError(f"{name} must be a float NCHW tensor in [0, 1], got "
@@ -35,9 +37,9 @@ def _prepare(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bo
     if y_channel:
         if sr.shape[1] != 3:
             raise InputError("y_channel=True needs RGB images (3 channels)")
-        a, b = rgb_to_y(sr), rgb_to_y(hr)
+        a, b = (rgb_to_y_levels(sr), rgb_to_y_levels(hr)) if levels else (rgb_to_y(sr), rgb_to_y(hr))
     else:
-        a, b = to_levels(sr), to_levels(hr)
+        a, b = (_levels(sr).to(torch.uint8), _levels(hr).to(torch.uint8)) if levels else (to_levels(sr), to_levels(hr))
     if crop_border:
         a = a[..., crop_border:-crop_border, crop_border:-crop_border]
         b = b[..., crop_border:-crop_border, crop_border:-crop_border]
@@ -45,9 +47,15 @@ def _prepare(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bo
 
 
 def psnr(sr: torch.Tensor, hr: torch.Tensor, crop_border: int = 4, y_channel: bool = True) -> torch.Tensor:
-    """PSNR in dB per image, float64 ``[N]``; ``inf`` for identical images."""
-    a, b = _prepare(sr, hr, crop_border, y_channel)
-    mse = (a - b).pow(2).mean(dim=(1, 2, 3))
+    """PSNR in dB per image, float64 ``[N]``; ``inf`` for identical images.
+
+    The images are on 8-bit levels, so the squared errors are integers: they are summed exactly in int64
+    (the float64 mean of the reference formula is exact too, so the result is the same to the last bit).
+    """
+    a, b = _prepare(sr, hr, crop_border, y_channel, levels=True)
+    d = a.to(torch.int32) - b.to(torch.int32)
+    sse = (d * d).sum(dim=(1, 2, 3), dtype=torch.int64)
+    mse = sse.to(torch.float64) / (d[0].numel())
     return 10 * torch.log10(255.0**2 / mse)
 
 
