@@ -350,3 +350,19 @@ def test_robust_renderer_loses_less_to_an_over_estimated_width():
     assert all(drops[("amnet_robust_x4", *k)] < drops[("amnet_x4", *k)] for k in keys), drops
     mean = {n: np.mean([drops[(n, *k)] for k in keys]) for n in ("amnet_x4", "amnet_robust_x4")}
     assert mean["amnet_robust_x4"] < 0.5 * mean["amnet_x4"], mean  # measured 1.32 against 3.75 dB
+
+
+def test_bicubic_upsample_equals_torch_interpolate():
+    import torch.nn.functional as F
+
+    from blindsr_gym.renderers.amnet import bicubic_upsample
+
+    g = torch.Generator().manual_seed(0)
+    for shape, scale in (((2, 3, 16, 16), 4), ((1, 3, 13, 22), 4), ((1, 3, 9, 7), 2), ((1, 3, 10, 11), 3)):
+        x = torch.rand(*shape, generator=g)
+        ref = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+        torch.testing.assert_close(bicubic_upsample(x, scale), ref, rtol=0, atol=1e-6)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the image skip stays float32 under autocast
+            out = bicubic_upsample(x.contiguous(memory_format=torch.channels_last), scale)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)

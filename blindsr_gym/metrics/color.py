@@ -58,10 +58,20 @@ def _y_table(device: torch.device) -> torch.Tensor:
 
 
 def rgb_to_y_levels(x: torch.Tensor) -> torch.Tensor:
-    """The rounded Y of :func:`rgb_to_y` as uint8 ``[N, 1, H, W]``, by table look-up (no float64 pass)."""
-    lv = _levels(_check_rgb(x)).to(torch.int32)
-    idx = (lv[:, 0:1] << 16) | (lv[:, 1:2] << 8) | lv[:, 2:3]
-    return _y_table(x.device)[idx]
+    """The rounded Y of :func:`rgb_to_y` as uint8 ``[N, 1, H, W]``, exactly, without a float64 pass.
+
+    Y is computed in float32, whose error (< 1e-4 level) can only change the rounding of a value within
+    1e-3 of a half level; those few pixels are looked up in the exact table of every colour.
+    """
+    lv = _levels(_check_rgb(x)).float()
+    y = 16 + (YCBCR_Y[0] / 255) * lv[:, 0:1] + (YCBCR_Y[1] / 255) * lv[:, 1:2] + (YCBCR_Y[2] / 255) * lv[:, 2:3]
+    out = torch.floor(y + 0.5)
+    near = ((y - torch.floor(y)) - 0.5).abs() < 1e-3
+    if bool(near.any()):
+        li = lv.to(torch.int32)
+        idx = (li[:, 0:1] << 16) | (li[:, 1:2] << 8) | li[:, 2:3]
+        out[near] = _y_table(x.device)[idx[near]].float()
+    return out.to(torch.uint8)
 
 
 def rgb_to_gray(x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
