@@ -63,10 +63,12 @@ def rgb_to_y_levels(x: torch.Tensor) -> torch.Tensor:
     Y is computed in float32, whose error (< 1e-4 level) can only change the rounding of a value within
     1e-3 of a half level; those few pixels are looked up in the exact table of every colour.
     """
-    lv = _levels(_check_rgb(x)).float()
-    y = 16 + (YCBCR_Y[0] / 255) * lv[:, 0:1] + (YCBCR_Y[1] / 255) * lv[:, 1:2] + (YCBCR_Y[2] / 255) * lv[:, 2:3]
-    out = torch.floor(y + 0.5)
-    near = ((y - torch.floor(y)) - 0.5).abs() < 1e-3
+    lv = _check_rgb(x).float().clamp(0, 1).mul_(255).add_(0.5).floor_()  # 8-bit levels, as to_levels
+    y = lv[:, 0:1] * (YCBCR_Y[0] / 255)
+    y.add_(lv[:, 1:2], alpha=YCBCR_Y[1] / 255).add_(lv[:, 2:3], alpha=YCBCR_Y[2] / 255).add_(16.5)  # Y + 0.5
+    out = torch.floor(y)
+    frac = y.sub_(out)  # in [0, 1): a value near 0 or 1 is near a half level of Y
+    near = (frac < 1e-3) | (frac > 1 - 1e-3)
     if bool(near.any()):
         li = lv.to(torch.int32)
         idx = (li[:, 0:1] << 16) | (li[:, 1:2] << 8) | li[:, 2:3]
