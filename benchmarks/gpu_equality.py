@@ -1,0 +1,73 @@
+"""The batched data path on a GPU against the per-image reference on the CPU; prints JSON, exits 1 on a failure.
+
+    python benchmarks/gpu_equality.py [--device cuda] [--num-envs 16]
+
+Checks (the CI runs the same on the CPU, tests/test_synthesis.py and tests/test_references.py):
+
+* LR observations of a batched env on the device against single envs on the CPU seeded alike
+  (with noise): identical in >= 99.9% of pixels, never more than 1 level apart;
+* rewards of the same actions, PSNR and NIQE, within 1e-3 (the fake "bicubic" renderer, so that only
+  the data path and the metrics differ between the devices; TF32 off);
+* PSNR-Y's fast path on the device against the float64 formula, on every one of the 2**24 colours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--num-envs", type=int, default=16)
+    args = p.parse_args()
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from blindsr_gym.envs import BlindSREnv, BlindSRVectorEnv
+    from blindsr_gym.metrics.color import YCBCR_Y, rgb_to_y_levels
+
+    out: dict = {"command": "python " + " ".join(sys.argv), "device": args.device, "torch": torch.__version__,
+                 "checks": {}}
+    ok = True
+    n = args.num_envs
+    for metric in ("psnr", "niqe"):
+        kw = dict(metric=metric, renderer="bicubic", lr_size=48, noise=3.0)
+        venv = BlindSRVectorEnv(num_envs=n, device=args.device, **kw)
+        sync = SyncVectorEnv([lambda: BlindSREnv(device="cpu", **kw) for _ in range(n)],  # noqa: B023
+                             autoreset_mode=AutoresetMode.SAME_STEP)
+        ob_v, _ = venv.reset(seed=11)
+        ob_s, _ = sync.reset(seed=11)
+        rng = np.random.default_rng(0)
+        worst_level, same, worst_reward = 0, 1.0, 0.0
+        for _ in range(3):
+            d = np.abs(ob_v.astype(int) - ob_s.astype(int))
+            worst_level, same = max(worst_level, int(d.max())), min(same, float((d == 0).mean()))
+            a = rng.uniform(-1, 1, (n, 15)).astype(np.float32)
+            ob_v, r_v, _, _, _ = venv.step(a)
+            ob_s, r_s, _, _, _ = sync.step(a)
+            worst_reward = max(worst_reward, float(np.max(np.abs(r_v - r_s))))
+        passed = worst_level <= 1 and same >= 0.999 and worst_reward <= 1e-3
+        ok &= passed
+        out["checks"][f"env_{metric}"] = {"max_level_diff": worst_level, "identical_fraction": same,
+                                          "max_reward_diff": worst_reward, "passed": passed}
+    lv = torch.arange(2**24, dtype=torch.int64)
+    rgb = torch.stack([lv >> 16, (lv >> 8) & 255, lv & 255]).double() / 255
+    y_ref = torch.floor(16 + YCBCR_Y[0] * rgb[0] + YCBCR_Y[1] * rgb[1] + YCBCR_Y[2] * rgb[2] + 0.5)
+    y = rgb_to_y_levels(rgb.float().reshape(1, 3, 4096, 4096).to(args.device)).reshape(-1).cpu().double()
+    mismatches = int((y != y_ref).sum())
+    ok &= mismatches == 0
+    out["checks"]["psnr_y_every_colour"] = {"mismatches": mismatches, "passed": mismatches == 0}
+    out["passed"] = bool(ok)
+    print(json.dumps(out, indent=1))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

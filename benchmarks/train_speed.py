@@ -1,0 +1,110 @@
+"""Renderer training throughput on one device: iterations/s and achieved TFLOP/s; prints JSON.
+
+    python benchmarks/train_speed.py [--device cuda] [--batch 64] [--patch 64] [--steps 20] [--amp bf16]
+        [--peak-tflops 989]
+
+One training step is what ``blindsr-gym train-renderer`` does per iteration: a batch of Eq. 1 pairs from
+SyntheticPairs (on the device; the built-in images, since speed does not depend on the content), AMNet's
+forward and L1 loss, backward, Adam. The FLOPs of one step are counted with ``torch.utils.flop_counter``
+(forward and backward); achieved TFLOP/s = FLOPs x it/s. ``--peak-tflops``: the chip's dense bf16 peak, to
+report the fraction used (H100 SXM: 989; the default is none). The same step with the data synthesis
+alone and with the model alone are timed too, side by side, so the share of each is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--patch", type=int, default=64, help="LR patch side (the paper: 64)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--amp", default="bf16", choices=["bf16", "off"])
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--peak-tflops", type=float, default=None)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from blindsr_gym.data import ImageList, builtin
+    from blindsr_gym.kernels import KernelCodec
+    from blindsr_gym.renderers import build_renderer
+    from blindsr_gym.renderers.train import SyntheticPairs
+
+    device = torch.device(args.device)
+    src = builtin(mod=4)
+    side = args.patch * 4
+    src = ImageList([im for im in src if min(im.shape[:2]) >= side], [n for n, im in zip(src.names, src, strict=True)
+                                                                     if min(im.shape[:2]) >= side], mod=4)
+    pairs = SyntheticPairs(src, KernelCodec.default(), patch=args.patch)
+    model = build_renderer("amnet").to(device).train()
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    rng = np.random.default_rng(0)
+    amp = args.amp == "bf16"
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def data():
+        return pairs.sample(rng, args.batch, device)
+
+    def model_step(lr, code, hr):
+        if args.channels_last:
+            lr = lr.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.l1_loss(model(lr, code).float(), hr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    batch = data()
+    with FlopCounterMode(display=False) as fc:
+        model_step(*batch)
+    flops = fc.get_total_flops()
+
+    def timed(fn, n):
+        fn()
+        sync()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        sync()
+        return (time.perf_counter() - t) / n
+
+    t_step = timed(lambda: model_step(*data()), args.steps)
+    t_data = timed(data, args.steps)
+    fixed = data()
+    t_model = timed(lambda: model_step(*fixed), args.steps)
+    out = {"command": "python " + " ".join(sys.argv), "device": str(device), "torch": torch.__version__,
+           "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+           "batch": args.batch, "lr_patch": args.patch, "amp": args.amp, "channels_last": args.channels_last,
+           "gflop_per_step": round(flops / 1e9, 1), "it_per_s": round(1 / t_step, 3),
+           "step_s": round(t_step, 5), "data_s": round(t_data, 5), "model_s": round(t_model, 5),
+           "data_share": round(t_data / t_step, 3), "achieved_tflops": round(flops / t_step / 1e12, 2)}
+    if device.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name()
+        out["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    if args.peak_tflops:
+        out["peak_tflops"] = args.peak_tflops
+        out["fraction_of_peak"] = round(flops / t_step / 1e12 / args.peak_tflops, 4)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
