@@ -11,7 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LARGE=(checkpoints renderers/weights/dan_x4.safetensors agents/weights/kenet_x4.safetensors
        renderers/weights/amnet_adain_x4.safetensors renderers/weights/amnet_robust_x4.safetensors)
-MARK="# device_tree.sh"
 exclude=.git/info/exclude
 case "${1:-}" in
   on)
@@ -21,8 +20,7 @@ case "${1:-}" in
     sha256sum $(git ls-files "${LARGE[@]}") > .git/device-tree-sums
     git checkout -q -b device-tree
     git rm -r -q --cached "${LARGE[@]}"
-    for p in "${LARGE[@]}" /.device/; do echo "/${p#/} $MARK" >> "$exclude"; done
-    sed -i "s# $MARK\$##; t; b" "$exclude"  # git reads a trailing comment as part of the pattern: keep bare lines
+    for p in "${LARGE[@]}" /.device/; do echo "/${p#/}" >> "$exclude"; done
     git commit -q -m "device tree (temporary, never pushed): without the large files"
     mkdir -p .device/whl
     ls .device/whl/gymnasium-*.whl >/dev/null 2>&1 || python3 -m pip download -q --no-deps --only-binary=:all: \
@@ -34,8 +32,9 @@ case "${1:-}" in
     ;;
   off)
     [ "$(git rev-parse --abbrev-ref HEAD)" = device-tree ] || { echo "not on device-tree" >&2; exit 1; }
+    [ -z "$(git status --porcelain --untracked-files=no)" ] || { echo "commit or drop the changes on device-tree first" >&2; exit 1; }
     back=$(cat .git/device-tree-from)
-    git checkout -q -f "$back"
+    git checkout -q "$back"
     git branch -q -D device-tree
     for p in "${LARGE[@]}" /.device/; do
       line="/${p#/}"; grep -vxF "$line" "$exclude" > "$exclude.tmp" || true; mv "$exclude.tmp" "$exclude"
