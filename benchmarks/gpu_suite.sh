@@ -14,26 +14,28 @@ OUT=${OUT:-out/gpu_suite}
 DEVICE=${DEVICE:-cuda}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-PY=python3
+PYTHON=${PYTHON:-python3}  # the device's python3 holds torch; a local dry-run passes PYTHON=.venv/bin/python
+SITE=${SITE:-/tmp/site}
 if [ -d .device/whl ]; then  # the device has torch but not gymnasium: install the carried wheels and the package
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/whl/*.whl \
-    && python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site . \
+  rm -rf "$SITE"
+  $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .device/whl/*.whl \
+    && $PYTHON -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$SITE" . \
     || { echo "install failed"; exit 1; }
-  export PYTHONPATH=/tmp/site
-  PY="python3 -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
-elif [ -x .venv/bin/python ]; then
-  PY=.venv/bin/python
+  export PYTHONPATH=$SITE
 fi
+PY="$PYTHON -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
 N=512; NS=64; STEPS=4; PEAK=989; TRAIN_STEPS=30
 if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; fi
 failed=0
-run() {  # run NAME TIMEOUT ARGS...: stdout -> $OUT/NAME.json, stderr -> $OUT/NAME.err
+# at most 8 files come back from $OUT: seven JSON files and one log of every step's stderr
+run() {  # run NAME TIMEOUT ARGS...: stdout -> $OUT/NAME.json, stderr -> $OUT/suite.log
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
-  if timeout "$limit" $PY "$@" > "$OUT/$name.json" 2> "$OUT/$name.err"; then
-    echo "ok      $name ($((SECONDS - t0)) s)"; rm -f "$OUT/$name.err"
+  echo "== $name: $*" >> "$OUT/suite.log"
+  if timeout "$limit" $PY "$@" > "$OUT/$name.json" 2> >(tee -a "$OUT/suite.log" | tail -n 2 > /tmp/gpu_suite_last.err); then
+    echo "ok      $name ($((SECONDS - t0)) s)"
   else
-    echo "FAILED  $name ($((SECONDS - t0)) s): $(tail -n 2 "$OUT/$name.err" | tr '\n' ' ')"; failed=1
+    sleep 1; echo "FAILED  $name ($((SECONDS - t0)) s): $(tr '\n' ' ' < /tmp/gpu_suite_last.err)"; failed=1
   fi
 }
 run device 60 -c "import json, platform, torch; d = torch.cuda.is_available(); print(json.dumps({
@@ -47,7 +49,10 @@ run env_psnr_fp32 240 benchmarks/env_throughput.py --device "$DEVICE" --metric p
   --num-envs $N --skip-sync --steps $STEPS --repeats 2 --single-episodes 16 --threads 8
 run env_niqe_bf16 300 benchmarks/env_throughput.py --device "$DEVICE" --metric niqe --precision bf16 \
   --num-envs $N --sync-envs $NS --steps $STEPS --repeats 2 --single-episodes 16 --threads 8
-run cost 240 -m blindsr_gym.cli evaluate --cost --cost-repeats 20 --json "$OUT/cost_table.json"
+run cost_table 240 -c "import json, sys, torch; from blindsr_gym.evaluate import cost_table
+print(json.dumps({'command': 'cost_table(repeats=20) on cpu and cuda', 'threads': torch.get_num_threads(),
+                  'rows': [r for d in ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+                           for r in cost_table(repeats=20, device=d)]}, indent=1))"
 run train_amnet_bf16 300 benchmarks/train_speed.py --device "$DEVICE" --batch 64 --patch 64 --amp bf16 \
   --steps $TRAIN_STEPS --peak-tflops $PEAK
 echo "files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
