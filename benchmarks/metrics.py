@@ -72,6 +72,13 @@ def main() -> None:
     res["skimage"] = {"psnr": round(sk_psnr, 1), "ssim": round(sk_ssim, 1),
                       "note": "Y conversion not timed for skimage (done once beforehand)"}
     res["ratio_ours_over_skimage"] = {"psnr": round(ours_psnr / sk_psnr, 2), "ssim": round(ours_ssim / sk_ssim, 2)}
+    # ours on the same cropped Y input (the Y images as single-channel [0, 1] tensors, no colour conversion)
+    ta, tb = (torch.from_numpy(y[:, None] / 255.0) for y in (ya, yb))
+    same_psnr, _ = rate(lambda: psnr(ta, tb, crop_border=0, y_channel=False), n, args.repeats)
+    same_ssim, _ = rate(lambda: ssim(ta, tb, crop_border=0, y_channel=False), n, args.repeats)
+    res["ours_same_y_input"] = {"psnr": round(same_psnr, 1), "ssim": round(same_ssim, 1)}
+    res["ratio_ours_same_y_over_skimage"] = {"psnr": round(same_psnr / sk_psnr, 2),
+                                             "ssim": round(same_ssim / sk_ssim, 2)}
 
     try:
         import pyiqa

@@ -243,3 +243,17 @@ def test_fast_y_and_psnr_equal_the_float64_formula_exactly():
     for border in (0, 4):
         ref = 10 * torch.log10(255.0**2 / (y(sr, border) - y(hr, border)).pow(2).mean(dim=(1, 2)))
         assert torch.equal(psnr(sr, hr, crop_border=border), ref)
+
+
+def test_fast_separable_filter_equals_the_reference_one():
+    from blindsr_gym.metrics._filter import separable, separable_fast
+
+    x = torch.rand(2, 5, 30, 27, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for k, s in ((11, 1.5), (7, 7 / 6)):
+        ax = torch.arange(k, dtype=torch.float64) - (k - 1) / 2
+        taps = torch.exp(-(ax**2) / (2 * s**2))
+        taps = taps / taps.sum()
+        ref = separable(x, taps)
+        assert ref.shape == (2, 5, 30 - k + 1, 27 - k + 1)
+        for backend in ("scipy", "torch"):  # the CPU's and a GPU's path
+            torch.testing.assert_close(separable_fast(x, taps, backend), ref, rtol=0, atol=1e-13)
