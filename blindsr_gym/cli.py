@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,71 +17,99 @@ __all__ = ["main", "EXPECTED_ERRORS"]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """One episode of BlindSR-PSNR-v0 per built-in image and kernel width, three ways."""
+    """The blind pipeline on the built-in images: the shipped actor reads each LR image's kernel width, the
+    renderer upscales with it, and Eq. 8 scores it against rendering with the true kernel."""
+    from .agents import load_actor
     from .envs import BlindSREnv
     from .fileio import check_writable, write_image
     from .metrics import niqe, psnr
     from .renderers import read_model_card
+    from .utils import to_uint8
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.lr_size < 48:
         raise InputError(f"--lr-size {args.lr_size} is too small: the demo reports NIQE, which needs SR images of "
                          "at least 192x192 pixels, i.e. --lr-size >= 48 at x4")
-    if args.out:
-        check_writable(args.out)
+    out = None if args.no_figure else check_writable(args.out)
     t0 = time.perf_counter()
-    env = BlindSREnv(renderer=args.renderer, metric="psnr", lr_size=args.lr_size, device=args.device,
-                     render_mode="rgb_array" if args.out else None)
+    env = BlindSREnv(renderer=args.renderer, metric="psnr", lr_size=args.lr_size, device=args.device)
     core = env.core
+    actor = load_actor(args.actor, device=core.device, codec=core.codec)
     card = read_model_card(args.renderer) if args.renderer != "bicubic" else {}
-    mid = np.zeros(env.action_space.shape, np.float32)  # the centre of the code box: a "typical" kernel
-    rows = []
+    rows, tiles = [], []
     for i, name in enumerate(core.source.names):
         for sigma in args.sigmas:
-            _, info = env.reset(seed=args.seed, options={"image_index": i, "sigma": sigma})
-            bicubic = core.bicubic(env._lr)
-            _, r_mid, _, _, info_mid = env.step(mid)
-            env.reset(seed=args.seed, options={"image_index": i, "sigma": sigma})
-            _, r_gt, _, _, info_gt = env.step(info["action_gt"])
+            obs, info = env.reset(seed=args.seed, options={"image_index": i, "sigma": sigma})
+            lr = env._lr
+            with torch.no_grad():
+                action = actor(lr)
+                sigma_hat = float(actor.sigma(lr)[0]) if actor.head_kind == "sigma" else None
+            _, reward, _, _, info = env.step(action[0].cpu().numpy())
+            bicubic = core.bicubic(lr)
             rows.append({
-                "image": name, "sigma": sigma,
+                "image": name, "sigma": sigma, "sigma_estimate": None if sigma_hat is None else round(sigma_hat, 3),
                 "bicubic_psnr": round(float(psnr(bicubic, env._hr, crop_border=core.scale)[0]), 3),
-                "true_kernel_psnr": round(info_gt["psnr"], 3),
-                "mid_kernel_psnr": round(info_mid["psnr"], 3), "mid_kernel_reward": round(r_mid, 3),
-                "true_kernel_reward": round(r_gt, 6),
-                "bicubic_niqe": round(float(niqe(bicubic)[0]), 3),
-                "true_kernel_niqe": round(float(niqe(env._sr)[0]), 3),
+                "actor_psnr": round(info["psnr"], 3), "true_kernel_psnr": round(info["psnr_gt"], 3),
+                "reward": round(reward, 3),
+                "actor_niqe": round(float(niqe(env._sr)[0]), 3),
+                "true_kernel_niqe": round(float(niqe(env._sr_gt)[0]), 3),
                 "hr_niqe": round(float(niqe(env._hr)[0]), 3),
             })
-            if args.out:
-                write_image(Path(args.out) / f"{name}_sigma{sigma:g}.png", env.render())
+            if out is not None:
+                r = rows[-1]
+                est = f"{sigma_hat:.2f}" if sigma_hat is not None else "?"
+                tiles.append([(f"{name}: bicubic {r['bicubic_psnr']:.2f} dB", bicubic),
+                              (f"AMNet-RL, width read {est}: {r['actor_psnr']:.2f} dB", env._sr),
+                              (f"true width {sigma:g}: {r['true_kernel_psnr']:.2f} dB", env._sr_gt),
+                              ("HR", env._hr)])
     elapsed = time.perf_counter() - t0
-    result = {"renderer": str(args.renderer), "renderer_iterations": card.get("training", {}).get("iterations"),
-              "codec": core.codec.hash, "lr_size": core.lr_size, "scale": core.scale, "rows": rows,
-              "seconds": round(elapsed, 2)}
+    result = {"renderer": str(args.renderer), "actor": str(args.actor),
+              "renderer_iterations": card.get("training", {}).get("iterations"), "codec": core.codec.hash,
+              "lr_size": core.lr_size, "scale": core.scale, "rows": rows, "seconds": round(elapsed, 2)}
+    if out is not None:
+        figure = out / "demo.png"
+        write_image(figure, _figure(tiles, to_uint8))
+        result["figure"] = str(figure)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"blindsr-gym demo: BlindSR-PSNR-v0 episodes on {len(core.source)} built-in images, "
-          f"{core.lr_size}x{core.lr_size} LR, x{core.scale}, renderer {args.renderer}"
-          + (f" ({result['renderer_iterations']} training iterations)" if result["renderer_iterations"] else ""))
-    print("Each LR image is rendered with the true kernel's code (the non-blind upper bound, reward 0) and with\n"
-          "the code box's centre (action 0, a guess); the reward (Eq. 8) is the guess's PSNR minus the true one's.\n")
-    hdr = (f"{'image':<11}{'sigma':>6}{'bicubic':>9}{'true k':>8}{'guess':>8}{'reward':>8}"
-           f"{'NIQE bic':>9}{'NIQE SR':>9}{'NIQE HR':>9}")
+    print(f"blindsr-gym demo: blind SR of {len(core.source)} built-in images ({core.lr_size}x{core.lr_size} LR, "
+          f"x{core.scale}): the actor {args.actor} reads each LR image's blur width, the renderer {args.renderer}"
+          + (f" ({result['renderer_iterations']} training iterations)" if result["renderer_iterations"] else "")
+          + " upscales with it.\nThe reward (Eq. 8) is its PSNR minus the PSNR of rendering with the true kernel"
+            " (0: as good as knowing the kernel).\n")
+    hdr = (f"{'image':<11}{'width':>6}{'read':>6}{'bicubic':>9}{'AMNet-RL':>9}{'true k':>8}{'reward':>8}"
+           f"{'NIQE RL':>9}{'NIQE HR':>9}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['image']:<11}{r['sigma']:>6.2f}{r['bicubic_psnr']:>9.2f}{r['true_kernel_psnr']:>8.2f}"
-              f"{r['mid_kernel_psnr']:>8.2f}{r['mid_kernel_reward']:>8.2f}{r['bicubic_niqe']:>9.3f}"
-              f"{r['true_kernel_niqe']:>9.3f}{r['hr_niqe']:>9.3f}")
+        est = f"{r['sigma_estimate']:>6.2f}" if r["sigma_estimate"] is not None else f"{'-':>6}"
+        print(f"{r['image']:<11}{r['sigma']:>6.2f}{est}{r['bicubic_psnr']:>9.2f}{r['actor_psnr']:>9.2f}"
+              f"{r['true_kernel_psnr']:>8.2f}{r['reward']:>8.2f}{r['actor_niqe']:>9.3f}{r['hr_niqe']:>9.3f}")
+    mean = sum(r["reward"] for r in rows) / len(rows)
     print(f"\nPSNR in dB on the Y channel, {core.scale}-pixel border cropped; NIQE: MATLAB release, lower is "
-          f"better. {elapsed:.1f} s.")
-    if args.out:
-        print(f"Panels written to {args.out}/: bicubic | SR with the action (here the true kernel's) | "
-              "SR with the true kernel | HR")
+          f"better. Mean reward {mean:+.2f} dB. {elapsed:.1f} s.")
+    if out is not None:
+        print(f"Figure: {result['figure']} (per row: bicubic | AMNet-RL with the width it read | the true "
+              "kernel | HR)")
     return 0
+
+
+def _figure(rows: list[list[tuple[str, torch.Tensor]]], to_uint8) -> np.ndarray:
+    """A grid of labelled tiles (uint8 RGB): one row per episode, a caption above each tile."""
+    import cv2
+
+    grid = []
+    for row in rows:
+        cells = []
+        for caption, img in row:
+            tile = to_uint8(img.float().cpu())[0]
+            label = np.full((20, tile.shape[1], 3), 255, np.uint8)
+            cv2.putText(label, caption, (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+            cells += [np.vstack([label, tile]), np.full((tile.shape[0] + 20, 4, 3), 255, np.uint8)]
+        grid += [np.hstack(cells[:-1]), np.full((6, sum(c.shape[1] for c in cells[:-1]), 3), 255, np.uint8)]
+    return np.vstack(grid[:-1])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,12 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="blindsr-gym", description="Blind super-resolution as an RL problem.")
     p.add_argument("--version", action="version", version=f"blindsr-gym {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="episodes of BlindSR-PSNR-v0 on the built-in images with the shipped renderer")
+    d = sub.add_parser("demo", help="blind SR of the built-in images: the shipped actor reads each blur width, "
+                                    "AMNet upscales with it (BlindSR-PSNR-v0 episodes)")
     d.add_argument("--renderer", default="amnet_x4", help="shipped name, checkpoint path, or 'bicubic'")
+    d.add_argument("--actor", default="actor_psnr_x4", help="the kernel estimator (shipped name or .safetensors)")
     d.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
     d.add_argument("--lr-size", type=int, default=64, help="LR crop side in pixels (>= 48 for NIQE at x4)")
-    d.add_argument("--sigmas", type=float, nargs="+", default=[1.3, 2.6], help="kernel widths (HR pixels)")
-    d.add_argument("--out", type=str, default=None, help="folder for PNG panels")
+    d.add_argument("--sigmas", type=float, nargs="+", default=[1.3, 2.6], help="true kernel widths (HR pixels)")
+    d.add_argument("--out", type=str, default="runs/demo", help="folder for the figure demo.png (default runs/demo)")
+    d.add_argument("--no-figure", action="store_true", help="write no figure")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

@@ -64,19 +64,22 @@ def test_a_red_image_stays_red_through_the_env():
         assert m[0] > 150 and m[2] > m[1] and m[0] > 4 * m[2], m
 
 
-def test_demo_panels_on_disk_are_rgb(tmp_path):
+def test_demo_figure_on_disk_is_rgb(tmp_path):
     from blindsr_gym.cli import main
     from blindsr_gym.envs import BlindSREnv
 
     assert main(["demo", "--renderer", "bicubic", "--lr-size", "48", "--sigmas", "2.0", "--out", str(tmp_path),
                  "--threads", "1"]) == 0
-    env = BlindSREnv(renderer="bicubic", metric="psnr", lr_size=48, device="cpu", render_mode="rgb_array")
+    fig = _pil(tmp_path / "demo.png")
+    env = BlindSREnv(renderer="bicubic", metric="psnr", lr_size=48, device="cpu")
+    side = 192  # one row per image: 20-pixel caption, 192-pixel tiles 4 pixels apart, rows 6 pixels apart
     for i, name in enumerate(env.core.source.names):
-        _, info = env.reset(seed=0, options={"image_index": i, "sigma": 2.0})
-        env.step(info["action_gt"])
-        assert np.array_equal(_pil(tmp_path / f"{name}_sigma2.png"), env.render()), name
-    hr_tile = np.split(_pil(tmp_path / "chelsea_sigma2.png"), 4, axis=1)[3].reshape(-1, 3).mean(0)
-    assert hr_tile[0] > hr_tile[2]  # the cat's fur is orange, not blue
+        env.reset(seed=0, options={"image_index": i, "sigma": 2.0})
+        top = i * (side + 20 + 6) + 20
+        hr_tile = fig[top:top + side, 3 * (side + 4):3 * (side + 4) + side]
+        assert np.array_equal(hr_tile, np.round(env._hr[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)), name
+    cat = fig[1 * (side + 26) + 20:][:side, 3 * (side + 4):].reshape(-1, 3).mean(0)
+    assert cat[0] > cat[2]  # the cat's fur is orange, not blue
 
 
 def test_evaluate_figures_on_disk_are_rgb(tmp_path):
