@@ -1,6 +1,12 @@
 """blindsr-gym: blind image super-resolution as a one-step reinforcement-learning problem.
 
-``gym.make("blindsr_gym:BlindSR-NIQE-v0")`` (or ``import blindsr_gym`` and then the bare id).
+    import gymnasium as gym
+    import blindsr_gym
+
+    gym.register_envs(blindsr_gym)   # Gymnasium 1.x has no env plugins: importing the package registers the ids
+    env = gym.make("BlindSR-NIQE-v0")
+
+(``gym.make("blindsr_gym:BlindSR-NIQE-v0")`` imports the package itself.)
 """
 
 __version__ = "0.1.0"

@@ -257,3 +257,20 @@ def test_fast_separable_filter_equals_the_reference_one():
         assert ref.shape == (2, 5, 30 - k + 1, 27 - k + 1)
         for backend in ("scipy", "torch"):  # the CPU's and a GPU's path
             torch.testing.assert_close(separable_fast(x, taps, backend), ref, rtol=0, atol=1e-13)
+
+
+def test_register_metric_reads_the_reference_from_the_signature():
+    from blindsr_gym.metrics import register_metric
+
+    fr = register_metric("_test_l1", lambda sr, hr: (sr - hr).abs().mean(dim=(1, 2, 3)), lower_better=True,
+                         overwrite=True)
+    nr = register_metric("_test_brightness", lambda sr: sr.mean(dim=(1, 2, 3)), lower_better=False, overwrite=True)
+    assert fr.needs_reference and not nr.needs_reference
+    x, y = torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8)
+    assert torch.equal(fr(x, y), torch.ones(2)) and torch.equal(nr(y), torch.ones(2))
+    with pytest.raises(ValueError, match="compares with hr, but needs_reference=False"):
+        register_metric("_test_bad", lambda sr, hr: sr.mean(dim=(1, 2, 3)), lower_better=True,
+                        needs_reference=False, overwrite=True)
+    with pytest.raises(ValueError, match="scores sr alone, but needs_reference=True"):
+        register_metric("_test_bad", lambda sr: sr.mean(dim=(1, 2, 3)), lower_better=True, needs_reference=True,
+                        overwrite=True)

@@ -53,10 +53,28 @@ class Metric:
 _REGISTRY: dict[str, Metric] = {}
 
 
+def _required_positional(fn: Callable) -> int | None:
+    """How many positional parameters ``fn`` requires (None when its signature cannot be read)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds and p.default is inspect.Parameter.empty for p in params)
+
+
 def register_metric(name: str, fn: Callable | Metric, lower_better: bool | None = None,
-                    needs_reference: bool = False, description: str = "",
+                    needs_reference: bool | None = None, description: str = "",
                     overwrite: bool = False) -> Metric:
-    """Register ``fn(sr[, hr]) -> [N]`` under ``name`` (or a ready :class:`Metric`)."""
+    """Register ``fn(sr[, hr]) -> [N]`` under ``name`` (or a ready :class:`Metric`).
+
+    ``sr`` and ``hr`` are float NCHW RGB tensors in [0, 1] on the env's device; ``fn`` returns one score
+    per image. ``lower_better`` is required (it sets the reward's sign). ``needs_reference``: whether ``fn``
+    compares with ``hr``; by default read from its signature (``fn(sr, hr)``: full-reference,
+    ``fn(sr)``: no-reference), and an explicit value that contradicts the signature is an error.
+    """
     if not isinstance(name, str) or not name or name.startswith("pyiqa:"):
         raise InputError(f"invalid metric name {name!r} (non-empty; 'pyiqa:' is reserved)")
     if name in _REGISTRY and not overwrite:
@@ -69,6 +87,13 @@ def register_metric(name: str, fn: Callable | Metric, lower_better: bool | None 
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         if not isinstance(lower_better, bool):
             raise InputError("lower_better=True/False is required: it sets the reward's sign")
+        required = _required_positional(fn)
+        if needs_reference is None:
+            needs_reference = required is not None and required >= 2
+        elif required is not None and bool(needs_reference) != (required >= 2) and required in (1, 2):
+            raise InputError(f"metric {name!r}: fn takes {required} required argument(s), so it "
+                             f"{'compares with hr' if required == 2 else 'scores sr alone'}, but "
+                             f"needs_reference={needs_reference}; make them agree")
         metric = Metric(name, fn, lower_better, bool(needs_reference), description)
     _REGISTRY[name] = metric
     return metric
