@@ -187,13 +187,17 @@ def torch_policy(actor: torch.nn.Module):
     return act
 
 
-def evaluate_policy(act, env, seed: int) -> dict[str, float]:
+def evaluate_policy(act, env, seed: int, details: dict | None = None) -> dict[str, float]:
     """One batched step of ``env`` (a BlindSRVectorEnv) on the episodes of ``seed``, with the
     actions of ``act(obs) -> [N, L]``: mean reward, the metric, PSNR against HR, and the error of the
-    actions and codes against the true kernel's."""
+    actions and codes against the true kernel's. ``details`` (a dict) receives the arrays behind them
+    (``obs``, ``actions``, ``rewards``) and ``panels`` of the first episodes, for TensorBoard."""
     obs, info = env.reset(seed=seed)
     actions = np.asarray(act(obs), dtype=np.float32)
     _, rewards, _, _, step_info = env.step(actions)
+    if details is not None:
+        details.update(obs=obs, actions=np.clip(actions, -1, 1), rewards=np.asarray(rewards),
+                       panels=env.final_panels(4))
     fi = step_info["final_info"]
     out = {"reward": float(np.mean(rewards)), "reward_positive_frac": float(np.mean(rewards > 0))}
     for name, vals in fi["metric"].items():
@@ -209,6 +213,25 @@ def evaluate_policy(act, env, seed: int) -> dict[str, float]:
         out["code_rel_error"] = float(np.mean(np.linalg.norm(codes - codes_gt, axis=1)
                                               / np.maximum(np.linalg.norm(codes_gt, axis=1), 1e-12)))
     return out
+
+
+def eval_media(details: dict, actor=None) -> dict:
+    """The histograms and the image of an evaluation (the same tags for DDPG and SB3 runs): the actions,
+    the rewards, the widths a sigma-head actor read, and panels of the first episodes (bicubic | SR with
+    the action | SR with the true kernel | HR)."""
+    out = {"eval/actions": details["actions"].reshape(-1), "eval/rewards": details["rewards"]}
+    if actor is not None and getattr(actor, "head_kind", None) == "sigma":
+        dev = next(actor.parameters()).device
+        with torch.no_grad():
+            out["eval/widths"] = actor.sigma(obs_to_tensor(details["obs"], dev)).cpu().numpy()
+    return out
+
+
+def log_eval_media(writer, details: dict, step: int, actor=None) -> None:
+    """Write :func:`eval_media` and the panels to a TensorBoard ``SummaryWriter``."""
+    for tag, values in eval_media(details, actor).items():
+        writer.add_histogram(tag, values, step)
+    writer.add_image("eval/panels", details["panels"], step, dataformats="HWC")
 
 
 def rollout_logs(rewards, info) -> dict[str, float]:
@@ -382,7 +405,9 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         done = it + 1
         if done % cfg.eval_every == 0 or done == cfg.iterations:
             actor.eval()
-            last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed)
+            details: dict = {}
+            last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed, details)
+            log_eval_media(writer, details, episodes, actor)
             actor.train()
             history.append({"env_steps": episodes, "wall_s": round(wall, 2), **last_eval})
             for k, v in last_eval.items():

@@ -27,7 +27,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from blindsr_gym.errors import InputError
 
-from .ddpg import evaluate_policy, rollout_logs
+from .ddpg import eval_media, evaluate_policy, rollout_logs
 
 ALGOS = ("td3", "sac", "ddpg", "ppo")
 
@@ -131,7 +131,14 @@ class BlindSRCallback(BaseCallback):
         def act(obs):
             return self.model.predict(obs.transpose(0, 3, 1, 2), deterministic=True)[0]
 
-        self.last_eval = evaluate_policy(act, self.eval_env, self.eval_seed)
+        details: dict = {}
+        self.last_eval = evaluate_policy(act, self.eval_env, self.eval_seed, details)
+        from stable_baselines3.common.logger import Image
+
+        media = {"stdout", "log", "json", "csv"}  # histograms and images go to TensorBoard only
+        for tag, values in eval_media(details).items():
+            self.logger.record(tag, torch.as_tensor(values), exclude=media)
+        self.logger.record("eval/panels", Image(details["panels"], "HWC"), exclude=media)
         if self.history and self.history[-1]["env_steps"] == self.num_timesteps:
             # the final evaluation after learn() sees the updates made since the last callback at the
             # same env-step count (e.g. PPO trains after its rollout): it replaces that point

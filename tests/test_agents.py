@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -396,3 +397,29 @@ def test_self_ensemble_averages_the_eight_views_and_is_invariant_to_them():
         SelfEnsemble(Actor(num_blocks=1))
     with pytest.raises(ValueError, match="lr must be"):
         ens.sigma(torch.rand(3, 12, 20))
+
+
+def _tb_tags(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = {"images": set(), "histograms": set()}
+    for events in Path(logdir).rglob("events.out.tfevents*"):
+        acc = EventAccumulator(str(events), size_guidance={"images": 0, "histograms": 0})
+        acc.Reload()
+        for kind in tags:
+            tags[kind] |= set(acc.Tags().get(kind, []))
+    return tags
+
+
+def test_ddpg_and_sb3_runs_write_the_same_pictures_to_tensorboard(tmp_path):
+    from blindsr_gym.agents.sb3 import train_sb3
+
+    cfg = DDPGConfig(env_kwargs=FAKE_ENV, num_envs=4, iterations=2, batch_size=4, eval_every=2, ckpt_every=2,
+                     eval_episodes=4, actor_kwargs=TINY_ACTOR)
+    train_ddpg(cfg, tmp_path / "ddpg", progress=False)
+    train_sb3("sb3:td3", "BlindSR-PSNR-v0", 8, tmp_path / "td3", num_envs=4, env_kwargs=FAKE_ENV, eval_episodes=4,
+              device="cpu", progress=False, learning_starts=4, buffer_size=64, batch_size=4)
+    want = {"images": {"eval/panels"}, "histograms": {"eval/actions", "eval/rewards"}}
+    for run in ("ddpg", "td3"):
+        tags = _tb_tags(tmp_path / run)
+        assert want["images"] <= tags["images"] and want["histograms"] <= tags["histograms"], (run, tags)

@@ -96,6 +96,7 @@ class BlindSRVectorEnv(VectorEnv):
         obs_list = np.empty(self.num_envs, dtype=object)
         obs_list[:] = list(final_obs)
         self._sr = sr
+        self._final = (self._lr, sr, self._sr_gt, self._hr)  # the finished episodes, for final_panels()
         self._new_episodes()  # same-step autoreset
         infos = self._masked({"final_obs": obs_list, "final_info": final, **self._reset_infos()})
         terminated = np.ones(self.num_envs, dtype=bool)
@@ -112,6 +113,17 @@ class BlindSRVectorEnv(VectorEnv):
         c = self.core
         return tuple(c.panel(self._lr[i:i + 1], None, None if self._sr_gt is None else self._sr_gt[i:i + 1],
                              None if self._hr is None else self._hr[i:i + 1]) for i in range(self.num_envs))
+
+    def final_panels(self, n: int = 4) -> np.ndarray:
+        """uint8 HWC: one row per finished episode of the last ``step`` (the first ``n``): bicubic | SR with
+        the action | SR with the true kernel | HR. For TensorBoard image summaries."""
+        if getattr(self, "_final", None) is None:
+            raise RuntimeError("call step() before final_panels()")
+        lr, sr, sr_gt, hr = self._final
+        c = self.core
+        rows = [c.panel(lr[i:i + 1], sr[i:i + 1], None if sr_gt is None else sr_gt[i:i + 1],
+                        None if hr is None else hr[i:i + 1]) for i in range(min(n, self.num_envs))]
+        return np.concatenate(rows, axis=0)
 
     def close_extras(self, **kwargs):
         self._episodes = None
