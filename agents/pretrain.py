@@ -327,16 +327,16 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     d = PretrainConfig(data="", out="", model=model, loss="l1" if model == "actor" else "att")
     p.set_defaults(model=model)
     p.add_argument("--data", required=True, help="folder of HR images")
-    p.add_argument("--out", required=True)
-    p.add_argument("--iters", type=int, default=d.iters)
-    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--out", required=True, help="run folder: resume state, the model and its card, TensorBoard")
+    p.add_argument("--iters", type=int, default=d.iters, help="training steps in all (a resume may raise it)")
+    p.add_argument("--batch", type=int, default=d.batch, help="pairs per step")
     p.add_argument("--patch", type=int, default=d.patch, help="LR size")
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
     p.add_argument("--lr-decay", type=float, default=d.lr_decay,
                    help="decay the lr exponentially to lr x this at --iters (1: constant)")
     p.add_argument("--lr-decay-from", type=int, default=d.lr_decay_from,
                    help="start the decay at this step (the lr is a function of the step, so --resume follows it)")
-    p.add_argument("--family", default=d.family)
+    p.add_argument("--family", default=d.family, help="kernel family of the training pairs (e.g. isotropic)")
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
                    help="l1: on actions (actor) or kernels (KENet); code (actor): relative squared L2 on PCA "
                         "codes; att: KENet's adaptive attention loss on kernels; sr (actor): L1 of the SR image "
@@ -354,12 +354,12 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--soft-p", type=float, default=d.soft_p, help="probability that a crop is softened (--soft-hr)")
     p.add_argument("--val-data", default=None, help="HR folder scored with Gaussian8 kernels (kernel PSNR)")
     p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"], help="bf16 autocast")
-    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device)
+    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every, help="steps between checkpoints and validations")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the weights and the training pairs")
+    p.add_argument("--device", default=d.device, help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (refused if its setting differs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def add_kenet_arguments(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,8 @@ ALGO_CHOICES = ("ddpg", "sb3:td3", "sb3:sac", "sb3:ddpg", "sb3:ppo")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="BlindSR-PSNR-v0", help="a registered id (BlindSR-NIQE-v0, BlindSR-PSNR-v0, ...)")
-    p.add_argument("--algo", default="ddpg", choices=ALGO_CHOICES)
+    p.add_argument("--algo", default="ddpg", choices=ALGO_CHOICES,
+                   help="ddpg: ours (Eq. 11); sb3:td3/sac/ddpg/ppo: Stable-Baselines3")
     p.add_argument("--steps", type=int, required=True, help="env steps (episodes) to train for")
     p.add_argument("--logdir", required=True, help="TensorBoard logs, checkpoints, the actor")
     p.add_argument("--resume", action="store_true",
@@ -32,20 +33,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", default=None, help="override the env's reward metric")
     p.add_argument("--dataset", default=None, help="HR training images (default: the built-in images)")
     p.add_argument("--eval-dataset", default=None, help="HR images for the validation episodes")
-    p.add_argument("--lr-size", type=int, default=None)
+    p.add_argument("--lr-size", type=int, default=None, help="override the env's LR crop side (default 64)")
     p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
                    help="the env's rendering precision (bf16 autocast: ~1.5x faster on CPUs with AMX/AVX512-BF16)")
-    p.add_argument("--eval-episodes", type=int, default=64)
+    p.add_argument("--eval-episodes", type=int, default=64, help="episodes of each validation (fixed seed)")
     p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default: steps/10)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the networks, exploration and episodes")
+    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto'")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     g = p.add_argument_group("DDPG (--algo ddpg)")
-    g.add_argument("--critic-loss", default="eq11", choices=["eq11", "eq10"])
-    g.add_argument("--batch-size", type=int, default=96)
-    g.add_argument("--actor-lr", type=float, default=1e-5)
-    g.add_argument("--critic-lr", type=float, default=1e-4)
-    g.add_argument("--exploration-noise", type=float, default=0.1)
+    g.add_argument("--critic-loss", default="eq11", choices=["eq11", "eq10"],
+                   help="eq11: the paper's sign-penalised loss; eq10: plain squared error")
+    g.add_argument("--batch-size", type=int, default=96, help="transitions per update (paper: 96)")
+    g.add_argument("--actor-lr", type=float, default=1e-5, help="actor learning rate (decays to 1%%)")
+    g.add_argument("--critic-lr", type=float, default=1e-4, help="critic learning rate (decays to 1%%)")
+    g.add_argument("--exploration-noise", type=float, default=0.1,
+                   help="std of the Gaussian exploration noise (on actions, or on log sigma)")
     g.add_argument("--init-actor", default=None, help="a pre-trained actor to start from")
     g.add_argument("--updates-per-iteration", type=int, default=1, help="actor steps per batched env step")
     g.add_argument("--critic-updates", type=int, default=1, help="critic steps per actor step")
@@ -55,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sigma (sigma-head actors): --exploration-noise is the std of log sigma")
     g.add_argument("--critic-warmup", type=int, default=0,
                    help="env steps at the start in which only the critic learns (rounded to iterations)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -223,7 +223,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the per-image report as JSON")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_cli(args) -> int:

@@ -577,26 +577,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dan: trained end to end with L1 on the SR and the code of every loop")
     p.add_argument("--num-blocks", type=int, default=None, help="AMRBs (default: 16 for amnet, 32 for amnet_l)")
     p.add_argument("--modulation", default="am", choices=["am", "adain"], help="AMLayer (Eq. 7) or AdaIN (Eq. 4)")
-    p.add_argument("--scale", type=int, default=d.scale, choices=[2, 3, 4])
+    p.add_argument("--scale", type=int, default=d.scale, choices=[2, 3, 4], help="upscaling factor")
     p.add_argument("--patch", type=int, default=d.patch, help="LR patch size (paper: 64)")
     p.add_argument("--batch", type=int, default=d.batch, help="global batch (paper: 64)")
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper: 2e-4)")
     p.add_argument("--lr-milestones", type=int, nargs="*", default=[],
                    help="steps at which the lr is multiplied by --lr-gamma")
-    p.add_argument("--lr-gamma", type=float, default=d.lr_gamma)
-    p.add_argument("--iters", type=int, default=d.iters)
-    p.add_argument("--family", default=d.family, choices=["isotropic", "anisotropic", "dan_setting2"])
+    p.add_argument("--lr-gamma", type=float, default=d.lr_gamma, help="lr factor at each --lr-milestones step")
+    p.add_argument("--iters", type=int, default=d.iters, help="training steps in all (a resume may raise it)")
+    p.add_argument("--family", default=d.family, choices=["isotropic", "anisotropic", "dan_setting2"],
+                   help="kernel family of the training pairs")
     p.add_argument("--noise", type=float, default=d.noise, help="max noise sigma (8-bit levels)")
     p.add_argument("--code-blur", type=float, default=d.code_blur,
                    help="robustness to over-estimated kernels: the code shown is that of the kernel blurred by a "
                         "Gaussian of width U(0, this) HR pixels (with probability --code-blur-p)")
-    p.add_argument("--code-blur-p", type=float, default=d.code_blur_p)
-    p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"])
-    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
+    p.add_argument("--code-blur-p", type=float, default=d.code_blur_p, help="probability of --code-blur per sample")
+    p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"],
+                   help="bf16 autocast (auto: where the hardware runs it fast)")
+    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every, help="steps between checkpoints")
     p.add_argument("--val-data", default=None, help="held-out HR folder; validated with Gaussian8 kernels")
-    p.add_argument("--val-every", type=int, default=d.val_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device)
+    p.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations on --val-data")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the weights and the training pairs")
+    p.add_argument("--device", default=d.device, help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     g = p.add_argument_group("AMGAN fine-tuning")
@@ -604,14 +606,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init", default=None,
                    help="checkpoint (.safetensors) or shipped name to start from: the AMNet that --gan fine-tunes, "
                         "or without --gan a warm start of the same architecture (its weights, a fresh Adam)")
-    g.add_argument("--w-l1", type=float, default=d.w_l1)
-    g.add_argument("--w-percep", type=float, default=d.w_percep)
-    g.add_argument("--w-adv", type=float, default=d.w_adv)
+    g.add_argument("--w-l1", type=float, default=d.w_l1, help="weight of the L1 term")
+    g.add_argument("--w-percep", type=float, default=d.w_percep, help="weight of the VGG perceptual term")
+    g.add_argument("--w-adv", type=float, default=d.w_adv, help="weight of the adversarial (RealnessGAN) term")
     g.add_argument("--lr-d", type=float, default=d.lr_d, help="discriminator learning rate")
     g.add_argument("--vgg-weights", default=None,
                    help="local torchvision vgg19 state dict; without it the perceptual term is off")
     g.add_argument("--num-outcomes", type=int, default=d.num_outcomes, help="RealnessGAN outcomes")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -108,3 +108,15 @@ print("contributing ok")
     out = subprocess.run([sys.executable, "-c", "\n".join(blocks) + use], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and "contributing ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_every_cli_flag_has_help_text():
+    from blindsr_gym.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    missing = {name: [a.option_strings[0] if a.option_strings else a.dest for a in sp._actions
+                      if not a.help and a.dest != "help"] for name, sp in sub.choices.items()}
+    assert not any(missing.values()), missing
+    for sp in sub.choices.values():
+        assert sp.format_help()  # every help string formats (no stray % in it)
