@@ -59,6 +59,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--critic-warmup", type=int, default=0,
                    help="env steps at the start in which only the critic learns (rounded to iterations)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
+
+
+def summary(result: dict, algo: str, logdir) -> str:
+    """A few readable lines: what ran, where its files went, the last and the best validation."""
+    from pathlib import Path
+
+    logdir = Path(logdir)
+    hist = result.get("history") or []
+    steps = hist[-1]["env_steps"] if hist else result.get("steps", "?")
+    lines = [f"blindsr-gym train: {algo}, {steps} env steps in {result.get('wall_s', 0):.0f} s; run folder {logdir}"]
+    files = [p for p in ("actor.safetensors", "actor_best.safetensors", "ddpg_state.pt", "sb3_model.zip")
+             if (logdir / p).is_file()]
+    if files:
+        lines.append("  files: " + ", ".join(files) + "; TensorBoard: tensorboard --logdir " + str(logdir))
+    last = result.get("eval") or {}
+    if last:
+        lines.append(f"  last validation: reward {last['reward']:+.4f}"
+                     + (f", PSNR {last['psnr']:.2f} dB (true kernel {last['psnr_true_kernel']:.2f})"
+                        if "psnr" in last else ""))
+    if hist:
+        best = max(hist, key=lambda h: h["reward"])
+        lines.append(f"  best validation: reward {best['reward']:+.4f} at {best['env_steps']} env steps")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,5 +118,5 @@ def run(args: argparse.Namespace) -> int:
                            env_kwargs=env_kwargs, eval_env_kwargs=eval_kwargs, eval_episodes=args.eval_episodes,
                            eval_freq=args.eval_every, seed=args.seed, device=args.device, resume=args.resume,
                            progress=not args.no_progress)
-    print(json.dumps(result, default=str))
+    print(json.dumps(result, default=str) if args.json else summary(result, args.algo, args.logdir))
     return 0

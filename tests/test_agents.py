@@ -423,3 +423,16 @@ def test_ddpg_and_sb3_runs_write_the_same_pictures_to_tensorboard(tmp_path):
     for run in ("ddpg", "td3"):
         tags = _tb_tags(tmp_path / run)
         assert want["images"] <= tags["images"] and want["histograms"] <= tags["histograms"], (run, tags)
+
+
+def test_train_cli_ends_with_a_readable_summary(tmp_path, capsys):
+    from blindsr_gym.cli import main
+
+    args = ["train", "--algo", "ddpg", "--steps", "8", "--num-envs", "4", "--batch-size", "4", "--renderer",
+            "bicubic", "--lr-size", "32", "--eval-episodes", "4", "--device", "cpu", "--no-progress"]
+    assert main([*args, "--logdir", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "blindsr-gym train: ddpg, 8 env steps" in out and "actor.safetensors" in out
+    assert "best validation: reward" in out and str(tmp_path / "a") in out
+    assert main([*args, "--logdir", str(tmp_path / "b"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["iterations"] == 2
