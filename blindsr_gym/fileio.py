@@ -69,12 +69,13 @@ def save_torch(obj, path: str | Path) -> None:
 def check_writable(folder: str | Path, what: str = "output folder") -> Path:
     """Create ``folder`` if needed and prove it can take a new file, before any work is done; an
     ``OSError`` names the folder."""
+    import tempfile
+
     folder = Path(folder).expanduser()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / ".blindsr-write-probe") as tmp:
-            tmp.write_bytes(b"")
-        (folder / ".blindsr-write-probe").unlink()
+        with tempfile.TemporaryFile(dir=folder):
+            pass
     except OSError as e:
         raise OSError(f"{what} {folder} is not writable ({e.strerror or e})") from None
     return folder

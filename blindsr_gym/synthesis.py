@@ -32,7 +32,6 @@ class DeviceImages:
 
     def __init__(self, source: ImageSource, device: torch.device | str = "cpu", max_bytes: int | None = None):
         self.device = torch.device(device)
-        self.source = source
         sizes = []
         self.images: list[torch.Tensor] = []
         total = 0
@@ -50,7 +49,6 @@ class DeviceImages:
             self.images.append(torch.from_numpy(np.ascontiguousarray(img)).to(self.device))
             sizes.append(img.shape[:2])
         self.shapes = sizes
-        self.nbytes = total
 
     def __len__(self) -> int:
         return len(self.images)

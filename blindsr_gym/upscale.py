@@ -144,7 +144,7 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
     """Upscale every input image into ``out``; returns one report per image (paths, sizes, seconds and,
     for kernel-estimating methods, the estimated width ``sigma_estimate``).
 
-    Before any model loads: an output path that is any input's path is refused (``overwrite`` never
+    Before any image is processed: an output path that is any input's path is refused (``overwrite`` never
     extends to inputs), existing outputs are refused unless ``overwrite`` (replace them) or
     ``skip_existing`` (keep them and skip their inputs), and ``out`` must be writable. Each output is
     written to a temporary file renamed into place. An input that cannot be read, or whose SR is not
@@ -160,47 +160,45 @@ def upscale_files(inputs: Sequence[str | Path], out: str | Path, method: str | N
     out = Path(out).expanduser()
     name, scale, fn = make_upscaler(method, sigma=sigma, device=device, **models)  # the scale names the outputs
     outs = _outputs(files, out, scale)
-    exist = [o for o in outs if o.exists()]
+    exist = {o for o in outs if o.exists()}
     if exist and not (overwrite or skip_existing):
-        raise FileExistsError(f"{len(exist)} output(s) exist already, e.g. {exist[0]}; pass --skip-existing to keep "
-                              "them (and upscale only the rest) or --overwrite to replace them")
-    todo = [(f, o) for f, o in zip(files, outs, strict=True) if not (skip_existing and o.exists())]
+        raise FileExistsError(f"{len(exist)} output(s) exist already, e.g. {min(exist)}; pass --skip-existing to "
+                              "keep them (and upscale only the rest) or --overwrite to replace them")
+    skipped = exist if skip_existing else set()
+    todo = [(f, o) for f, o in zip(files, outs, strict=True) if o not in skipped]
     check_writable(out)
     reports = [{"input": str(f), "output": str(o), "skipped": "output exists"}
-               for f, o in zip(files, outs, strict=True) if skip_existing and o.exists()]
+               for f, o in zip(files, outs, strict=True) if o in skipped]
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc=f"upscale ({name})", unit="img")
-    failed = []
     try:
         for f, o in todo:
             t0 = time.perf_counter()
             rep = {"input": str(f), "output": str(o), "method": name}
+            reports.append(rep)
             try:
                 img = read_image(f)
-                lr = to_tensor(img, device=device)
-                sr, k_hat = fn(lr)
+                sr, k_hat = fn(to_tensor(img, device=device))
                 check_finite(sr, f"the SR image of {f}")
-            except (ImageReadError, NonFiniteOutputError) as e:
+            except (ImageReadError, NonFiniteOutputError) as e:  # reported; the other images go on
                 rep["error"] = str(e)
-                failed.append(rep)
-                reports.append(rep)
+            else:
+                write_image(o, to_uint8(sr)[0])
+                rep.update(lr_size=list(img.shape[:2]), sr_size=[int(sr.shape[-2]), int(sr.shape[-1])],
+                           seconds=round(time.perf_counter() - t0, 3))
+                if k_hat is not None:
+                    k = k_hat.float().reshape(1, *k_hat.shape[-2:])
+                    rep["sigma_estimate"] = round(float(isotropic_sigma(k)[0]), 3)
+            finally:
                 if bar is not None:
                     bar.update(1)
-                continue
-            write_image(o, to_uint8(sr)[0])
-            rep.update(lr_size=list(img.shape[:2]), sr_size=[int(sr.shape[-2]), int(sr.shape[-1])],
-                       seconds=round(time.perf_counter() - t0, 3))
-            if k_hat is not None:
-                rep["sigma_estimate"] = round(float(isotropic_sigma(k_hat.float().reshape(1, *k_hat.shape[-2:]))[0]), 3)
-            reports.append(rep)
-            if bar is not None:
-                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    failed = [r for r in reports if "error" in r]
     if failed:
         raise UpscaleError(f"{len(failed)} of {len(todo)} image(s) failed, e.g. {failed[0]['error']}", reports)
     return reports

@@ -66,8 +66,8 @@ def _channel_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Ten
 
     Two passes (the mean, then the mean squared deviation) over a view in which the reduced axis is
     contiguous in memory: ``[N, H*W, C]`` for channels-last tensors, ``[N, C, H*W]`` otherwise. On the CPU
-    that is several times faster than ``torch.var_mean`` over (H, W) (benchmarks/renderer_speed.py), and
-    in float32 it is exact to float rounding under bf16 autocast too.
+    ``torch.var_mean`` over (H, W) of a channels-last tensor is far slower (measured in
+    docs/experiments/2026-11-27_data_path_cpu.md); in float32 the statistics stay exact under bf16 autocast.
     """
     n, c = x.shape[:2]
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):

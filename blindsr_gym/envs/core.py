@@ -26,7 +26,7 @@ from ..degradation import eq1, imresize
 from ..kernels import KernelFamily, get_family, isotropic_gaussian
 from ..rewards import Reward, make_reward
 from ..synthesis import DeviceImages
-from ..utils import resolve_device, to_uint8
+from ..utils import check_finite, resolve_device, to_uint8
 
 OPTION_KEYS = ("image_index", "kernel", "sigma", "noise")
 PRECISIONS = ("fp32", "bf16")
@@ -217,7 +217,8 @@ class EnvCore:
             x = lr[i:i + chunk].contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 out.append(self.renderer(x, codes[i:i + chunk]).float().clamp(0, 1).contiguous())
-        return out[0] if len(out) == 1 else torch.cat(out)
+        sr = out[0] if len(out) == 1 else torch.cat(out)
+        return check_finite(sr, "the renderer's SR image")  # broken weights must not become a reward
 
     def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> np.ndarray:
         """PSNR-Y against HR (border = scale) for ``info``; reuses the reward's own PSNR pass when it is

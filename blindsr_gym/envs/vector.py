@@ -11,7 +11,7 @@ from gymnasium.vector.utils import batch_space
 
 from blindsr_gym.errors import InputError
 
-from ..utils import check_finite, to_uint8
+from ..utils import to_uint8
 from .core import EnvCore
 
 
@@ -70,7 +70,7 @@ class BlindSRVectorEnv(VectorEnv):
                           for i, s in enumerate(seeds)]
         self._options = dict(options or {})
         self._new_episodes()
-        return to_uint8(self._lr), self._masked(self._reset_infos())
+        return self._obs, self._masked(self._reset_infos())
 
     def step(self, actions):
         if self._episodes is None:
@@ -85,7 +85,7 @@ class BlindSRVectorEnv(VectorEnv):
         if self._hr is not None:
             psnr_sr = c.hr_psnr(sr, self._hr, scores)
             psnr_gt = self._psnr_gt
-        final_obs = to_uint8(self._lr)
+        final_obs = self._obs.copy()  # the array returned for these episodes belongs to the caller
         final = self._reset_infos()
         final.update(metric={k: v.double().cpu().numpy() for k, v in scores.items()},
                      reward_name=np.array([c.reward.name] * self.num_envs, dtype=object),
@@ -101,7 +101,7 @@ class BlindSRVectorEnv(VectorEnv):
         infos = self._masked({"final_obs": obs_list, "final_info": final, **self._reset_infos()})
         terminated = np.ones(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
-        return to_uint8(self._lr), rewards, terminated, truncated, infos
+        return self._obs, rewards, terminated, truncated, infos
 
     def render(self):
         """A tuple of per-env panels (bicubic | SR with the last actions | SR with the true kernel | HR)
@@ -149,7 +149,7 @@ class BlindSRVectorEnv(VectorEnv):
             if c.real_lr:
                 break
             codes = c.codes(sub)
-            sr_gt = check_finite(c.render(lr, codes), "the renderer's SR image with the true kernel")
+            sr_gt = c.render(lr, codes)
             baseline = c.score(sr_gt, hr)
             psnr_gt = c.hr_psnr(sr_gt, hr, baseline)
             if len(idx) == self.num_envs:
@@ -169,6 +169,7 @@ class BlindSRVectorEnv(VectorEnv):
         if c.real_lr:
             self._hr = self._codes_gt = self._sr_gt = self._baseline = self._psnr_gt = None
         self._episodes = eps
+        self._obs = to_uint8(self._lr)  # the observations, converted (and moved to the CPU) once
 
     def _reset_infos(self) -> dict:
         """The reset infos of all sub-envs as arrays (Gymnasium's vector-info layout), built in one pass."""
