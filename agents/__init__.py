@@ -3,7 +3,8 @@
 ``load_actor(name_or_path)`` returns a frozen kernel predictor: float NCHW LR in [0, 1] -> actions in
 [-1, 1]^15; the renderer's ``codec.action_to_code`` turns them into codes. Checkpoints are
 ``.safetensors`` files whose metadata hold the actor's configuration and the hash of the codec its
-actions refer to, with a model card ``.json`` next to them.
+actions refer to, with a model card ``.json`` next to them. A Stable-Baselines3 model exported with
+:func:`blindsr_gym.agents.sb3_actor.export_actor` loads the same way (an :class:`~.sb3_actor.SB3Actor`).
 """
 
 from __future__ import annotations
@@ -53,14 +54,20 @@ def _resolve(name_or_path) -> Path:
     return resolve_checkpoint(name_or_path, "blindsr_gym.agents", SHIPPED_ACTORS, ActorCheckpointError, "actor")
 
 
-def load_actor(name_or_path, device: str | torch.device | None = None, codec=None) -> Actor:
-    """A frozen actor in eval mode; ``codec`` (optional) must be the one it was trained with."""
+def load_actor(name_or_path, device: str | torch.device | None = None, codec=None) -> torch.nn.Module:
+    """A frozen actor in eval mode (an :class:`Actor`, or an ``SB3Actor`` for an exported SB3 policy);
+    ``codec`` (optional) must be the one it was trained with."""
     from blindsr_gym.utils import read_checkpoint, resolve_device
 
+    from .sb3_actor import FORMAT as SB3_FORMAT
+    from .sb3_actor import load_sb3_actor
+
     path = _resolve(name_or_path)
-    meta, tensors = read_checkpoint(path, FORMAT, ActorCheckpointError, "actor")
+    meta, tensors = read_checkpoint(path, (FORMAT, SB3_FORMAT), ActorCheckpointError, "actor")
     if codec is not None and meta.get("codec_hash") and meta["codec_hash"] != codec.hash:
         raise ActorCheckpointError(f"{path}: actor was trained for codec {meta['codec_hash']}, not {codec.hash}")
+    if meta["format"] == SB3_FORMAT:
+        return load_sb3_actor(meta, tensors, path).to(resolve_device(device) if device is not None else "cpu")
     actor = Actor(**json.loads(meta["config"]))
     try:
         actor.load_state_dict(tensors)

@@ -254,9 +254,42 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
     import time
 
     t0 = time.perf_counter()
-    model.learn(total_timesteps=remaining, callback=CallbackList([cb, saver]), progress_bar=progress,
-                reset_num_timesteps=not resume, tb_log_name=algo_name)
+    callbacks = [cb, saver] + ([ProgressBar(f"sb3:{algo_name} {env_id}", steps)] if progress else [])
+    model.learn(total_timesteps=remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume,
+                tb_log_name=algo_name)
     saver._save()
     final = cb.run_eval()
-    return {"algo": f"sb3:{algo_name}", "steps": model.num_timesteps, "wall_s": time.perf_counter() - t0,
-            "eval": final, "history": cb.history, "logdir": str(logdir)}
+    wall = time.perf_counter() - t0
+    from blindsr_gym.renderers.train import hardware_string
+
+    from .sb3_actor import export_actor
+
+    card = {"training": {"algorithm": f"Stable-Baselines3 {algo_name.upper()}", "env_id": env_id,
+                         "env_kwargs": config["env_kwargs"], "algo_kwargs": config["algo_kwargs"],
+                         "episodes": int(model.num_timesteps), "num_envs": num_envs, "seed": seed,
+                         "wall_time_s": round(wall, 1), "device": str(dev), "hardware": hardware_string(dev),
+                         **({"note": "wall time of the last (resumed) session only"} if resume else {})},
+            "validation": final, "validation_history": cb.history}
+    actor_path = export_actor(model, logdir / "actor.safetensors", codec=venv.core.codec, card=card)
+    return {"algo": f"sb3:{algo_name}", "steps": model.num_timesteps, "wall_s": wall,
+            "eval": final, "history": cb.history, "logdir": str(logdir), "actor": str(actor_path)}
+
+
+class ProgressBar(BaseCallback):
+    """A tqdm bar over env steps (the package's one progress-bar library; SB3's own bar uses rich)."""
+
+    def __init__(self, desc: str, total: int):
+        super().__init__()
+        self.desc, self.total, self.bar = desc, total, None
+
+    def _on_training_start(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, initial=self.num_timesteps, desc=self.desc, unit="step")
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.num_timesteps - self.bar.n)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()

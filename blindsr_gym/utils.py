@@ -79,9 +79,9 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def read_checkpoint(path, fmt: str, error: type[Exception], what: str) -> tuple[dict, dict]:
-    """``(metadata, tensors)`` of a ``.safetensors`` checkpoint whose metadata ``format`` is ``fmt``;
-    anything else raises ``error`` naming the file and ``what`` was expected.
+def read_checkpoint(path, fmt: str | tuple[str, ...], error: type[Exception], what: str) -> tuple[dict, dict]:
+    """``(metadata, tensors)`` of a ``.safetensors`` checkpoint whose metadata ``format`` is ``fmt`` (or one
+    of several); anything else raises ``error`` naming the file and ``what`` was expected.
 
     Corruption is caught, not rendered: when the model card beside the file records the file's
     ``sha256`` (every card the package writes does), the bytes must match it; and every floating-point
@@ -99,7 +99,7 @@ def read_checkpoint(path, fmt: str, error: type[Exception], what: str) -> tuple[
         tensors = load_file(str(path))
     except Exception as e:  # safetensors raises several types for a damaged file
         raise error(f"{path}: not a readable .safetensors file ({e})") from None
-    if meta.get("format") != fmt:
+    if meta.get("format") not in ((fmt,) if isinstance(fmt, str) else fmt):
         raise error(f"{path}: not a blindsr-gym {what} checkpoint (format {meta.get('format')!r})")
     card = path.with_suffix(".json")
     if card.is_file():

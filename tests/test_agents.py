@@ -260,6 +260,12 @@ def test_short_sb3_td3_run_beats_random(tmp_path):
     random_r = _random_policy_reward("BlindSR-PSNR-v0", 32, **FAKE_ENV)
     assert result["steps"] == 640 and result["eval"]["reward"] > random_r + 0.02, (result["eval"], random_r)
     assert (tmp_path / "sb3_model.zip").is_file() and (tmp_path / "sb3_replay_buffer.pkl").is_file()
+    # the exported actor is the trained policy: on the same validation episodes it scores the same
+    actor = load_actor(tmp_path / "actor.safetensors")
+    again = evaluate_policy(torch_policy(actor), make_vec_env("BlindSR-PSNR-v0", 32, **FAKE_ENV), seed=1_000_000)
+    assert again["reward"] == pytest.approx(result["eval"]["reward"], abs=1e-5)
+    card = json.loads((tmp_path / "actor.json").read_text())
+    assert card["training"]["episodes"] == 640 and card["validation"] == result["eval"]
 
 
 @pytest.mark.parametrize("algo", ["sb3:sac", "sb3:ddpg", "sb3:ppo"])
