@@ -51,9 +51,8 @@ import torch.nn.functional as F
 from blindsr_gym.errors import InputError
 from blindsr_gym.fileio import save_torch
 from blindsr_gym.kernels import isotropic_sigma
-from blindsr_gym.training import check_resume_config, load_state
+from blindsr_gym.training import check_resume_config, decayed, load_state
 
-from .ddpg import decayed
 from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
 
@@ -173,7 +172,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
 
     from blindsr_gym.data import ImageFolder
     from blindsr_gym.kernels import KernelCodec
-    from blindsr_gym.renderers.train import SyntheticPairs, hardware_string, resolve_amp
+    from blindsr_gym.synthesis import SyntheticPairs
+    from blindsr_gym.training import hardware_string, resolve_amp
     from blindsr_gym.utils import resolve_device
 
     from . import save_actor

@@ -27,7 +27,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from blindsr_gym.errors import InputError
 
-from .ddpg import eval_media, evaluate_policy, rollout_logs
+from .rollouts import eval_media, evaluate_policy, rollout_logs
 
 ALGOS = ("td3", "sac", "ddpg", "ppo")
 
@@ -193,7 +193,7 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
     from blindsr_gym.training import ResumeError, check_resume_config
     from blindsr_gym.utils import resolve_device
 
-    from .ddpg import make_vec_env
+    from .rollouts import make_vec_env
 
     logdir = Path(logdir)
     dev = resolve_device(device)
@@ -260,7 +260,7 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
     saver._save()
     final = cb.run_eval()
     wall = time.perf_counter() - t0
-    from blindsr_gym.renderers.train import hardware_string
+    from blindsr_gym.training import hardware_string
 
     from .sb3_actor import export_actor
 

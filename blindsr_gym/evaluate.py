@@ -19,7 +19,7 @@ Methods (``--methods``, comma-separated; more register themselves with :func:`re
 * ``dan``: DAN (``--dan``), which estimates its own code;
 * ``fixed``: the renderer with the code of one isotropic kernel of width ``--fixed-sigma`` for every
   image, i.e. a policy that ignores its observation: the floor a kernel estimator has to beat (on Set5
-  Gaussian8, sigma 2.2 beats KENet + AMNet; README).
+  Gaussian8, sigma 2.2 beats KENet + AMNet; docs/results.md).
 
 Methods that estimate a kernel (the RL actors through the codec, KENet, DAN through its codec)
 also get ``kernel_psnr``: the PSNR of the estimated kernel against the true one (KENet's Table 3
@@ -57,7 +57,7 @@ from .degradation import degrade, imresize
 from .fileio import check_writable, write_text
 from .kernels import gaussian8_sigmas, isotropic_gaussian, kernel_psnr
 from .metrics import get_metric
-from .utils import check_finite, to_tensor
+from .utils import check_finite, to_tensor, weights_digest  # noqa: F401  (weights_digest: re-exported)
 
 __all__ = ["parse_kernels", "register_method", "make_method", "evaluate", "summarize", "to_markdown",
            "load_datasets", "METHODS"]
@@ -104,17 +104,6 @@ class Method:
     blind: bool = True
     checkpoints: tuple[Path, ...] = ()
     identity: str = ""
-
-
-def weights_digest(*modules: torch.nn.Module) -> str:
-    """A short SHA-256 of the modules' parameters and buffers (names, shapes, dtypes and values)."""
-    h = hashlib.sha256()
-    for m in modules:
-        for name, t in m.state_dict().items():
-            t = t.detach().cpu().contiguous()
-            h.update(f"{name}{tuple(t.shape)}{t.dtype};".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 METHODS: dict[str, Callable[..., Method]] = {}

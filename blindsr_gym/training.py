@@ -6,12 +6,19 @@ resume state and, on ``--resume``, :func:`check_resume_config` compares it with 
 every difference, except the keys of an explicit allow-list (a longer run, another device, paths that
 differ between machines). Anything else (another renderer, metric, batch, crop size, seed) is refused:
 a replay buffer or an optimiser state from one setting would silently train another.
+
+It also holds what the trainers share beyond resume, so that no trainer imports another: the precision
+choice (:func:`resolve_amp`), the hardware named in model cards (:func:`hardware_string`) and the
+exponential learning-rate decay (:func:`decayed`).
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable
 from pathlib import Path
+
+import torch
 
 from blindsr_gym.errors import InputError
 
@@ -75,3 +82,42 @@ def load_state(path: str | Path) -> dict:
     if not isinstance(state, dict) or "config" not in state:
         raise ResumeError(f"--resume: {path} is not a blindsr-gym resume state (no stored configuration)")
     return state
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"bf16"`` where the hardware runs it fast (CUDA with bf16, CPUs with AMX/AVX-512 bf16),
+    else ``"off"``; ``"bf16"`` and ``"off"`` pass through."""
+    if amp not in ("auto", "bf16", "off"):
+        raise InputError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
+    if amp != "auto":
+        return amp
+    fast = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or \
+        (device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16())
+    return "bf16" if fast else "off"
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def hardware_string(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} (CPU), {torch.get_num_threads()} threads"
+
+
+def decayed(lr0: float, frac_to: float, it: int, total: int) -> float:
+    """Exponential decay from ``lr0`` at iteration 0 to ``lr0 * frac_to`` at ``total``."""
+    return lr0 * frac_to ** (it / max(total, 1))

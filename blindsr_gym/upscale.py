@@ -12,7 +12,7 @@ output are an error before anything runs.
 Methods (``--method``):
 
 * ``amnet-rl`` (default): the shipped ``actor_psnr_x4`` (or ``--actor``) reads the kernel width from the
-  whole image and AMNet renders with it; the best blind pipeline shipped (README, Table 2 analogue);
+  whole image and AMNet renders with it; the best blind pipeline shipped (docs/results.md, Table 2);
 * ``kenet``: KENet estimates the blur kernel, AMNet renders with its code;
 * ``dan``: DAN, which estimates its own kernel code;
 * ``amgan-rl``: an actor (``--actor``, default ``actor_niqe_x4``) choosing AMGAN's code;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -147,10 +148,21 @@ def resolve_checkpoint(name_or_path, package: str, shipped: tuple[str, ...], err
         ref = resources.files(package) / "weights" / f"{name}.safetensors"
         if not ref.is_file():
             raise error(f"{what} {name!r} is not in this installation ({ref} is missing): this version may not ship "
-                        f"it yet (README, 'Shipped weights'), or the installation is incomplete; pass a checkpoint "
-                        f"path instead")
+                        f"it yet (docs/results.md, 'Shipped models'), or the installation is incomplete; pass a "
+                        f"checkpoint path instead")
         return Path(str(ref))
     path = Path(name).expanduser()
     if not path.is_file():
         raise error(f"{what} checkpoint not found: {name}; shipped {what}s are {', '.join(shipped)}")
     return path
+
+
+def weights_digest(*modules: torch.nn.Module) -> str:
+    """A short SHA-256 of the modules' parameters and buffers (names, shapes, dtypes and values)."""
+    h = hashlib.sha256()
+    for m in modules:
+        for name, t in m.state_dict().items():
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}{tuple(t.shape)}{t.dtype};".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -25,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -37,15 +36,21 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from blindsr_gym.data import ImageFolder, ImageSource
-from blindsr_gym.degradation import blur, degrade
+from blindsr_gym.data import ImageFolder
+from blindsr_gym.degradation import degrade
 from blindsr_gym.errors import InputError
 from blindsr_gym.fileio import save_torch, write_text
-from blindsr_gym.kernels import KernelCodec, gaussian8, get_family, isotropic_gaussian
+from blindsr_gym.kernels import KernelCodec, gaussian8
 from blindsr_gym.metrics import psnr
-from blindsr_gym.synthesis import DeviceImages, dihedral
-from blindsr_gym.training import ResumeError, check_resume_config, load_state
-from blindsr_gym.utils import resolve_device, to_tensor
+from blindsr_gym.synthesis import SyntheticPairs, augment, widen_kernels  # noqa: F401  (re-exported)
+from blindsr_gym.training import (  # noqa: F401  (re-exported)
+    ResumeError,
+    check_resume_config,
+    hardware_string,
+    load_state,
+    resolve_amp,
+)
+from blindsr_gym.utils import resolve_device, to_tensor, weights_digest
 
 #: What ``--resume`` may change besides blindsr_gym.training.RESUME_ALLOWED: a longer run and its lr schedule.
 RESUME_ALLOWED = ("iters", "lr_milestones", "lr_gamma")
@@ -110,18 +115,6 @@ class TrainConfig:
             raise InputError("GAN fine-tuning (AMGAN) starts from a trained AMNet: give init=<checkpoint>")
 
 
-def resolve_amp(amp: str, device: torch.device) -> str:
-    """``"auto"`` -> ``"bf16"`` where the hardware runs it fast (CUDA with bf16, CPUs with AMX/AVX-512 bf16),
-    else ``"off"``; ``"bf16"`` and ``"off"`` pass through."""
-    if amp not in ("auto", "bf16", "off"):
-        raise InputError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
-    if amp != "auto":
-        return amp
-    fast = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or \
-        (device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16())
-    return "bf16" if fast else "off"
-
-
 def lr_at(cfg: TrainConfig, step: int, base: float | None = None) -> float:
     """The learning rate for ``step``: ``base * gamma ** (milestones passed)`` (``base``: ``cfg.lr``);
     a pure function of the step."""
@@ -131,96 +124,6 @@ def lr_at(cfg: TrainConfig, step: int, base: float | None = None) -> float:
 # ------------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------------
-
-
-def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random one of the 8 flips / 90° rotations of an HWC image."""
-    k, flip = int(rng.integers(4)), bool(rng.integers(2))
-    img = np.rot90(img, k)
-    return np.ascontiguousarray(img[:, ::-1] if flip else img)
-
-
-def widen_kernels(kernels: torch.Tensor, widths) -> torch.Tensor:
-    """Each ``[l, l]`` kernel convolved with an isotropic Gaussian of its own width (HR pixels), on the same
-    ``l x l`` support and renormalised to sum 1: a Gaussian of width s becomes one of sqrt(s^2 + w^2)."""
-    n, size = kernels.shape[0], kernels.shape[-1]
-    widths = np.broadcast_to(np.asarray(widths, dtype=np.float64), (n,))
-    g = isotropic_gaussian(widths, size).to(kernels)  # [n, l, l]
-    out = F.conv2d(kernels[None].float(), g.float().flip(-1, -2)[:, None], padding=size // 2, groups=n)[0]
-    return (out / out.sum(dim=(-1, -2), keepdim=True)).to(kernels.dtype)
-
-
-class SyntheticPairs:
-    """Draws ``(lr, code, hr)`` training batches: HR crops, kernels from ``family``, Eq. 1 degradation.
-
-    ``soft_hr`` > 0 softens HR crops first (each with probability ``soft_p``) with an isotropic Gaussian of
-    width drawn uniformly from ``[0, soft_hr]`` HR pixels, as if the photograph were itself soft (Set14's
-    foreman): the code stays the degradation kernel's, so an estimator learns that part of the LR image's
-    blur may be the content's. The returned ``hr`` is the softened crop.
-
-    ``code_blur`` > 0 is the renderer's side of the same ambiguity: with probability ``code_blur_p`` the
-    returned code is that of the kernel convolved with a Gaussian of width U(0, ``code_blur``) HR pixels (a
-    kernel wider than the one that made the LR image, as an estimator reads a soft photograph), while the
-    LR image and the HR target are unchanged, so a renderer learns not to over-sharpen on an over-estimate.
-    ``kernels`` (``with_kernels``) are always the true ones.
-    """
-
-    def __init__(self, source: ImageSource, codec: KernelCodec, family="isotropic", scale: int = 4,
-                 patch: int = 64, noise: float = 0.0, soft_hr: float = 0.0, soft_p: float = 1.0,
-                 code_blur: float = 0.0, code_blur_p: float = 0.0):
-        if not (math.isfinite(soft_hr) and soft_hr >= 0):
-            raise InputError(f"soft_hr must be >= 0 (HR pixels), got {soft_hr!r}")
-        if not 0 <= soft_p <= 1:
-            raise InputError(f"soft_p must be a probability in [0, 1], got {soft_p!r}")
-        self.source, self.codec, self.scale, self.patch, self.noise = source, codec, scale, patch, noise
-        if not (math.isfinite(code_blur) and code_blur >= 0):
-            raise InputError(f"code_blur must be >= 0 (HR pixels), got {code_blur!r}")
-        if not 0 <= code_blur_p <= 1:
-            raise InputError(f"code_blur_p must be a probability in [0, 1], got {code_blur_p!r}")
-        self.soft_hr, self.soft_p = soft_hr, soft_p
-        self.code_blur, self.code_blur_p = code_blur, code_blur_p
-        self.family = get_family(family, size=codec.size) if isinstance(family, str) else family
-        side = patch * scale
-        self.shapes = [source[i].shape[:2] for i in range(len(source))]
-        self.eligible = [i for i, s in enumerate(self.shapes) if min(s) >= side]
-        self._images: dict[torch.device, DeviceImages] = {}
-        if not self.eligible:
-            raise InputError(f"no training image is at least {side}x{side} (LR patch {patch} x scale {scale})")
-        self.skipped = len(source) - len(self.eligible)
-
-    def sample(self, rng: np.random.Generator, n: int, device: torch.device | str = "cpu", with_kernels: bool = False):
-        """``(lr, code, hr)``, and the kernels ``[n, l, l]`` last when ``with_kernels``."""
-        side = self.patch * self.scale
-        device = torch.device(device)
-        if device not in self._images:  # the images move to the training device once
-            self._images[device] = DeviceImages(self.source, device)
-        idx = rng.choice(self.eligible, size=n)
-        tops, lefts, rots, flips = [], [], [], []
-        for i in idx:  # augment()'s draws, per sample after its window's
-            _, top, left = self.source.random_window(rng, side, int(i), shape=self.shapes[i])
-            tops.append(top), lefts.append(left)
-            rots.append(int(rng.integers(4))), flips.append(bool(rng.integers(2)))
-        crops = dihedral(self._images[device].cut(idx.tolist(), tops, lefts, side), rots, flips)
-        hr = crops.permute(0, 3, 1, 2).float().div_(255)  # cut and degraded where the model trains
-        kernels = self.family.sample(rng, n)
-        if self.soft_hr > 0:  # drawn after the kernels: runs without it keep their random stream
-            widths = rng.uniform(0, self.soft_hr, n) * (rng.random(n) < self.soft_p)
-            widths = np.maximum(widths, 0.1)  # 0.1: a delta on the pixel grid
-            hr = blur(hr, isotropic_gaussian(widths, 2 * math.ceil(3 * self.soft_hr) + 1).to(hr.device))
-        lr = degrade(hr, kernels, self.scale)
-        if self.noise > 0:  # per-sample sigma in [0, noise]: add on the un-quantised blur+resize
-            sig = torch.from_numpy(rng.uniform(0, self.noise, n).astype(np.float32))
-            noise = torch.from_numpy(rng.standard_normal(lr.shape, dtype=np.float32)) * sig[:, None, None, None]
-            lr = lr + noise.to(lr.device) / 255
-            lr = (lr * 255).round().clamp(0, 255) / 255
-        shown = kernels
-        if self.code_blur > 0 and self.code_blur_p > 0:  # drawn last: runs without it keep their stream
-            widths = rng.uniform(0, self.code_blur, n) * (rng.random(n) < self.code_blur_p)
-            shown = widen_kernels(kernels, np.maximum(widths, 0.1))
-        code = self.codec.encode(shown)
-        if with_kernels:
-            return lr.to(device), code.to(device), hr.to(device), kernels.to(device)
-        return lr.to(device), code.to(device), hr.to(device)
 
 
 def validation_set(folder: str, scale: int, kernels: torch.Tensor | None = None):
@@ -275,20 +178,6 @@ def _gather(obj, world: int) -> list:
     out = [None] * world
     dist.all_gather_object(out, obj)
     return out
-
-
-def hardware_string(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name} (CPU), {torch.get_num_threads()} threads"
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
@@ -472,22 +361,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         writer.close()
         if bar is not None:
             bar.close()
-    prints = _gather(weights_fingerprint(model), world)
+    prints = _gather(weights_digest(model), world)
     if len(set(prints)) != 1:
         raise RuntimeError(f"DDP replicas diverged: weight fingerprints {prints}")
     return {"step": step, "wall_s": wall, "val_psnr": last_val, "out": str(out), "world": world,
             "replica_fingerprints": prints}
-
-
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """sha256 (16 hex digits) of all parameters and buffers, in state-dict order."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for k, v in model.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 class _GanParts:
@@ -554,14 +432,6 @@ class _GanParts:
                         "perceptual": (f"VGG19 conv5_4, weight {c.w_percep:g}, from {Path(c.vgg_weights).name}"
                                        if self.percep is not None else
                                        "off: no VGG19 ImageNet weights file was given (--vgg-weights)")}}
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 # ------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ class Mutant:
 
 
 MUTANTS = (
-    Mutant("pairs_wrong_codes", "training pairs paired with another sample's code", "renderers/train.py",
+    Mutant("pairs_wrong_codes", "training pairs paired with another sample's code", "blindsr_gym/synthesis.py",
            "code = self.codec.encode(shown)", "code = self.codec.encode(shown).roll(1, 0)",
            ("tests/test_references.py", "tests/test_renderer_training.py", "tests/test_kenet.py")),
     Mutant("env_fixed_blur", "the env blurs every episode with sigma 2.0, whatever its kernel",
@@ -61,7 +61,7 @@ MUTANTS = (
     Mutant("env_ignores_noise", "the env ignores its noise level", "blindsr_gym/envs/core.py",
            "if any(ep.noise > 0 for ep in episodes):", "if False:",
            ("tests/test_envs.py", "tests/test_agents.py", "tests/test_references.py")),
-    Mutant("l1_error_without_gt", "action_l1_error forgets to subtract action_gt", "agents/ddpg.py",
+    Mutant("l1_error_without_gt", "action_l1_error forgets to subtract action_gt", "agents/rollouts.py",
            'np.abs(np.clip(actions, -1, 1) - info["action_gt"])', "np.abs(np.clip(actions, -1, 1))",
            ("tests/test_envs.py", "tests/test_agents.py", "tests/test_references.py")),
     Mutant("pretrain_resume_skips_optimizer", "pretrain --resume starts a fresh Adam", "agents/pretrain.py",

@@ -102,7 +102,7 @@ def test_a_lower_is_better_metric_rewards_a_lower_score():
 
 # ------------------------------------------------------------------ the training pairs are Eq. 1 with their codes
 def _pairs(**kw):
-    from blindsr_gym.renderers.train import SyntheticPairs
+    from blindsr_gym.synthesis import SyntheticPairs
 
     src = ImageList([builtin()[i][:160, :160] for i in range(3)], ["a", "b", "c"])
     return SyntheticPairs(src, KernelCodec.default(), patch=24, **kw)

@@ -18,9 +18,9 @@ from blindsr_gym.renderers.train import (
     augment,
     lr_at,
     train,
-    weights_fingerprint,
     widen_kernels,
 )
+from blindsr_gym.utils import weights_digest
 
 
 def tiny(hr_folder, out, **kw):
@@ -122,7 +122,7 @@ def test_resume_continues_exactly(hr_folder, tmp_path):
     assert full["step"] == resumed["step"] == 4
     a = load_renderer(tmp_path / "full" / "amnet.safetensors")
     b = load_renderer(tmp_path / "split" / "amnet.safetensors")
-    assert weights_fingerprint(a) == weights_fingerprint(b)
+    assert weights_digest(a) == weights_digest(b)
     card = json.loads((tmp_path / "split" / "amnet.json").read_text())
     assert card["training"]["iterations"] == 4 and card["training"]["hardware"]
     assert any((tmp_path / "split" / "tb").iterdir())  # TensorBoard events
@@ -153,7 +153,7 @@ def test_ddp_two_cpu_processes_stay_identical(hr_folder, tmp_path):
     assert summary["world"] == 2 and summary["step"] == 3
     fp = summary["replica_fingerprints"]
     assert len(fp) == 2 and fp[0] == fp[1]
-    assert weights_fingerprint(load_renderer(out / "amnet.safetensors")) == fp[0]
+    assert weights_digest(load_renderer(out / "amnet.safetensors")) == fp[0]
     state = torch.load(out / "last.pt", weights_only=True)
     assert len(state["rng"]) == 2 and state["rng"][0] != state["rng"][1]  # one stream per process
     assert Path(out / "amnet.json").is_file()
@@ -168,8 +168,8 @@ def test_amgan_finetune_from_amnet_resumes_exactly(hr_folder, tmp_path):
     train(tiny(hr_folder, tmp_path / "g_split", **gan), resume=True, progress=False)
     a = load_renderer(tmp_path / "g_full" / "amnet_gan.safetensors")
     b = load_renderer(tmp_path / "g_split" / "amnet_gan.safetensors")
-    assert weights_fingerprint(a) == weights_fingerprint(b)
-    assert weights_fingerprint(a) != weights_fingerprint(load_renderer(init))  # it did train
+    assert weights_digest(a) == weights_digest(b)
+    assert weights_digest(a) != weights_digest(load_renderer(init))  # it did train
     card = json.loads((tmp_path / "g_full" / "amnet_gan.json").read_text())
     assert card["training"]["gan"]["perceptual"].startswith("off")
     assert card["training"]["init_training"]["training"]["iterations"] == 2
@@ -204,7 +204,7 @@ def test_dan_trains_end_to_end_and_resumes(hr_folder, tmp_path):
     train(tiny(hr_folder, tmp_path / "split", **kw), resume=True, progress=False)
     a = load_renderer(tmp_path / "full" / "dan.safetensors")
     b = load_renderer(tmp_path / "split" / "dan.safetensors")
-    assert weights_fingerprint(a) == weights_fingerprint(b) and a.codec.length == 10
+    assert weights_digest(a) == weights_digest(b) and a.codec.length == 10
     card = json.loads((tmp_path / "full" / "dan.json").read_text())
     assert card["training"]["loss"] == "L1 on the SR + L1 on the code of every loop"
     with pytest.raises(ValueError, match="not DAN"):

@@ -1,0 +1,88 @@
+"""Rollouts on the batched env, shared by every agent trainer (our DDPG, Stable-Baselines3) and by the
+notebooks: the vector env, a torch actor as a policy, evaluation on fixed seeded episodes, and the figures
+and pictures logged to TensorBoard under the same tags for every trainer."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .networks import obs_to_tensor
+
+
+def make_vec_env(env_id: str, num_envs: int, **kwargs):
+    import gymnasium as gym
+
+    import blindsr_gym  # noqa: F401  (registers the ids)
+
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs).unwrapped
+
+
+def torch_policy(actor: torch.nn.Module):
+    """``act(obs uint8 [N, H, W, 3]) -> actions [N, L]`` for a torch actor, deterministic."""
+    device = next(actor.parameters()).device
+
+    @torch.no_grad()
+    def act(obs):
+        return actor(obs_to_tensor(obs, device)).cpu().numpy()
+
+    return act
+
+
+def evaluate_policy(act, env, seed: int, details: dict | None = None) -> dict[str, float]:
+    """One batched step of ``env`` (a BlindSRVectorEnv) on the episodes of ``seed``, with the
+    actions of ``act(obs) -> [N, L]``: mean reward, the metric, PSNR against HR, and the error of the
+    actions and codes against the true kernel's. ``details`` (a dict) receives the arrays behind them
+    (``obs``, ``actions``, ``rewards``) and ``panels`` of the first episodes, for TensorBoard."""
+    obs, info = env.reset(seed=seed)
+    actions = np.asarray(act(obs), dtype=np.float32)
+    _, rewards, _, _, step_info = env.step(actions)
+    if details is not None:
+        details.update(obs=obs, actions=np.clip(actions, -1, 1), rewards=np.asarray(rewards),
+                       panels=env.final_panels(4))
+    fi = step_info["final_info"]
+    out = {"reward": float(np.mean(rewards)), "reward_positive_frac": float(np.mean(rewards > 0))}
+    for name, vals in fi["metric"].items():
+        if not name.startswith("_"):
+            out[f"metric_{name}"] = float(np.nanmean(vals))
+            out[f"metric_{name}_true_kernel"] = float(np.nanmean(fi["baseline"][name]))
+    if "psnr" in fi:
+        out["psnr"] = float(np.mean(fi["psnr"]))
+        out["psnr_true_kernel"] = float(np.mean(fi["psnr_gt"]))
+    if "action_gt" in info:
+        out["action_l1_error"] = float(np.mean(np.abs(np.clip(actions, -1, 1) - info["action_gt"])))
+        codes, codes_gt = fi["code"], info["code_gt"]
+        out["code_rel_error"] = float(np.mean(np.linalg.norm(codes - codes_gt, axis=1)
+                                              / np.maximum(np.linalg.norm(codes_gt, axis=1), 1e-12)))
+    return out
+
+
+def eval_media(details: dict, actor=None) -> dict:
+    """The histograms and the image of an evaluation (the same tags for DDPG and SB3 runs): the actions,
+    the rewards, the widths a sigma-head actor read, and panels of the first episodes (bicubic | SR with
+    the action | SR with the true kernel | HR)."""
+    out = {"eval/actions": details["actions"].reshape(-1), "eval/rewards": details["rewards"]}
+    if actor is not None and getattr(actor, "head_kind", None) == "sigma":
+        dev = next(actor.parameters()).device
+        with torch.no_grad():
+            out["eval/widths"] = actor.sigma(obs_to_tensor(details["obs"], dev)).cpu().numpy()
+    return out
+
+
+def log_eval_media(writer, details: dict, step: int, actor=None) -> None:
+    """Write :func:`eval_media` and the panels to a TensorBoard ``SummaryWriter``."""
+    for tag, values in eval_media(details, actor).items():
+        writer.add_histogram(tag, values, step)
+    writer.add_image("eval/panels", details["panels"], step, dataformats="HWC")
+
+
+def rollout_logs(rewards, info) -> dict[str, float]:
+    """The ``charts/`` figures of one batched step (shared with the SB3 callback)."""
+    logs = {"charts/reward": float(np.mean(rewards))}
+    fi = info["final_info"]
+    if "psnr" in fi:
+        logs["charts/psnr"] = float(np.mean(fi["psnr"]))
+    for name, vals in fi["metric"].items():
+        if not name.startswith("_"):
+            logs[f"charts/metric_{name}"] = float(np.nanmean(vals))
+    return logs
