@@ -29,7 +29,6 @@ learning rates), ``eval/`` (the fixed validation episodes), and the hyper-parame
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
-from blindsr_gym.training import decayed, hardware_string
+from blindsr_gym.training import decayed
 
 from .networks import Actor, ActorFeatureCritic, Critic, obs_to_tensor
 from .rollouts import (  # noqa: F401  (re-exported: the names predate agents/rollouts.py)
@@ -172,30 +171,61 @@ class ReplayBuffer:
         self.size, self.pos = n, int(sd["pos"]) % self.capacity
 
 
+class DDPGUpdate:
+    """One learning step of one-step DDPG on replayed transitions: ``critic_updates`` critic steps on the
+    reward (Eq. 10 or the sign-penalised Eq. 11), each on its own batch, then, unless held, one actor step
+    on the deterministic policy gradient (Eq. 12). A critic reading through a frozen actor
+    (:class:`ActorFeatureCritic`) takes its features from the buffer and never reads the images."""
+
+    def __init__(self, actor, critic, opt_actor, opt_critic, critic_loss: str, device):
+        self.actor, self.critic, self.opt_a, self.opt_c, self.device = actor, critic, opt_actor, opt_critic, device
+        self.loss_fn = sign_penalized_critic_loss if critic_loss == "eq11" else mse_critic_loss
+        self.frozen = isinstance(critic, ActorFeatureCritic)
+
+    def update(self, sample, critic_updates: int, train_actor: bool) -> dict[str, float]:
+        """``sample() -> (obs, actions, rewards[, features])``, a fresh batch per critic step."""
+        logs = {}
+        for _ in range(critic_updates):
+            o, act, r, *f = sample()
+            act_t = torch.from_numpy(act).to(self.device)
+            r_t = torch.from_numpy(r).to(self.device)
+            # a frozen encoder's features come from the buffer, and serve the actor's step too; the
+            # critic then never reads the images, so only the actor's step converts them
+            enc = self.critic.from_pooled(torch.from_numpy(f[0]).to(self.device)) if self.frozen else None
+            s = None if self.frozen else obs_to_tensor(o, self.device)
+            q = self.critic(s, act_t, enc=enc)
+            loss_c = self.loss_fn(q, r_t)
+            self.opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            self.opt_c.step()
+        if train_actor:  # a pre-trained actor waits until Q means something
+            if s is None:
+                s = obs_to_tensor(o, self.device)
+            loss_a = -self.critic(s, self.actor(s), enc=enc).mean()
+            self.opt_a.zero_grad(set_to_none=True)
+            loss_a.backward()
+            self.opt_a.step()
+            logs["losses/actor"] = loss_a.item()
+        logs.update({"losses/critic": loss_c.item(), "losses/q": q.detach().mean().item()})
+        return logs
+
+
 def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progress: bool = True,
                stop_after: int | None = None) -> dict:
     """Train; returns the last evaluation. Checkpoints to ``logdir/ddpg_state.pt``; the actor also
     to ``logdir/actor.safetensors`` (+ model card). ``stop_after``: stop at the first checkpoint after this
     many iterations of this call (a run split over leases or sessions); ``resume`` then continues it
     exactly as if it had not stopped."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    from blindsr_gym.fileio import save_torch
-    from blindsr_gym.training import check_resume_config, load_state
+    from blindsr_gym.training import Run
     from blindsr_gym.utils import resolve_device
 
     from . import save_actor
 
     logdir = Path(logdir)
-    state_path = logdir / "ddpg_state.pt"
     device = resolve_device(cfg.device)
-    state = None
-    if resume:
-        state = load_state(state_path)
-        check_resume_config({**asdict(DDPGConfig()), **state["config"]}, asdict(cfg), RESUME_ALLOWED, state_path,
-                            "--logdir")
-    elif state_path.exists():
-        raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --logdir")
+    run = Run(logdir, "ddpg_state.pt", asdict(cfg), RESUME_ALLOWED, resume=resume, flag="--logdir",
+              defaults=asdict(DDPGConfig()))
+    state = run.state
 
     env_kwargs = dict(cfg.env_kwargs)
     env_kwargs.setdefault("device", str(device))
@@ -223,11 +253,12 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         raise InputError("exploration='sigma' needs a sigma-head actor (init_actor with head='sigma')")
     opt_a = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
-    frozen = isinstance(critic, ActorFeatureCritic)  # its image features are kept in the buffer
+    learner = DDPGUpdate(actor, critic, opt_a, opt_c, cfg.critic_loss, device)
+    frozen = learner.frozen  # its image features are kept in the buffer
     buffer = ReplayBuffer(cfg.buffer_size, env.single_observation_space.shape, code_len,
                           feature_dim=critic.encoder.config["channels"] if frozen else 0)
     rng = np.random.default_rng([cfg.seed, 7])
-    start, wall, last_eval, history = 0, 0.0, None, []
+    start, last_eval, history = 0, None, []
     if state is not None:
         actor.load_state_dict(state["actor"])
         critic.load_state_dict(state["critic"])
@@ -235,23 +266,17 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         opt_c.load_state_dict(state["opt_critic"])
         buffer.load_state_dict(state["buffer"])
         rng.bit_generator.state = json.loads(state["rng"])
-        start, wall, last_eval = state["iteration"], state["wall_s"], state.get("last_eval")
+        start, last_eval = state["iteration"], state.get("last_eval")
         history = state.get("history", [])
     # the env is re-seeded from the iteration at the start and after every checkpoint, so that a resumed run
     # draws exactly the episodes the uninterrupted one does (the env's own state is not in the checkpoint)
     obs, _ = env.reset(seed=cfg.seed + start)
-    loss_fn = sign_penalized_critic_loss if cfg.critic_loss == "eq11" else mse_critic_loss
 
-    logdir.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(logdir), purge_step=start if start else None)
+    writer = run.writer(start)
     if start == 0:
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
             f"|{k}|{v}|" for k, v in asdict(cfg).items()))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.iterations, initial=start, desc=f"ddpg {cfg.env_id}", unit="it")
+    bar = run.progress(progress, cfg.iterations, start, f"ddpg {cfg.env_id}")
 
     def card_for(it, note=None):
         return {"training": {"algorithm": f"one-step DDPG, critic loss {cfg.critic_loss}", "env_id": cfg.env_id,
@@ -262,19 +287,22 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                              "critic_lr": cfg.critic_lr, "exploration_noise": cfg.exploration_noise,
                              "critic_warmup": cfg.critic_warmup, "critic_encoder": cfg.critic_encoder,
                              "updates_per_iteration": cfg.updates_per_iteration, "critic_updates": cfg.critic_updates,
-                             "exploration": cfg.exploration, "wall_time_s": round(wall, 1),
-                             "device": str(device), "hardware": hardware_string(device),
+                             "exploration": cfg.exploration, "device": str(device), **run.card(device),
                              **({"note": note} if note else {})},
                 "validation": last_eval, "validation_history": history}
 
     def checkpoint(it):
-        save_torch({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
-                    "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
-                    "rng": json.dumps(rng.bit_generator.state), "iteration": it, "wall_s": wall,
-                    "last_eval": last_eval, "history": history, "config": asdict(cfg)}, state_path)
+        run.save_state({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
+                  "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
+                  "rng": json.dumps(rng.bit_generator.state), "iteration": it, "last_eval": last_eval,
+                  "history": history})
         save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card_for(it))
 
-    t_last = time.perf_counter()
+    def sample():
+        return buffer.sample(rng, cfg.batch_size)
+
+    run.restart_clock()
+    done = start
     for it in range(start, cfg.iterations):
         for g in opt_a.param_groups:
             g["lr"] = decayed(cfg.actor_lr, cfg.lr_decay_to, it, cfg.iterations)
@@ -296,33 +324,10 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         logs = rollout_logs(rewards, info)
         if buffer.size >= cfg.batch_size:
             for _ in range(cfg.updates_per_iteration):
-                for _ in range(cfg.critic_updates):
-                    o, act, r, *f = buffer.sample(rng, cfg.batch_size)
-                    act_t = torch.from_numpy(act).to(device)
-                    r_t = torch.from_numpy(r).to(device)
-                    # a frozen encoder's features come from the buffer, and serve the actor's step too; the
-                    # critic then never reads the images, so only the actor's step converts them
-                    enc = critic.from_pooled(torch.from_numpy(f[0]).to(device)) if frozen else None
-                    s = None if frozen else obs_to_tensor(o, device)
-                    q = critic(s, act_t, enc=enc)
-                    loss_c = loss_fn(q, r_t)
-                    opt_c.zero_grad(set_to_none=True)
-                    loss_c.backward()
-                    opt_c.step()
-                if it >= cfg.critic_warmup:  # a pre-trained actor waits until Q means something
-                    if s is None:
-                        s = obs_to_tensor(o, device)
-                    loss_a = -critic(s, actor(s), enc=enc).mean()
-                    opt_a.zero_grad(set_to_none=True)
-                    loss_a.backward()
-                    opt_a.step()
-                    logs["losses/actor"] = loss_a.item()
-            logs.update({"losses/critic": loss_c.item(), "losses/q": q.detach().mean().item()})
+                logs.update(learner.update(sample, cfg.critic_updates, train_actor=it >= cfg.critic_warmup))
         logs["charts/actor_lr"] = opt_a.param_groups[0]["lr"]
         logs["charts/critic_lr"] = opt_c.param_groups[0]["lr"]
-        now = time.perf_counter()
-        wall += now - t_last
-        t_last = now
+        run.tick()
         episodes = (it + 1) * cfg.num_envs
         for k, v in logs.items():
             writer.add_scalar(k, v, episodes)
@@ -333,18 +338,18 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed, details)
             log_eval_media(writer, details, episodes, actor)
             actor.train()
-            history.append({"env_steps": episodes, "wall_s": round(wall, 2), **last_eval})
+            history.append({"env_steps": episodes, "wall_s": round(run.wall, 2), **last_eval})
             for k, v in last_eval.items():
                 writer.add_scalar(f"eval/{k}", v, episodes)
             if last_eval["reward"] >= max(h["reward"] for h in history):  # keep the best actor too
                 save_actor(actor, logdir / "actor_best.safetensors", codec=env.core.codec,
                            card=card_for(done, note=f"best validation reward so far, at iteration {done}"))
-            t_last = time.perf_counter()
+            run.restart_clock()
         if done % cfg.ckpt_every == 0 or done == cfg.iterations:
             checkpoint(done)
             if done < cfg.iterations:
                 obs, _ = env.reset(seed=cfg.seed + done)
-            t_last = time.perf_counter()
+            run.restart_clock()
             if stop_after is not None and done - start >= stop_after:
                 break
         if bar is not None:
@@ -353,6 +358,5 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                              **({"eval_r": f"{last_eval['reward']:.3f}"} if last_eval else {})}, refresh=False)
     if bar is not None:
         bar.close()
-    writer.close()
-    return {"iterations": done if cfg.iterations > start else start, "wall_s": wall, "eval": last_eval,
-            "history": history, "logdir": str(logdir)}
+    run.close()
+    return {"iterations": done, "wall_s": run.wall, "eval": last_eval, "history": history, "logdir": str(logdir)}

@@ -11,15 +11,16 @@ for the renderer (HR crops, kernels from the family, Eq. 1). Losses:
   subspace (the un-normalised one is dominated by the narrow kernels, whose energy is ~100x that of
   Gaussian8's). It weighs the components by how much of the kernel they carry (the leading ones
   most), where ``l1`` weighs all 15 box-normalised actions alike, so it leaves the trailing actions
-  free, and AMNet reads those too: a following ``l1`` stage (``--init``) would have to fit them
-  (DEVELOPERS.md has the measurements; 3,000 CPU iterations of ``code`` alone fell short);
+  free, and AMNet reads those too: a following ``l1`` stage (``--init``) would have to fit them (3,000 CPU
+  iterations of ``code`` alone fell short: docs/experiments/2026-11-22_amnet_reads_every_component.md);
 * ``att`` (actor): KENet's adaptive attention loss between the decoded kernel
   ``codec.decode(codec.action_to_code(action))`` and the true kernel (:mod:`agents.kenet`);
 * ``sr`` (actor): L1 between the HR crop and the frozen renderer's SR image
   ``G(LR, codec.action_to_code(action))`` -- the gradient of a PSNR-like reward through a differentiable
   renderer, i.e. the non-RL upper bound for AMNet-RL and a pre-training that optimises what AMNet
   actually reads. (Regressing the 15 box-normalised actions, ``l1``, is hard for the isotropic family:
-  its trailing components oscillate across the whole box as sigma moves, see DEVELOPERS.md.)
+  its trailing components oscillate across the whole box as sigma moves:
+  docs/experiments/2026-11-22_kernel_precision.md.)
 * ``sigma`` (actor with ``--head sigma``, isotropic family): L1 on log sigma between the actor's width
   and the true kernel's (recovered from its second moment), over-estimates weighted by
   ``--over-weight`` (AMNet forgives an under-estimated sigma far more than an over-estimated one);
@@ -40,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,9 +49,8 @@ import torch
 import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
-from blindsr_gym.fileio import save_torch
 from blindsr_gym.kernels import isotropic_sigma
-from blindsr_gym.training import check_resume_config, decayed, load_state
+from blindsr_gym.training import decayed
 
 from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
@@ -168,24 +167,19 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
     """Train (or resume); writes ``OUT/pretrain_state.pt`` and ``OUT/actor.safetensors`` (``kenet.safetensors``
     for KENet) with its card. ``stop_after``: stop at the first checkpoint after this many steps of this call
     (a run split over leases or sessions; ``--resume`` continues it as if it had not stopped)."""
-    from torch.utils.tensorboard import SummaryWriter
-
     from blindsr_gym.data import ImageFolder
     from blindsr_gym.kernels import KernelCodec
     from blindsr_gym.synthesis import SyntheticPairs
-    from blindsr_gym.training import hardware_string, resolve_amp
+    from blindsr_gym.training import Run, resolve_amp
     from blindsr_gym.utils import resolve_device
 
     from . import save_actor
     from .kenet import save_kenet
 
     out = Path(cfg.out)
-    state_path = out / "pretrain_state.pt"
     device = resolve_device(cfg.device)
-    if resume and not state_path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {state_path}")
-    if not resume and state_path.exists():
-        raise FileExistsError(f"{state_path} exists; pass --resume or choose another --out")
+    run = Run(out, "pretrain_state.pt", asdict(cfg), RESUME_ALLOWED, resume=resume,
+              defaults=asdict(PretrainConfig(data="", out="")))
     codec = KernelCodec.default()
     pairs = SyntheticPairs(ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True), codec, cfg.family,
                            cfg.scale, cfg.patch, soft_hr=cfg.soft_hr, soft_p=cfg.soft_p)
@@ -247,24 +241,28 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
         return adaptive_attention_loss(k_hat, k) if cfg.loss == "att" else (k_hat - k).abs().sum(dim=(1, 2)).mean()
 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    def update(lr_img, code, hr, k, step: int) -> torch.Tensor:
+        """One step on a batch; the lr is the config's schedule, also over a resumed optimizer's stored lr."""
+        loss = loss_fn(lr_img, code, k, hr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr_at(step)
+        opt.step()
+        return loss
+
     rng = np.random.default_rng([cfg.seed, 11])
-    step, wall, last_val = 0, 0.0, None
-    if resume:
-        st = load_state(state_path)
-        check_resume_config({**asdict(PretrainConfig(data="", out="")), **st["config"]}, asdict(cfg),
-                            RESUME_ALLOWED, state_path)
+    step, last_val = 0, None
+    if run.state is not None:
+        st = run.state
         model.load_state_dict(st["model"] if "model" in st else st["actor"])
         opt.load_state_dict(st["opt"])
         rng.bit_generator.state = json.loads(st["rng"])
-        step, wall, last_val = st["step"], st["wall_s"], st.get("val")
-    out.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(out), purge_step=step if step else None)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.iters, initial=step, desc=f"train {cfg.model}")
-    t_last = time.perf_counter()
+        step, last_val = st["step"], st.get("val")
+    writer = run.writer(step)
+    bar = run.progress(progress, cfg.iters, step, f"train {cfg.model}")
+    run.restart_clock()
     loss = torch.zeros(())
     tag = ("losses/action_l1" if (cfg.model == "actor" and cfg.loss == "l1") else
            "losses/sr_l1" if cfg.loss == "sr" else "losses/code_l2" if cfg.loss == "code" else
@@ -273,20 +271,12 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
     first = step
     while step < cfg.iters:
         lr_img, code, hr, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
-        loss = loss_fn(lr_img, code, k, hr)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        lr_now = cfg.lr_at(step)  # the config's schedule, also over a resumed optimizer's stored lr
-        for group in opt.param_groups:
-            group["lr"] = lr_now
-        opt.step()
+        loss = update(lr_img, code, hr, k, step)
         step += 1
-        now = time.perf_counter()
-        wall += now - t_last
-        t_last = now
+        run.tick()
         writer.add_scalar(tag, loss.item(), step)
         if cfg.lr_decay != 1.0:
-            writer.add_scalar("charts/lr", lr_now, step)
+            writer.add_scalar("charts/lr", opt.param_groups[0]["lr"], step)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4g}", **({"val_kpsnr": f"{last_val['kernel_psnr']:.2f}"}
@@ -295,17 +285,15 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
             if val is not None:
                 last_val = validate(model, estimate, val, device)
                 writer.add_scalar("eval/kernel_psnr", last_val["kernel_psnr"], step)
-            save_torch({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "rng": json.dumps(rng.bit_generator.state), "step": step, "wall_s": wall,
-                        "val": last_val, "config": asdict(cfg)}, state_path)
+            run.save_state({"model": model.state_dict(), "opt": opt.state_dict(),
+                      "rng": json.dumps(rng.bit_generator.state), "step": step, "val": last_val})
             loss_name = {"l1": "L1 on actions" if cfg.model == "actor" else "L1 on kernels",
                          "att": "adaptive attention loss on kernels",
                          "code": "relative squared L2 on PCA codes (the kernel's, in the codec's subspace)",
                          "sr": f"L1 of the SR image through the frozen renderer {cfg.renderer}",
                          "sigma": f"L1 on log sigma, over-estimates x{cfg.over_weight}"}[cfg.loss]
             card = {"training": {"stage": f"supervised kernel estimation ({loss_name})", **asdict(cfg),
-                                 "precision": amp, "iterations": step, "wall_time_s": round(wall, 1),
-                                 "hardware": hardware_string(device)}}
+                                 "precision": amp, "iterations": step, **run.card(device)}}
             if init_card:
                 card["training"]["init_training"] = init_card
             if last_val is not None:
@@ -314,13 +302,13 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
                 save_actor(model, out / "actor.safetensors", codec=codec, card=card)
             else:
                 save_kenet(model, out / "kenet.safetensors", card=card)
-            t_last = time.perf_counter()
+            run.restart_clock()
             if stop_after is not None and step - first >= stop_after:
                 break
     if bar is not None:
         bar.close()
-    writer.close()
-    return {"step": step, "wall_s": wall, "last_loss": float(loss.detach()), "val": last_val, "out": str(out)}
+    run.close()
+    return {"step": step, "wall_s": run.wall, "last_loss": float(loss.detach()), "val": last_val, "out": str(out)}
 
 
 def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:

@@ -22,7 +22,8 @@ import torch
 
 from blindsr_gym.errors import InputError
 
-__all__ = ["ResumeError", "config_differences", "check_resume_config", "load_state"]
+__all__ = ["ResumeError", "Run", "config_differences", "check_resume_config", "load_state", "resolve_amp",
+           "hardware_string", "decayed"]
 
 #: Keys any trainer's resume may change: where things are and how often it reports; not what it learns.
 #: (A data folder may sit elsewhere on another machine; its images must be the same.)
@@ -121,3 +122,91 @@ def hardware_string(device: torch.device) -> str:
 def decayed(lr0: float, frac_to: float, it: int, total: int) -> float:
     """Exponential decay from ``lr0`` at iteration 0 to ``lr0 * frac_to`` at ``total``."""
     return lr0 * frac_to ** (it / max(total, 1))
+
+
+class Run:
+    """A training run's folder and what every trainer does around its update step.
+
+    ``Run(folder, state_name, config, allowed)`` refuses a new run where a resume state already is, and with
+    ``resume=True`` loads that state (:attr:`state`, else None) after comparing its stored configuration with
+    ``config`` (:func:`check_resume_config`, naming every difference outside ``allowed``). Then:
+
+    * :meth:`save_state` writes the resume state atomically, with ``config`` in it;
+    * :meth:`writer` is the TensorBoard writer, purged past ``step`` on resume (a killed run's later points go);
+    * :meth:`progress` is the tqdm bar (the package's one progress-bar library), or None;
+    * :meth:`tick` adds the time since the last tick to :attr:`wall`, and :meth:`restart_clock` leaves out
+      what ran in between (evaluation, checkpoints): model cards report training time only;
+    * :meth:`card` is the part of a model card every trainer writes (training time, hardware).
+
+    ``writes=False`` (DDP ranks other than 0) reads and checks the state but writes nothing. ``flag`` names
+    the folder's command-line flag in messages. ``defaults`` fill keys that states of older versions lack.
+    """
+
+    def __init__(self, folder: str | Path, state_name: str, config: dict, allowed: Iterable[str] = (),
+                 resume: bool = False, flag: str = "--out", defaults: dict | None = None, writes: bool = True):
+        self.folder, self.config, self.flag, self.writes = Path(folder), config, flag, writes
+        self.state_path = self.folder / state_name
+        self.state: dict | None = None
+        if resume:
+            self.state = load_state(self.state_path)
+            check_resume_config({**(defaults or {}), **self.state["config"]}, config, allowed, self.state_path, flag)
+        elif self.state_path.exists():
+            raise FileExistsError(f"{self.state_path} exists; pass --resume to continue that run or choose another "
+                                  f"{flag}")
+        self.wall = float(self.state.get("wall_s", 0.0)) if self.state else 0.0
+        self._t = None
+        self._writer = None
+        if writes:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def save_state(self, state: dict) -> None:
+        """The resume state, replaced whole (``config`` and the training time ``wall_s`` added)."""
+        if self.writes:
+            from .fileio import save_torch
+
+            save_torch({**state, "config": self.config, "wall_s": self.wall}, self.state_path)
+
+    def writer(self, step: int = 0, subdir: str = ""):
+        """The run's TensorBoard ``SummaryWriter`` (in ``folder/subdir``), created on first use; None when this
+        process does not write."""
+        if self._writer is None and self.writes:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.folder / subdir), purge_step=step if step else None)
+        return self._writer
+
+    def progress(self, enabled: bool, total: int, initial: int, desc: str, unit: str = "it"):
+        """A tqdm bar (rarely refreshed when stderr is not a terminal), or None."""
+        if not (enabled and self.writes):
+            return None
+        import sys
+
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=tty,
+                    mininterval=0.5 if tty else 60)
+
+    def restart_clock(self) -> None:
+        """Start timing from now (what ran since the last tick is not training time)."""
+        import time
+
+        self._t = time.perf_counter()
+
+    def tick(self) -> float:
+        """Add the time since the last tick (or :meth:`restart_clock`) to :attr:`wall`; returns it."""
+        import time
+
+        now = time.perf_counter()
+        if self._t is not None:
+            self.wall += now - self._t
+        self._t = now
+        return self.wall
+
+    def card(self, device: torch.device, hardware: str | None = None) -> dict:
+        """The model-card fields every trainer records: training time and hardware."""
+        return {"wall_time_s": round(self.wall, 1), "hardware": hardware or hardware_string(device)}
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import sys
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,12 +38,13 @@ import torch.nn.functional as F
 from blindsr_gym.data import ImageFolder
 from blindsr_gym.degradation import degrade
 from blindsr_gym.errors import InputError
-from blindsr_gym.fileio import save_torch, write_text
+from blindsr_gym.fileio import write_text
 from blindsr_gym.kernels import KernelCodec, gaussian8
 from blindsr_gym.metrics import psnr
 from blindsr_gym.synthesis import SyntheticPairs, augment, widen_kernels  # noqa: F401  (re-exported)
 from blindsr_gym.training import (  # noqa: F401  (re-exported)
     ResumeError,
+    Run,
     check_resume_config,
     hardware_string,
     load_state,
@@ -180,6 +180,75 @@ def _gather(obj, world: int) -> list:
     return out
 
 
+class RendererStep:
+    """One optimisation step of a renderer on an ``(lr, code, hr)`` batch: L1 between SR and HR (AMNet,
+    AMNet_L, the AdaIN ablation). DAN and AMGAN are the subclasses :class:`DANStep` and :class:`GANStep`;
+    each overrides only what differs. ``update`` returns the step's logs (tensors or floats)."""
+
+    loss_name = "L1"
+
+    def __init__(self, net, optimizer, amp: str, device: torch.device, state_path: Path):
+        self.net, self.optimizer, self.amp, self.device, self.state_path = net, optimizer, amp, device, state_path
+
+    def losses(self, lr_img, code, hr):
+        """``(sr, loss, logs)`` of the forward pass."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"):
+            sr = self.net(lr_img, code)
+        l1 = F.l1_loss(sr.float(), hr)
+        return sr, l1, {"l1": l1.detach()}
+
+    def extra_loss(self, sr, hr, loss, logs, step):
+        """Terms added to the loss before the backward pass (none here)."""
+        return loss
+
+    def after_step(self, sr, hr, logs) -> None:
+        """What runs after the optimiser's step (nothing here)."""
+
+    def update(self, lr_img, code, hr, step: int) -> dict:
+        sr, loss, logs = self.losses(lr_img, code, hr)
+        loss = self.extra_loss(sr, hr, loss, logs, step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step}; last good checkpoint: {self.state_path}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.after_step(sr, hr, logs)
+        return logs
+
+
+class DANStep(RendererStep):
+    """DAN (Luo et al.): L1 on the SR and on the estimated code of every loop."""
+
+    loss_name = "L1 on the SR + L1 on the code of every loop"
+
+    def losses(self, lr_img, code, hr):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"):
+            srs, codes = self.net(lr_img)
+        l1 = sum(F.l1_loss(x.float(), hr) for x in srs) / len(srs)
+        code_l1 = sum(F.l1_loss(c.float(), code) for c in codes) / len(codes)
+        return srs[-1], l1 + code_l1, {"l1": l1.detach(), "code_l1": code_l1.detach()}
+
+
+class GANStep(RendererStep):
+    """AMGAN: the L1 step plus RealnessGAN's adversarial term (and the perceptual one when VGG19 weights
+    are given), then a discriminator step."""
+
+    def __init__(self, net, optimizer, amp, device, state_path, gan: _GanParts, cfg: TrainConfig):
+        super().__init__(net, optimizer, amp, device, state_path)
+        self.gan, self.cfg = gan, cfg
+        self.loss_name = gan.loss_name
+
+    def extra_loss(self, sr, hr, loss, logs, step):
+        for g in self.gan.opt_d.param_groups:
+            g["lr"] = lr_at(self.cfg, step, self.cfg.lr_d)
+        loss, more = self.gan.generator_loss(sr, hr, loss, self.amp)
+        logs.update(more)
+        return loss
+
+    def after_step(self, sr, hr, logs) -> None:
+        logs["d_loss"] = self.gan.discriminator_step(sr.detach(), hr, self.amp)
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
     """Run (or resume) training; returns a summary dict. Works under torchrun or as one process."""
     from blindsr_gym.renderers import build_renderer, save_renderer
@@ -197,18 +266,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
     out = Path(cfg.out)
-    state_path = out / "last.pt"
-    state = None
-    if resume:
-        state = load_state(state_path)
-        saved = dict(asdict(TrainConfig(data="", out="")), **state["config"])  # older runs lack new fields
-        if saved.get("world", world) != world:
-            raise ResumeError(f"--resume: the run used {saved['world']} processes, this one {world}; resume with "
-                              "the same to continue it exactly")
-        check_resume_config({k: v for k, v in saved.items() if k != "world"}, asdict(cfg), RESUME_ALLOWED,
-                            state_path)
-    elif state_path.exists():
-        raise FileExistsError(f"{state_path} exists; pass --resume to continue that run or choose another --out")
+    # older runs lack newer fields; the process count is checked on its own, with its own message
+    run = Run(out, "last.pt", dict(asdict(cfg), world=world), ("world", *RESUME_ALLOWED), resume=resume,
+              defaults=asdict(TrainConfig(data="", out="")), writes=rank == 0)
+    state, state_path = run.state, run.state_path
+    if state is not None and state["config"].get("world", world) != world:
+        raise ResumeError(f"--resume: the run used {state['config']['world']} processes, this one {world}; resume "
+                          "with the same to continue it exactly")
 
     # DAN estimates its own 10-D code; the renderers are conditioned on the 15-D codec's
     codec = KernelCodec.default(21, 10 if cfg.arch == "dan" else 15)
@@ -231,11 +295,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng([cfg.seed, rank])
-    step, wall = 0, 0.0
+    step = 0
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step, wall = state["step"], state["wall_s"]
+        step = state["step"]
         rng.bit_generator.state = json.loads(state["rng"][rank])
         if gan is not None:
             gan.load_state_dict(state["gan"])
@@ -245,6 +309,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         gan.wrap(world)
 
     amp = resolve_amp(cfg.amp, device)
+    if cfg.arch == "dan":
+        updater = DANStep(ddp, optimizer, amp, device, state_path)
+    elif gan is not None:
+        updater = GANStep(ddp, optimizer, amp, device, state_path, gan, cfg)
+    else:
+        updater = RendererStep(ddp, optimizer, amp, device, state_path)
 
     source = ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True)
     pairs = SyntheticPairs(source, codec, cfg.family, cfg.scale, cfg.patch, cfg.noise,
@@ -254,43 +324,32 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
               f"{cfg.patch * cfg.scale} px and are skipped", file=sys.stderr)
     val = validation_set(cfg.val_data, cfg.scale) if (cfg.val_data and rank == 0) else None
 
-    writer = bar = None
+    writer = run.writer(step, "tb")
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.json", json.dumps(dict(asdict(cfg), world=world, amp=amp), indent=2) + "\n")
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(out / "tb"), purge_step=step if step else None)
-        if progress:
-            from tqdm import tqdm
-
-            tty = sys.stderr.isatty()
-            bar = tqdm(total=cfg.iters, initial=step, desc=f"train {cfg.arch}", dynamic_ncols=tty,
-                       mininterval=0.5 if tty else 60)
+    bar = run.progress(progress, cfg.iters, step, f"train {cfg.arch}")
     hardware = hardware_string(device) + (f" x{world} processes" if world > 1 else "")
 
     def checkpoint():
         rng_states = _gather(json.dumps(rng.bit_generator.state), world)
         if rank == 0:
-            cfg_dict = dict(asdict(cfg), world=world)
             blob = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                    "wall_s": wall, "rng": rng_states, "config": cfg_dict}
+                    "rng": rng_states}
             if gan is not None:
                 blob["gan"] = gan.state_dict()
             if cfg.init:  # the init's card, so that a resumed run's card still carries init_training
                 blob["init_card"] = init_card
-            save_torch(blob, state_path)
+            run.save_state(blob)
             card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,
-                                 "batch": cfg.batch, "lr_patch": cfg.patch,
-                                 "loss": "L1 on the SR + L1 on the code of every loop" if cfg.arch == "dan" else "L1",
+                                 "batch": cfg.batch, "lr_patch": cfg.patch, "loss": updater.loss_name,
                                  "optimizer": "Adam",
                                  "lr": cfg.lr, "lr_milestones": cfg.lr_milestones, "kernel_family": cfg.family,
                                  "noise_max": cfg.noise, "code_blur": cfg.code_blur,
-                                 "code_blur_p": cfg.code_blur_p, "precision": amp, "wall_time_s": round(wall, 1),
-                                 "hardware": hardware}}
+                                 "code_blur_p": cfg.code_blur_p, "precision": amp,
+                                 **run.card(device, hardware)}}
             name = cfg.arch
             if gan is not None:
-                card["training"].update(gan.card(), loss=gan.loss_name, init=str(cfg.init), init_training=init_card)
+                card["training"].update(gan.card(), init=str(cfg.init), init_training=init_card)
                 name = f"{cfg.arch}_gan"
             elif cfg.init:  # a warm start: this card's iterations and wall time are this run's alone
                 card["training"].update(init=str(cfg.init), init_training=init_card,
@@ -298,7 +357,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             save_renderer(model, out / f"{name}.safetensors", card)
 
     last_val = None
-    t_last = time.perf_counter()
+    run.restart_clock()
     per_rank = cfg.batch // world
     while step < cfg.iters:
         for g in optimizer.param_groups:
@@ -306,38 +365,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         lr_img, code, hr = pairs.sample(rng, per_rank, device)
         if device.type == "cpu":
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-            if cfg.arch == "dan":
-                srs, codes = ddp(lr_img)
-                sr = srs[-1]
-            else:
-                sr = ddp(lr_img, code)
-        if cfg.arch == "dan":  # L1 on the SR and on the code of every loop (Luo et al.)
-            l1 = sum(F.l1_loss(x.float(), hr) for x in srs) / len(srs)
-            code_l1 = sum(F.l1_loss(c.float(), code) for c in codes) / len(codes)
-            logs = {"l1": l1.detach(), "code_l1": code_l1.detach()}
-            l1 = l1 + code_l1
-        else:
-            l1 = F.l1_loss(sr.float(), hr)
-            logs = {"l1": l1.detach()}
-        if gan is None:
-            loss = l1
-        else:
-            for g in gan.opt_d.param_groups:
-                g["lr"] = lr_at(cfg, step, cfg.lr_d)
-            loss, more = gan.generator_loss(sr, hr, l1, amp)
-            logs.update(more)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step}; last good checkpoint: {state_path}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if gan is not None:
-            logs["d_loss"] = gan.discriminator_step(sr.detach(), hr, amp)
+        logs = updater.update(lr_img, code, hr, step)
         step += 1
-        now = time.perf_counter()
-        wall += now - t_last
-        t_last = now
+        run.tick()
         if rank == 0:
             if step % cfg.log_every == 0:
                 for k, v in logs.items():
@@ -347,24 +377,23 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 last_val = validate(model, val, device, with_niqe=gan is not None)
                 for k, v in last_val.items():
                     writer.add_scalar(f"val/{k}", v, step)
-                t_last = time.perf_counter()  # validation time is not training time
+                run.restart_clock()  # validation time is not training time
             if bar is not None:
                 bar.update(1)
-                post = {"l1": f"{float(l1.detach()):.4f}"}
+                post = {"l1": f"{float(logs['l1']):.4f}"}
                 if last_val:
                     post["val"] = f"{last_val['psnr_y']:.2f}"
                 bar.set_postfix(post, refresh=False)
         if step % cfg.ckpt_every == 0 or step == cfg.iters:
             checkpoint()
-            t_last = time.perf_counter()
-    if rank == 0:
-        writer.close()
-        if bar is not None:
-            bar.close()
+            run.restart_clock()
+    run.close()
+    if bar is not None:
+        bar.close()
     prints = _gather(weights_digest(model), world)
     if len(set(prints)) != 1:
         raise RuntimeError(f"DDP replicas diverged: weight fingerprints {prints}")
-    return {"step": step, "wall_s": wall, "val_psnr": last_val, "out": str(out), "world": world,
+    return {"step": step, "wall_s": run.wall, "val_psnr": last_val, "out": str(out), "world": world,
             "replica_fingerprints": prints}
 
 

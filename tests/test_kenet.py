@@ -133,24 +133,18 @@ def _tiny(hr_folder, out, **kw):
 
 @pytest.mark.parametrize("model,loss", [("kenet", "att"), ("actor", "att"), ("actor", "l1"), ("actor", "code"),
                                         ("actor", "sigma")])
-def test_supervised_training_runs_resumes_and_writes_a_card(hr_folder, tmp_path, model, loss):
+def test_supervised_training_runs_and_writes_a_card(hr_folder, tmp_path, model, loss):
     name = "kenet" if model == "kenet" else "actor"
     kw = dict(model=model, loss=loss, val_data=str(hr_folder), **({"head": "sigma"} if loss == "sigma" else {}))
     full = pretrain(_tiny(hr_folder, tmp_path / "full", **kw), progress=False)
-    pretrain(_tiny(hr_folder, tmp_path / "split", **{**kw, "iters": 2}), progress=False)
-    resumed = pretrain(_tiny(hr_folder, tmp_path / "split", **kw), resume=True, progress=False)
-    assert resumed["last_loss"] == pytest.approx(full["last_loss"], rel=1e-5)
+    assert full["step"] == 4 and math.isfinite(full["last_loss"])
     card = json.loads((tmp_path / "full" / f"{name}.json").read_text())
     assert card["training"]["iterations"] == 4 and card["training"]["loss"] == loss
     assert card["validation"]["pairs"] == 5 * 8 and math.isfinite(card["validation"]["kernel_psnr"])
-    with pytest.raises(FileExistsError):
-        pretrain(_tiny(hr_folder, tmp_path / "full", **kw), progress=False)
-    if loss == "sigma":  # the head travels in the checkpoint, and a resume cannot change it
+    if loss == "sigma":  # the head travels in the checkpoint
         from blindsr_gym.agents import load_actor
 
         assert load_actor(tmp_path / "full" / "actor.safetensors").head_kind == "sigma"
-        with pytest.raises(ValueError, match="head: 'sigma' -> 'fc'; loss: 'sigma' -> 'l1'"):
-            pretrain(_tiny(hr_folder, tmp_path / "split", model=model, loss="l1"), resume=True, progress=False)
 
 
 def test_lr_schedule_by_hand_and_across_a_resume(hr_folder, tmp_path):

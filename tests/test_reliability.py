@@ -225,57 +225,7 @@ def test_a_non_finite_sr_image_is_an_error_not_an_image():
         evaluate({"b": builtin(mod=4)}, parse_kernels("sigma:2.0"), [nan], ["psnr"], max_images=1, progress=False)
 
 
-# ------------------------------------------------------------------ 4. resume refuses a changed setup
-def test_ddpg_resume_names_every_difference(tmp_path):
-    from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
-    from blindsr_gym.training import ResumeError
-
-    env = {"renderer": "bicubic", "lr_size": 32, "device": "cpu"}
-    cfg = DDPGConfig(env_kwargs=env, num_envs=4, iterations=1, batch_size=4, eval_every=1, ckpt_every=1,
-                     eval_episodes=4, actor_kwargs={"channels": 8, "num_blocks": 1, "reduction": 4})
-    train_ddpg(cfg, tmp_path, progress=False)
-    for change, named in (({"env_kwargs": {**env, "metric": "niqe"}}, "env_kwargs.metric"),
-                          ({"env_kwargs": {**env, "lr_size": 48}}, "env_kwargs.lr_size: 32 -> 48"),
-                          ({"env_kwargs": {**env, "renderer": "amnet_x4"}}, "env_kwargs.renderer"),
-                          ({"num_envs": 8}, "num_envs: 4 -> 8"), ({"critic_loss": "eq10"}, "critic_loss")):
-        with pytest.raises(ResumeError, match=named.replace(".", r"\.")):
-            train_ddpg(DDPGConfig(**{**cfg.__dict__, **change, "iterations": 2}), tmp_path, resume=True,
-                       progress=False)
-    # allowed: a longer run, on another device spelling
-    out = train_ddpg(DDPGConfig(**{**cfg.__dict__, "iterations": 2, "env_kwargs": {**env, "device": "cpu:0"}}),
-                     tmp_path, resume=True, progress=False)
-    assert out["iterations"] == 2
-
-
-def test_pretrain_and_renderer_resume_refuse_a_changed_setup(hr_folder, tmp_path):
-    from blindsr_gym.agents.pretrain import PretrainConfig, pretrain
-    from blindsr_gym.renderers.train import TrainConfig, train
-    from blindsr_gym.training import ResumeError
-
-    base = dict(data=str(hr_folder), out=str(tmp_path / "p"), iters=2, batch=2, patch=16, ckpt_every=2, device="cpu")
-    pretrain(PretrainConfig(**base), progress=False)
-    with pytest.raises(ResumeError, match="batch: 2 -> 4; lr: 0.0001 -> 0.001"):
-        pretrain(PretrainConfig(**{**base, "batch": 4, "lr": 1e-3, "iters": 3}), resume=True, progress=False)
-    rbase = dict(data=str(hr_folder), out=str(tmp_path / "r"), arch_kwargs={"num_blocks": 1}, patch=8, batch=2,
-                 iters=2, ckpt_every=2, threads=1, device="cpu", amp="off")
-    train(TrainConfig(**rbase), progress=False)
-    with pytest.raises(ResumeError, match="noise: 0.0 -> 5.0"):
-        train(TrainConfig(**{**rbase, "noise": 5.0, "iters": 3}), resume=True, progress=False)
-
-
-def test_sb3_resume_refuses_another_metric(tmp_path):
-    from blindsr_gym.agents.sb3 import train_sb3
-    from blindsr_gym.training import ResumeError
-
-    env = {"renderer": "bicubic", "lr_size": 32, "device": "cpu"}
-    kw = dict(num_envs=4, eval_episodes=4, device="cpu", progress=False, learning_starts=4, buffer_size=64,
-              batch_size=4)
-    train_sb3("sb3:td3", "BlindSR-PSNR-v0", 8, tmp_path, env_kwargs=env, **kw)
-    assert json.loads((tmp_path / "sb3_config.json").read_text())["env_kwargs"]["lr_size"] == "32"
-    with pytest.raises(ResumeError, match="env_kwargs.metric"):
-        train_sb3("sb3:td3", "BlindSR-PSNR-v0", 16, tmp_path, env_kwargs={**env, "metric": "ssim"}, resume=True, **kw)
-
-
+# ------------------------------------------------------------------ 4. resume (the rest: tests/test_harness.py)
 def test_a_truncated_resume_state_is_one_line(hr_folder, tmp_path, capsys):
     from blindsr_gym.agents.pretrain import PretrainConfig, pretrain
 

@@ -115,27 +115,12 @@ def test_lr_schedule_is_a_function_of_the_step(tmp_path):
         TrainConfig(data="x", out="y", batch=0)
 
 
-def test_resume_continues_exactly(hr_folder, tmp_path):
-    full = train(tiny(hr_folder, tmp_path / "full"), progress=False)
-    train(tiny(hr_folder, tmp_path / "split", iters=2), progress=False)
-    resumed = train(tiny(hr_folder, tmp_path / "split"), resume=True, progress=False)
-    assert full["step"] == resumed["step"] == 4
-    a = load_renderer(tmp_path / "full" / "amnet.safetensors")
-    b = load_renderer(tmp_path / "split" / "amnet.safetensors")
-    assert weights_digest(a) == weights_digest(b)
-    card = json.loads((tmp_path / "split" / "amnet.json").read_text())
-    assert card["training"]["iterations"] == 4 and card["training"]["hardware"]
-    assert any((tmp_path / "split" / "tb").iterdir())  # TensorBoard events
-
-
-def test_resume_refuses_a_different_run_and_overwrite(hr_folder, tmp_path):
-    train(tiny(hr_folder, tmp_path / "r", iters=2), progress=False)
-    with pytest.raises(FileExistsError, match="--resume"):
-        train(tiny(hr_folder, tmp_path / "r"), progress=False)
-    with pytest.raises(ValueError, match="arch_kwargs"):
-        train(tiny(hr_folder, tmp_path / "r", arch_kwargs={"num_blocks": 2}), resume=True, progress=False)
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train(tiny(hr_folder, tmp_path / "none"), resume=True, progress=False)
+def test_a_run_writes_its_card_and_tensorboard_events(hr_folder, tmp_path):
+    out = train(tiny(hr_folder, tmp_path / "r"), progress=False)
+    assert out["step"] == 4
+    card = json.loads((tmp_path / "r" / "amnet.json").read_text())
+    assert card["training"]["iterations"] == 4 and card["training"]["hardware"] and card["training"]["loss"] == "L1"
+    assert any((tmp_path / "r" / "tb").iterdir())  # TensorBoard events
 
 
 def test_ddp_two_cpu_processes_stay_identical(hr_folder, tmp_path):
@@ -159,16 +144,12 @@ def test_ddp_two_cpu_processes_stay_identical(hr_folder, tmp_path):
     assert Path(out / "amnet.json").is_file()
 
 
-def test_amgan_finetune_from_amnet_resumes_exactly(hr_folder, tmp_path):
+def test_amgan_finetunes_from_amnet_and_says_so_in_its_card(hr_folder, tmp_path):
     train(tiny(hr_folder, tmp_path / "base", iters=2), progress=False)
     init = str(tmp_path / "base" / "amnet.safetensors")
     gan = dict(gan=True, init=init, w_adv=0.1)
     train(tiny(hr_folder, tmp_path / "g_full", **gan), progress=False)
-    train(tiny(hr_folder, tmp_path / "g_split", iters=2, **gan), progress=False)
-    train(tiny(hr_folder, tmp_path / "g_split", **gan), resume=True, progress=False)
     a = load_renderer(tmp_path / "g_full" / "amnet_gan.safetensors")
-    b = load_renderer(tmp_path / "g_split" / "amnet_gan.safetensors")
-    assert weights_digest(a) == weights_digest(b)
     assert weights_digest(a) != weights_digest(load_renderer(init))  # it did train
     card = json.loads((tmp_path / "g_full" / "amnet_gan.json").read_text())
     assert card["training"]["gan"]["perceptual"].startswith("off")
@@ -197,14 +178,10 @@ def test_warm_start_from_init_without_gan(hr_folder, tmp_path):
         train(tiny(hr_folder, tmp_path / "d", iters=1, init=init, arch="dan"), progress=False)
 
 
-def test_dan_trains_end_to_end_and_resumes(hr_folder, tmp_path):
+def test_dan_trains_end_to_end(hr_folder, tmp_path):
     kw = dict(arch="dan", arch_kwargs={"num_blocks": 1, "loops": 2})
     train(tiny(hr_folder, tmp_path / "full", **kw), progress=False)
-    train(tiny(hr_folder, tmp_path / "split", iters=2, **kw), progress=False)
-    train(tiny(hr_folder, tmp_path / "split", **kw), resume=True, progress=False)
-    a = load_renderer(tmp_path / "full" / "dan.safetensors")
-    b = load_renderer(tmp_path / "split" / "dan.safetensors")
-    assert weights_digest(a) == weights_digest(b) and a.codec.length == 10
+    assert load_renderer(tmp_path / "full" / "dan.safetensors").codec.length == 10
     card = json.loads((tmp_path / "full" / "dan.json").read_text())
     assert card["training"]["loss"] == "L1 on the SR + L1 on the code of every loop"
     with pytest.raises(ValueError, match="not DAN"):

@@ -1,0 +1,230 @@
+"""The training harness (blindsr_gym.training.Run), tested once for every trainer: a run split by a resume
+equals the uninterrupted run, tensor for tensor; a resume refuses a changed setting and names it; a new run
+never starts over an old one; the resume state is replaced whole or not at all."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from blindsr_gym.training import ResumeError, Run
+
+TINY_ACTOR = {"channels": 8, "num_blocks": 1, "reduction": 4}
+FAKE_ENV = {"renderer": "bicubic", "lr_size": 32, "device": "cpu"}
+
+
+# ------------------------------------------------------------------ the trainers, each as (run, state file)
+def _renderer(hr_folder, out, iters=4, stop_after=None, resume=False, **kw):
+    from blindsr_gym.renderers.train import TrainConfig, train
+
+    base = dict(data=str(hr_folder), out=str(out), arch_kwargs={"num_blocks": 1}, patch=8, batch=2, iters=iters,
+                ckpt_every=2, log_every=1, threads=1, device="cpu", amp="off")
+    if stop_after is not None:  # the renderer trainer stops at --iters; a later resume raises it
+        base["iters"] = stop_after
+    return train(TrainConfig(**{**base, **kw}), resume=resume, progress=False)
+
+
+def _dan(hr_folder, out, **kw):
+    return _renderer(hr_folder, out, arch="dan", arch_kwargs={"num_blocks": 1, "loops": 2}, **kw)
+
+
+def _amgan(hr_folder, out, **kw):
+    init = out.parent / "amgan_init"
+    if not (init / "amnet.safetensors").exists():
+        _renderer(hr_folder, init, iters=2)
+    return _renderer(hr_folder, out, gan=True, init=str(init / "amnet.safetensors"), w_adv=0.1, **kw)
+
+
+def _pretrain(hr_folder, out, iters=4, stop_after=None, resume=False, **kw):
+    from blindsr_gym.agents.pretrain import PretrainConfig, pretrain
+
+    base = dict(data=str(hr_folder), out=str(out), iters=iters, batch=2, patch=16, ckpt_every=2, device="cpu",
+                loss="sigma", head="sigma", lr=1e-3, lr_decay=0.1)
+    return pretrain(PretrainConfig(**{**base, **kw}), resume=resume, progress=False, stop_after=stop_after)
+
+
+def _kenet(hr_folder, out, **kw):
+    return _pretrain(hr_folder, out, model="kenet", loss="att", head="fc", lr_decay=1.0, **kw)
+
+
+def _ddpg(hr_folder, out, iters=4, stop_after=None, resume=False, **kw):
+    from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
+
+    base = dict(env_kwargs=FAKE_ENV, num_envs=4, iterations=iters, batch_size=4, eval_every=2, ckpt_every=2,
+                eval_episodes=4, actor_lr=1e-3, critic_lr=1e-3, actor_kwargs=TINY_ACTOR)
+    return train_ddpg(DDPGConfig(**{**base, **kw}), out, resume=resume, progress=False, stop_after=stop_after)
+
+
+TRAINERS = {"renderer": (_renderer, "last.pt"), "dan": (_dan, "last.pt"), "amgan": (_amgan, "last.pt"),
+            "pretrain-actor": (_pretrain, "pretrain_state.pt"), "kenet": (_kenet, "pretrain_state.pt"),
+            "ddpg": (_ddpg, "ddpg_state.pt")}
+
+
+def _same(a, b, path="state"):
+    """Every tensor, array and value of two resume states equal; training times (``wall_s``) aside."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            if k != "wall_s":
+                _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{path}[{i}]")
+    elif torch.is_tensor(a):
+        assert torch.equal(a, b), path
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_a_run_split_by_a_resume_equals_the_uninterrupted_run(hr_folder, tmp_path, name):
+    run, state_name = TRAINERS[name]
+    run(hr_folder, tmp_path / "full")
+    run(hr_folder, tmp_path / "split", stop_after=2)  # a kill after the first checkpoint
+    stopped = torch.load(tmp_path / "split" / state_name, weights_only=True)
+    assert stopped["iteration" if name == "ddpg" else "step"] == 2
+    run(hr_folder, tmp_path / "split", resume=True)
+    a = torch.load(tmp_path / "full" / state_name, weights_only=True)
+    b = torch.load(tmp_path / "split" / state_name, weights_only=True)
+    ca, cb = a.pop("config"), b.pop("config")
+    _same(a, b)
+    assert {**ca, "out": ""} == {**cb, "out": ""}  # the stored setting is the run's (the folder aside)
+
+
+@pytest.mark.parametrize("name", ["renderer", "pretrain-actor", "ddpg"])
+def test_a_new_run_never_starts_over_an_old_one_and_a_resume_needs_one(hr_folder, tmp_path, name):
+    run, state_name = TRAINERS[name]
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run(hr_folder, tmp_path / "none", resume=True)
+    run(hr_folder, tmp_path / "r", iters=2)
+    before = (tmp_path / "r" / state_name).read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        run(hr_folder, tmp_path / "r", iters=2)
+    assert (tmp_path / "r" / state_name).read_bytes() == before
+
+
+@pytest.mark.parametrize("name, change, named", [
+    ("renderer", {"noise": 5.0}, "noise: 0.0 -> 5.0"),
+    ("renderer", {"arch_kwargs": {"num_blocks": 2}}, "arch_kwargs.num_blocks: 1 -> 2"),
+    ("pretrain-actor", {"batch": 4, "lr": 1e-2}, "batch: 2 -> 4; lr: 0.001 -> 0.01"),
+    ("ddpg", {"env_kwargs": {**FAKE_ENV, "metric": "niqe"}}, "env_kwargs.metric"),
+    ("ddpg", {"env_kwargs": {**FAKE_ENV, "lr_size": 48}}, "env_kwargs.lr_size: 32 -> 48"),
+    ("ddpg", {"num_envs": 8}, "num_envs: 4 -> 8"),
+    ("ddpg", {"critic_loss": "eq10"}, "critic_loss"),
+])
+def test_a_resume_refuses_a_changed_setting_and_names_it(hr_folder, tmp_path, name, change, named):
+    run, _ = TRAINERS[name]
+    run(hr_folder, tmp_path / "r", iters=2)
+    with pytest.raises(ResumeError, match=named.replace(".", r"\.")):
+        run(hr_folder, tmp_path / "r", iters=4, resume=True, **change)
+
+
+def test_a_resume_may_run_longer_and_on_another_device_spelling(hr_folder, tmp_path):
+    _ddpg(hr_folder, tmp_path, iters=2)
+    out = _ddpg(hr_folder, tmp_path, iters=4, resume=True, env_kwargs={**FAKE_ENV, "device": "cpu:0"})
+    assert out["iterations"] == 4
+
+
+def test_sb3_resume_refuses_another_metric(tmp_path):
+    from blindsr_gym.agents.sb3 import train_sb3
+
+    kw = dict(num_envs=4, eval_episodes=4, device="cpu", progress=False, learning_starts=4, buffer_size=64,
+              batch_size=4)
+    train_sb3("sb3:td3", "BlindSR-PSNR-v0", 8, tmp_path, env_kwargs=FAKE_ENV, **kw)
+    assert json.loads((tmp_path / "sb3_config.json").read_text())["env_kwargs"]["lr_size"] == "32"
+    with pytest.raises(ResumeError, match="env_kwargs.metric"):
+        train_sb3("sb3:td3", "BlindSR-PSNR-v0", 16, tmp_path, env_kwargs={**FAKE_ENV, "metric": "ssim"}, resume=True,
+                  **kw)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_sb3("sb3:td3", "BlindSR-PSNR-v0", 8, tmp_path, env_kwargs=FAKE_ENV, **kw)
+
+
+def test_sb3_resume_restores_the_saved_model_and_continues_the_count(tmp_path):
+    """SB3 keeps no RNG state in its checkpoint, so a split run cannot equal an uninterrupted one; what can be
+    checked is that the resumed model is the saved one and that it counts on from there."""
+    import stable_baselines3 as sb3
+
+    from blindsr_gym.agents.sb3 import train_sb3
+
+    env = FAKE_ENV
+    kw = dict(num_envs=4, eval_episodes=4, device="cpu", progress=False, learning_starts=4, buffer_size=64,
+              batch_size=4, env_kwargs=env)
+    train_sb3("sb3:td3", "BlindSR-PSNR-v0", 8, tmp_path, **kw)
+    saved = sb3.TD3.load(tmp_path / "sb3_model.zip", device="cpu")
+    size = sb3.TD3.load(tmp_path / "sb3_model.zip", device="cpu")
+    size.load_replay_buffer(tmp_path / "sb3_replay_buffer.pkl")
+    assert saved.num_timesteps == 8 and size.replay_buffer.size() == 8 // 4
+    out = train_sb3("sb3:td3", "BlindSR-PSNR-v0", 8, tmp_path, resume=True, **kw)  # nothing left: the same model
+    again = sb3.TD3.load(tmp_path / "sb3_model.zip", device="cpu")
+    assert out["steps"] == 8
+    assert all(torch.equal(p, q) for p, q in zip(saved.policy.state_dict().values(),
+                                                 again.policy.state_dict().values(), strict=True))
+    out = train_sb3("sb3:td3", "BlindSR-PSNR-v0", 16, tmp_path, resume=True, **kw)
+    assert out["steps"] == 16
+    size.load_replay_buffer(tmp_path / "sb3_replay_buffer.pkl")
+    assert size.replay_buffer.size() == 16 // 4  # the restored transitions and the new ones
+    moved = sb3.TD3.load(tmp_path / "sb3_model.zip", device="cpu")
+    assert not all(torch.equal(p, q) for p, q in zip(saved.policy.state_dict().values(),
+                                                     moved.policy.state_dict().values(), strict=True))
+    assert json.loads((tmp_path / "sb3_config.json").read_text())["algo"] == "td3"
+
+
+# ------------------------------------------------------------------ Run itself
+def test_run_stores_its_config_and_training_time_and_fills_old_states_defaults(tmp_path):
+    run = Run(tmp_path, "state.pt", {"lr": 0.1, "iters": 4})
+    run.restart_clock()
+    run.wall += 5.0  # as if five seconds had been trained
+    run.tick()
+    run.save_state({"step": 2})
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["step"] == 2 and state["config"] == {"lr": 0.1, "iters": 4} and state["wall_s"] >= 5.0
+    # a state written before "new_key" existed resumes when the new key holds its default
+    again = Run(tmp_path, "state.pt", {"lr": 0.1, "iters": 8, "new_key": 1}, allowed=("iters",), resume=True,
+                defaults={"new_key": 1})
+    assert again.state["step"] == 2 and again.wall == state["wall_s"]
+    with pytest.raises(ResumeError, match="new_key: 1 -> 2"):
+        Run(tmp_path, "state.pt", {"lr": 0.1, "iters": 8, "new_key": 2}, allowed=("iters",), resume=True,
+            defaults={"new_key": 1})
+
+
+def test_run_clock_leaves_out_what_ran_between_ticks(tmp_path, monkeypatch):
+    import time
+
+    now = [100.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    run = Run(tmp_path, "s.pt", {})
+    run.restart_clock()
+    now[0] += 2.0
+    run.tick()  # trained 2 s
+    now[0] += 30.0
+    run.restart_clock()  # an evaluation of 30 s is not training time
+    now[0] += 1.0
+    assert run.tick() == pytest.approx(3.0)
+
+
+def test_a_failed_state_write_leaves_the_previous_state(tmp_path, monkeypatch):
+    run = Run(tmp_path, "state.pt", {"a": 1})
+    run.save_state({"step": 1})
+
+    def broken(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run.save_state({"step": 2})
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # no temporary file left behind
+
+
+def test_a_process_that_does_not_write_writes_nothing(tmp_path):
+    run = Run(tmp_path / "r", "state.pt", {"a": 1}, writes=False)
+    run.save_state({"step": 1})
+    assert run.writer() is None and run.progress(True, 10, 0, "x") is None
+    assert not (tmp_path / "r").exists()
