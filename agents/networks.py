@@ -20,8 +20,8 @@ and the action is read off the isotropic family's curve in action space (a table
 ``codec.code_to_action(codec.encode(isotropic_gaussian(sigma)))`` on a uniform sigma grid, linearly
 interpolated, so the action stays differentiable in sigma). Its actions are still 15-D and in
 [-1, 1], but always on the family's manifold: the trailing components, which AMNet reads but which
-swing across their box as sigma moves (DEVELOPERS.md), come right whenever sigma does. The table is a
-buffer, saved with the weights.
+swing across their box as sigma moves (docs/experiments/2026-11-22_kernel_precision.md), come right
+whenever sigma does. The table is a buffer, saved with the weights.
 """
 
 from __future__ import annotations
@@ -169,8 +169,9 @@ class ActorFeatureCritic(nn.Module):
 
     A critic learnt from scratch must first learn to read the kernel from the LR image, which is the
     actor's whole task: after 1,024 episodes the CNN :class:`Critic` had not learnt a PSNR reward of
-    magnitude 0.3 (DEVELOPERS.md). A pre-trained actor already reads the kernel, so this critic only
-    has to learn how the reward varies with the action around that actor's estimate ``a0(s)``. The
+    magnitude 0.3 (docs/experiments/2026-11-23_ddpg_cpu_degrades_actor.md). A pre-trained actor already
+    reads the kernel, so this critic only has to learn how the reward varies with the action around that
+    actor's estimate ``a0(s)``. The
     encoder is frozen (no gradients, saved with the critic); it is not the actor being trained, which
     moves away from it.
     """

@@ -6,7 +6,8 @@ sigma of the nearest isotropic Gaussian (least squares over a grid of sigmas).
     python scripts/sigma_estimates.py --estimator runs/actor_code/actor.safetensors --data ../shared/data/test/Set5
 
 Prints JSON: the command, the mean and mean absolute relative error of sigma, the fraction within
-AMNet's tolerance (-5% .. +2%, see DEVELOPERS.md), and the estimated sigma per image and true sigma.
+AMNet's tolerance (-5% .. +2%, see docs/experiments/2026-11-22_kernel_precision.md), and the estimated
+sigma per image and true sigma.
 An estimator whose rows move with the image more than with sigma reads content, not blur.
 """
 

@@ -15,6 +15,12 @@ card's method (e.g. `--rename renderers/weights/amnet_adain_x4.json:gt=gt-adain`
 
 Writes OUT.md (the table, then the source commands) and OUT.json (the command of this script, the
 merged records and summary, and each card's command), and prints the markdown.
+
+    python scripts/table2_from_cards.py --results docs/results.md
+
+writes the project's results page: every table of RESULTS below, from the shipped cards (and
+`docs/evaluations/`), and a table of the shipped models' training records. A test regenerates it and
+compares, so the page cannot drift from the cards.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -64,15 +71,107 @@ def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6,
     return out, metrics or [], commands
 
 
+ROOT = Path(__file__).resolve().parents[1]
+R, A = "renderers/weights/", "agents/weights/"
+# (title, [(card or evaluation file, card key or None for an `evaluate --json` file, {method: row label})], notes)
+RESULTS = [
+    ("Table 2: blind SR, x4, Gaussian8 (PSNR-Y / SSIM-Y), renderer `amnet_x4`",
+     [(R + "amnet_x4.json", "gaussian8", {}), (A + "kenet_x4.json", "gaussian8", {}),
+      (R + "dan_x4.json", "gaussian8", {}), ("docs/evaluations/fixed_2.2.eval.json", None, {}),
+      (A + "actor_psnr_x4.json", "gaussian8", {}), (A + "actor_niqe_x4.json", "gaussian8", {})],
+     "`gt` renders with the true kernel (the non-blind upper bound). `fixed` is AMNet with one width, 2.2, for "
+     "every image, chosen on Set5: a floor, not a blind method. `amnet-rl` is `actor_psnr_x4` (supervised "
+     "pre-training only); `amgan-rl` is `actor_niqe_x4` with AMGAN, which optimises NIQE, not PSNR."),
+    ("Table 2 with the robust renderer `amnet_robust_x4`",
+     [(R + "amnet_robust_x4.json", "gaussian8_robust", {})],
+     "`amnet_x4` fine-tuned while shown, 30% of the time, the code of a wider kernel than the true one, so an "
+     "over-estimated width costs little. Its code-blur setting was chosen on Set14's foreman."),
+    ("Table 3 analogue: NIQE (lower is better), x4, Gaussian8",
+     [(R + "amgan_x4.json", "amnet_vs_amgan", {}), (A + "actor_niqe_x4.json", "gaussian8", {})],
+     "`gt`: AMNet with the true kernel; `amgan-gt`: AMGAN with the true kernel; `amgan-rl`: AMGAN with the "
+     "width `actor_niqe_x4` chose (4,096 episodes of one-step DDPG on the NIQE reward; the paper: 480,000)."),
+    ("Table 4 analogue: AMLayer against AdaIN, x4, sigma = 1.8, the true kernel",
+     [(R + "amnet_x4.json", "table4", {"gt": "gt (AMLayer, amnet_x4)"}),
+      (R + "amnet_adain_x4.json", "table4", {"gt": "gt (AdaIN, amnet_adain_x4)"})],
+     "The same recipe, seed and 8,000 iterations; only the modulation differs (Eq. 7 against Eq. 4)."),
+    ("Table 1 analogue: the renderer with the true kernel at sigma 0.2 / 1.3 / 2.6",
+     [(R + "amnet_x4.json", "table1", {})], "Per kernel width; the paper's AMNet reaches 32.28-32.46 dB on Set5."),
+]
+
+
+def _row_metrics(records, wanted=("psnr", "ssim", "niqe")):
+    return [m for m in wanted if all(m in r for r in records)]
+
+
+def _hours(seconds) -> str:
+    if not seconds:
+        return "-"
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def results_page() -> str:
+    """docs/results.md: every table of RESULTS and the shipped models' training records, from the cards."""
+    out = ["# Results", "",
+           "Generated from the shipped models' cards by `python scripts/table2_from_cards.py --results "
+           "docs/results.md`; do not edit by hand. Every figure was measured by `blindsr-gym evaluate` (the "
+           "command is listed under each table) on Set5, Set14 and BSD100. Settings were chosen on Set14; "
+           "BSD100 is the test set.", ""]
+    for title, sources, note in RESULTS:
+        cards = []
+        for path, key, labels in sources:
+            card = json.loads((ROOT / path).read_text())
+            ev = card if key is None else card["evaluation"][key]
+            recs = [dict(r, method=labels.get(r["method"], r["method"])) for r in ev["records"]]
+            cards.append((path, {"records": recs, "command": ev["command"]}))
+        records, _, commands = merge(cards, key="")
+        by_kernel = "Table 1" in title
+        md = to_markdown(records, _row_metrics(records) if "NIQE" not in title else ["niqe"], by_kernel=by_kernel)
+        out += [f"## {title}", "", note, "", md.rstrip("\n"), "", "Measured by:", ""]
+        out += [f"- `{c}`" for c in dict.fromkeys(commands)] + [""]
+    out += ["## Shipped models", "",
+            "From each card's `training` record (`renderers/weights/*.json`, `agents/weights/*.json`). A model "
+            "continued from another names it; iterations, wall time and hardware are then this model's own "
+            "session, and the earlier one's follow.", "",
+            "| model | parameters | iterations | wall time | hardware | data | continued from |",
+            "|---|---|---|---|---|---|---|"]
+    for path in sorted((ROOT / "renderers/weights").glob("*.json")) + sorted((ROOT / "agents/weights").glob("*.json")):
+        card = json.loads(path.read_text())
+        t = card.get("training", {})
+        its = t.get("iterations")
+        its = f"{its:,}" + (f" ({t['episodes']:,} episodes)" if t.get("episodes") else "") if its else "-"
+        data = str(t.get("data") or t.get("env_kwargs", {}).get("dataset") or "-")
+        data = re.sub(r"\.\./shared/data/train,? ?", "", data).replace(" ()", "") or "BSD200 + T91"
+        init = t.get("init") or t.get("init_actor")
+        before = t.get("init_training", {}).get("training")
+        init = f"`{Path(init).stem}`" if init else "-"
+        if before:
+            init += (f" ({before['iterations']:,} iterations, {_hours(before.get('wall_time_s'))}, "
+                     f"{before.get('hardware', '-')})")
+        out.append(f"| `{path.stem}` | {card.get('parameters', 0):,} | {its} | {_hours(t.get('wall_time_s'))} | "
+                   f"{t.get('hardware', '-')} | {data} | {init} |")
+    out.append("")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("cards", nargs="+",
+    p.add_argument("--results", default=None, metavar="OUT.md",
+                   help="write the results page (every table, from the shipped cards) to OUT.md instead")
+    p.add_argument("cards", nargs="*",
                    help="model card .json files (next to the shipped .safetensors) or `evaluate --json` files")
     p.add_argument("--key", default="gaussian8", help="the evaluation stored under this card key")
-    p.add_argument("--out", required=True, help="writes OUT.md and OUT.json")
+    p.add_argument("--out", help="writes OUT.md and OUT.json")
     p.add_argument("--rename", action="append", default=[], metavar="CARD:METHOD=NEW",
                    help="label CARD's METHOD rows NEW (two renderers' gt rows side by side)")
     a = p.parse_args(argv)
+    if a.results:
+        from blindsr_gym.fileio import write_text
+
+        write_text(a.results, results_page())
+        print(f"wrote {a.results}")
+        return 0
+    if not a.cards or not a.out:
+        p.error("give the cards and --out (or --results OUT.md)")
     rename = {}
     for spec in a.rename:
         card, sep, rest = spec.rpartition(":")

@@ -1,4 +1,5 @@
 import configparser
+import importlib.util
 import json
 import subprocess
 import sys
@@ -66,20 +67,54 @@ def test_cli_reports_bad_input():
     assert out.returncode == 2 and "192x192" in out.stderr
 
 
-def test_readme_environment_example_runs_as_written():
-    """The README's first environment example, extracted and run in a fresh interpreter (so the
-    registration idiom it shows is what makes the bare id work)."""
+def test_readme_code_blocks_run_as_written(tmp_path):
+    """Every Python block of the README, extracted and run in a fresh interpreter in an empty folder (so the
+    registration idiom it shows is what makes the bare ids work, and what it writes is checked)."""
     import re
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("## The environments"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    assert 'gym.make("BlindSR-PSNR-v0")' in code and "import blindsr_gym" in code
-    out = subprocess.run([sys.executable, "-c", code + "\nprint('ran', type(reward).__name__, venv.num_envs)"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "ran float 64" in out.stdout
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(blocks) == 2 and all("import blindsr_gym" in b for b in blocks)
+    checks = ["\nfrom blindsr_gym.agents import load_actor\n"
+              "a = load_actor('runs/td3/actor.safetensors')\n"
+              "print('ran', type(a).__name__, a.window)",
+              "\nprint('ran', type(reward).__name__, info['reward_name'])"]
+    for code, check, want in zip(blocks, checks, ["ran SB3Actor (64, 64)", "ran float"], strict=True):
+        out = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=600,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert want in out.stdout, out.stdout
+
+
+def test_readme_is_short_and_its_links_and_results_hold():
+    """The README stays at its peers' size (<= 12 KB), its relative links resolve, and its results table is
+    rows of docs/results.md (generated from the model cards), not numbers of its own."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    assert len(readme.encode()) <= 12_000
+    links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme)
+    assert links and not [link for link in links if not (root / link).exists()]
+    results = (root / "docs" / "results.md").read_text()
+    rows = [line for line in readme.splitlines() if re.match(r"\| \w[\w-]* \| \d", line)]
+    assert len(rows) == 5 and not [r for r in rows if r not in results]
+
+
+def test_generated_docs_are_current():
+    """docs/results.md and docs/cli.md are what their generators write now (the cards and the parser)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for script, what in (("table2_from_cards.py", "results_page"), ("cli_doc.py", "cli_page")):
+        spec = importlib.util.spec_from_file_location(script[:-3], root / "scripts" / script)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        page = getattr(mod, what)()
+        name = "results.md" if what == "results_page" else "cli.md"
+        assert (root / "docs" / name).read_text() == page, f"docs/{name} is stale: run python scripts/{script}"
 
 
 def test_contributing_examples_run_and_do_what_they_say():
@@ -120,3 +155,26 @@ def test_every_cli_flag_has_help_text():
     assert not any(missing.values()), missing
     for sp in sub.choices.values():
         assert sp.format_help()  # every help string formats (no stray % in it)
+
+
+def test_no_trainer_imports_another_trainer():
+    """The trainers share blindsr_gym.synthesis, blindsr_gym.training and agents/rollouts.py, never each other
+    (agents/train.py, the command that dispatches to DDPG or SB3, is not a trainer)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    trainers = {"renderers/train.py": "blindsr_gym.renderers.train", "agents/ddpg.py": "blindsr_gym.agents.ddpg",
+                "agents/pretrain.py": "blindsr_gym.agents.pretrain", "agents/sb3.py": "blindsr_gym.agents.sb3"}
+    for path, own in trainers.items():
+        package = own.rsplit(".", 1)[0]
+        imported = set()
+        for node in ast.walk(ast.parse((root / path).read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = package.rsplit(".", node.level - 1)[0] + ("." + base if base else "")
+                imported |= {base} | {f"{base}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+        others = set(trainers.values()) - {own}
+        assert not imported & others, f"{path} imports {imported & others}"
