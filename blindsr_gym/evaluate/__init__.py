@@ -26,9 +26,9 @@ also get ``kernel_psnr``: the PSNR of the estimated kernel against the true one 
 figure). ``--figures DIR`` writes one visual comparison panel per (dataset, kernel): an image's
 centre crop from every method next to the HR.
 
-Long evaluations write ``--log FILE`` as they go, one JSON line per (method, dataset, image, kernel); ``--resume`` continues a
-log that stopped, recomputing nothing in it, so a run can be split over sessions and still report the
-means an uninterrupted run would. The JSON's ``wall_s`` is this run's; ``method_s`` sums each method's
+Long evaluations write ``--log FILE`` as they go, one JSON line per (method, dataset, image, kernel);
+``--resume`` continues a log that stopped, recomputing nothing in it, so a run can be split over sessions
+and still report the means an uninterrupted run would. The JSON's ``wall_s`` is this run's; ``method_s`` sums each method's
 seconds over all the log.
 
     blindsr-gym evaluate --data ../shared/data/test/Set5 --kernels gaussian8 --methods bicubic,gt \\
