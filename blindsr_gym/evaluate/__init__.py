@@ -28,8 +28,8 @@ centre crop from every method next to the HR.
 
 Long evaluations write ``--log FILE`` as they go, one JSON line per (method, dataset, image, kernel);
 ``--resume`` continues a log that stopped, recomputing nothing in it, so a run can be split over sessions
-and still report the means an uninterrupted run would. The JSON's ``wall_s`` is this run's; ``method_s`` sums each method's
-seconds over all the log.
+and still report the means an uninterrupted run would. The JSON's ``wall_s`` is this run's; ``method_s``
+sums each method's seconds over all the log.
 
     blindsr-gym evaluate --data ../shared/data/test/Set5 --kernels gaussian8 --methods bicubic,gt \\
         --renderer amnet_x4 --metrics psnr,ssim --json out.json --markdown out.md
