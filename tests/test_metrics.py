@@ -274,3 +274,36 @@ def test_register_metric_reads_the_reference_from_the_signature():
     with pytest.raises(ValueError, match="scores sr alone, but needs_reference=True"):
         register_metric("_test_bad", lambda sr: sr.mean(dim=(1, 2, 3)), lower_better=True, needs_reference=True,
                         overwrite=True)
+
+
+def test_metric_options_pass_through_and_unknown_ones_are_named():
+    from blindsr_gym.errors import InputError
+    from blindsr_gym.metrics import at_scale, get_metric, niqe, psnr
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 3, 40, 40, generator=g)
+    sr = (hr + 0.05 * torch.randn(2, 3, 40, 40, generator=g)).clamp(0, 1)
+    assert torch.equal(get_metric("psnr", crop_border=2)(sr, hr), psnr(sr, hr, crop_border=2))
+    assert not torch.equal(psnr(sr, hr, crop_border=2), psnr(sr, hr, crop_border=4))
+    assert get_metric("psnr").options == {}  # the registry's metric is not changed by a caller's options
+    with pytest.raises(InputError, match="takes no option crop; its options are crop_border, y_channel"):
+        get_metric("psnr", crop=2)
+    # at a scale, fidelity metrics crop that many pixels (unless told otherwise); no-reference ones are untouched
+    assert at_scale(get_metric("ssim"), 2).options == {"crop_border": 2}
+    assert at_scale(get_metric("psnr", crop_border=0), 2).options == {"crop_border": 0}
+    assert at_scale(get_metric("niqe"), 4) == get_metric("niqe") and get_metric("niqe").fn is niqe
+
+
+def test_a_x2_env_scores_its_psnr_reward_with_a_border_of_2():
+    import numpy as np
+
+    from blindsr_gym.envs import BlindSREnv
+    from blindsr_gym.metrics import psnr
+    from blindsr_gym.renderers import build_renderer
+
+    env = BlindSREnv(renderer=build_renderer("bicubic", scale=2), metric="psnr", lr_size=32, device="cpu")
+    env.reset(seed=0)
+    _, reward, *_, info = env.step(np.zeros(15, np.float32))
+    want = psnr(env._sr, env._hr, crop_border=2) - psnr(env._sr_gt, env._hr, crop_border=2)
+    assert reward == pytest.approx(float(want[0]), abs=1e-9) and info["psnr"] == pytest.approx(float(
+        psnr(env._sr, env._hr, crop_border=2)[0]), abs=1e-9)

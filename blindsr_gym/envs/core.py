@@ -24,6 +24,7 @@ from blindsr_gym.errors import InputError, InputTypeError
 from ..data import ImageFolder, ImageSource, builtin
 from ..degradation import eq1, imresize
 from ..kernels import KernelFamily, get_family, isotropic_gaussian
+from ..metrics import at_scale
 from ..rewards import Reward, make_reward
 from ..synthesis import DeviceImages
 from ..utils import check_finite, resolve_device, to_uint8
@@ -91,7 +92,8 @@ class EnvCore:
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
             raise InputError(f"noise must be a noise sigma >= 0 in 8-bit levels, got {noise!r}")
         self.noise = float(noise)
-        self.reward: Reward = make_reward(metric, reward_mode)
+        reward = make_reward(metric, reward_mode)  # fidelity metrics crop `scale` pixels, as the papers score
+        self.reward: Reward = Reward([(at_scale(m, self.scale), w) for m, w in reward.terms], reward.mode)
 
         self.real_lr = lr_dataset is not None
         if self.real_lr:
@@ -222,11 +224,12 @@ class EnvCore:
 
     def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> np.ndarray:
         """PSNR-Y against HR (border = scale) for ``info``; reuses the reward's own PSNR pass when it is
-        the same computation (the native metric at x4), so a PSNR reward is not scored twice."""
+        the same computation, so a PSNR reward is not scored twice."""
         from ..metrics import psnr
 
-        same = any(m.name == "psnr" and m.fn is psnr for m, _ in self.reward.terms)
-        if self.scale == 4 and "psnr" in scores and same:
+        same = any(m.name == "psnr" and m.fn is psnr and m.options == {"crop_border": self.scale}
+                   for m, _ in self.reward.terms)
+        if "psnr" in scores and same:
             return scores["psnr"].numpy()
         return psnr(sr, hr, crop_border=self.scale).cpu().numpy()
 

@@ -16,7 +16,7 @@ from blindsr_gym.errors import InputError
 from ..data import ImageFolder, ImageSource, builtin
 from ..degradation import degrade
 from ..kernels import gaussian8_sigmas, isotropic_gaussian, kernel_psnr
-from ..metrics import get_metric
+from ..metrics import at_scale, get_metric
 from ..utils import check_finite, to_tensor
 from .log import PerImageLog
 from .methods import Method
@@ -66,10 +66,8 @@ def _score(m: Method, lr: torch.Tensor, k: torch.Tensor, hr: torch.Tensor, mets,
     check_finite(sr, f"method {m.name}'s SR image")
     values = {}
     for met in mets:
-        if met.name in ("psnr", "ssim"):  # fidelity on the Y channel, the border cropped
-            v = met.fn(sr, hr, crop_border=scale)
-        else:
-            v = met(sr, hr) if met.needs_reference else met(sr)
+        met = at_scale(met, scale)  # fidelity metrics crop `scale` pixels, as the SR papers score
+        v = met(sr, hr) if met.needs_reference else met(sr)
         values[met.name] = float(v.reshape(-1)[0])
     if k_hat is not None:
         kp = kernel_psnr(k_hat.detach().float().cpu().reshape(1, *k.shape), k[None].float().cpu())

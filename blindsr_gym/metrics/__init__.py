@@ -5,9 +5,9 @@
 
 from .fidelity import psnr, ssim
 from .niqe import niqe
-from .registry import Metric, get_metric, list_metrics, register_metric
+from .registry import Metric, at_scale, get_metric, list_metrics, register_metric
 
-__all__ = ["Metric", "get_metric", "list_metrics", "register_metric", "niqe", "psnr", "ssim"]
+__all__ = ["Metric", "at_scale", "get_metric", "list_metrics", "register_metric", "niqe", "psnr", "ssim"]
 
 register_metric("niqe", niqe, lower_better=True, needs_reference=False,
                 description="NIQE (MATLAB release, rgb2gray), no-reference; lower is better")

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from blindsr_gym.errors import InputError, UnknownNameError
 
-__all__ = ["Metric", "register_metric", "get_metric", "list_metrics"]
+__all__ = ["Metric", "register_metric", "get_metric", "list_metrics", "at_scale"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class Metric:
     """An image-quality metric: ``metric(sr, hr=None)`` returns a float tensor of shape ``[N]``.
 
     ``sr`` / ``hr``: float NCHW RGB in [0, 1]. ``needs_reference``: the metric compares against
-    ``hr`` (full-reference); otherwise ``hr`` is ignored (no-reference).
+    ``hr`` (full-reference); otherwise ``hr`` is ignored (no-reference). ``options``: keyword arguments
+    passed to ``fn`` on every call (``get_metric("psnr", crop_border=2)``).
     """
 
     name: str
@@ -29,6 +30,7 @@ class Metric:
     lower_better: bool
     needs_reference: bool = False
     description: str = ""
+    options: dict = field(default_factory=dict)
 
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> torch.Tensor:
         if not isinstance(sr, torch.Tensor) or sr.dim() != 4 or not sr.is_floating_point():
@@ -41,9 +43,9 @@ class Metric:
             if not isinstance(hr, torch.Tensor) or hr.shape != sr.shape:
                 raise InputError(f"{self.name}: hr must be a tensor of the same shape as sr "
                                  f"{tuple(sr.shape)}, got {getattr(hr, 'shape', type(hr).__name__)}")
-            out = self.fn(sr, hr)
+            out = self.fn(sr, hr, **self.options)
         else:
-            out = self.fn(sr)
+            out = self.fn(sr, **self.options)
         out = torch.as_tensor(out).reshape(-1)
         if out.numel() != sr.shape[0]:
             raise RuntimeError(f"metric {self.name!r} returned {out.numel()} values for {sr.shape[0]} images")
@@ -81,7 +83,7 @@ def register_metric(name: str, fn: Callable | Metric, lower_better: bool | None 
         raise InputError(f"metric {name!r} is already registered; pass overwrite=True to replace it")
     if isinstance(fn, Metric):
         metric = fn if fn.name == name else Metric(name, fn.fn, fn.lower_better, fn.needs_reference,
-                                                   fn.description)
+                                                   fn.description, dict(fn.options))
     else:
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
@@ -104,19 +106,53 @@ def list_metrics() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_metric(name: str | Metric) -> Metric:
-    """A metric by name (``"niqe"``, ``"psnr"``, ``"ssim"``, ``"pyiqa:<name>"``, or a registered one)."""
+def _keyword_options(fn: Callable) -> set[str] | None:
+    """The keyword arguments ``fn`` accepts besides the images (None: any, it takes ``**kwargs``)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.default is not inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)} - {"hr"}
+
+
+def get_metric(name: str | Metric, **options) -> Metric:
+    """A metric by name (``"niqe"``, ``"psnr"``, ``"ssim"``, ``"pyiqa:<name>"``, or a registered one), with
+    ``options`` for its function, e.g. ``get_metric("psnr", crop_border=2)`` or ``get_metric("pyiqa:lpips",
+    device="cuda")``; an option the metric does not take is an error naming those it does."""
     if isinstance(name, Metric):
-        return name
-    if not isinstance(name, str):
+        metric = name
+    elif not isinstance(name, str):
         raise TypeError(f"metric must be a name or a Metric, got {type(name).__name__}")
-    if name.startswith("pyiqa:"):
+    elif name.startswith("pyiqa:"):
         from .pyiqa_adapter import pyiqa_metric
 
-        return pyiqa_metric(name[len("pyiqa:"):])
-    if name not in _REGISTRY:
+        metric = pyiqa_metric(name[len("pyiqa:"):], device=str(options.pop("device", "cpu")))
+    elif name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownNameError(f"unknown metric {name!r}{hint} Registered: {', '.join(list_metrics())}; "
-                       "pyiqa metrics as 'pyiqa:<name>'")
-    return _REGISTRY[name]
+                               "pyiqa metrics as 'pyiqa:<name>'")
+    else:
+        metric = _REGISTRY[name]
+    if not options:
+        return metric
+    accepted = _keyword_options(metric.fn)
+    unknown = sorted(set(options) - accepted) if accepted is not None else []
+    if unknown:
+        raise InputError(f"metric {metric.name!r} takes no option {', '.join(unknown)}; its options are "
+                         f"{', '.join(sorted(accepted)) or 'none'}")
+    return replace(metric, options={**metric.options, **options})
+
+
+def at_scale(metric: Metric, scale: int) -> Metric:
+    """``metric`` as the SR papers score at ``scale``: a full-reference metric that takes ``crop_border``
+    (PSNR, SSIM) crops ``scale`` pixels unless its options already say otherwise; others unchanged."""
+    accepted = _keyword_options(metric.fn)
+    if metric.needs_reference and "crop_border" not in metric.options and accepted and "crop_border" in accepted:
+        return replace(metric, options={**metric.options, "crop_border": int(scale)})
+    return metric
