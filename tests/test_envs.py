@@ -274,3 +274,21 @@ def test_vector_env_api_checks():
         venv.reset(seed=[1, 2])
     _, _, _, _, info = venv.step(np.full((3, 15), 2.0, np.float32))
     assert info["final_info"]["action_clipped"].all()
+
+
+def test_one_env_config_builds_both_envs_and_unknown_arguments_are_named():
+    from dataclasses import replace
+
+    from blindsr_gym.envs import EnvConfig
+    from blindsr_gym.errors import InputTypeError
+
+    cfg = EnvConfig(metric="psnr", **FAKE)
+    single, same = BlindSREnv(cfg), BlindSREnv(metric="psnr", **FAKE)
+    assert single.core.config == same.core.config == cfg
+    obs_a, _ = single.reset(seed=3)
+    obs_b, _ = same.reset(seed=3)
+    assert np.array_equal(obs_a, obs_b)
+    venv = BlindSRVectorEnv(num_envs=2, config=cfg, lr_size=32)  # keywords override the config's fields
+    assert venv.core.config == replace(cfg, lr_size=32) and venv.single_observation_space.shape == (32, 32, 3)
+    with pytest.raises(InputTypeError, match="unknown environment argument.*lr_sise.*lr_size"):
+        BlindSREnv(lr_sise=32, **FAKE)

@@ -12,7 +12,7 @@ from gymnasium import spaces
 from blindsr_gym.errors import InputError
 
 from ..utils import to_uint8
-from .core import EnvCore, Episode
+from .core import EnvConfig, EnvCore, Episode
 
 
 class BlindSREnv(gym.Env):
@@ -60,6 +60,8 @@ class BlindSREnv(gym.Env):
     (``lr_dataset``) there is no HR and no true kernel, and those keys are absent.
 
     ## Arguments
+    An :class:`~blindsr_gym.envs.EnvConfig` (``BlindSREnv(config)``) or its fields as keywords (as
+    ``gym.make`` passes them; keywords override a given config's fields):
     - ``renderer``: ``"amnet_x4"``, ``"amgan_x4"``, a checkpoint path, ``"bicubic"`` (a code-dependent
       sharpening fake for tests), or a module with ``.codec`` and ``.scale``.
     - ``metric``: ``"psnr"``, ``"ssim"``, ``"niqe"``, ``"pyiqa:<name>"``, a registered name, a
@@ -77,14 +79,11 @@ class BlindSREnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
 
-    def __init__(self, renderer="amnet_x4", metric="psnr", reward_mode: str = "relative", dataset=None,
-                 lr_dataset=None, scale: int | None = None, lr_size: int = 64, kernel_family="isotropic",
-                 noise: float = 0.0, device="auto", precision: str = "fp32", render_mode: str | None = None):
+    def __init__(self, config: EnvConfig | None = None, *, render_mode: str | None = None, **kwargs):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise InputError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
-        self.core = EnvCore(renderer, metric, reward_mode, dataset, lr_dataset, scale, lr_size, kernel_family,
-                            noise, device, precision)
+        self.core = EnvCore(config, **kwargs)
         c = self.core
         self.observation_space = spaces.Box(0, 255, (c.lr_size, c.lr_size, 3), np.uint8)
         self.action_space = spaces.Box(-1.0, 1.0, (c.codec.length,), np.float32)

@@ -12,8 +12,9 @@ window and kernel, and a batch of episodes is cut and degraded there in one pass
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,14 +68,47 @@ class Episode:
     noise_draw: np.ndarray | None = None  # the episode's standard-normal noise [3, h, w] when noise > 0
 
 
-class EnvCore:
-    """Holds the renderer, reward, data and kernel family of an environment."""
+@dataclass
+class EnvConfig:
+    """What defines an environment's episodes and reward: the keyword arguments of :class:`BlindSREnv`,
+    :class:`BlindSRVectorEnv` and ``gym.make`` (the class docstring of BlindSREnv describes each)."""
 
-    def __init__(self, renderer="amnet_x4", metric="psnr", reward_mode: str = "relative", dataset=None,
-                 lr_dataset=None, scale: int | None = None, lr_size: int = 64,
-                 kernel_family: str | KernelFamily = "isotropic", noise: float = 0.0, device="auto",
-                 precision: str = "fp32"):
-        self.device = resolve_device(device)
+    renderer: Any = "amnet_x4"  # shipped name, checkpoint path, "bicubic" (the fake) or a module
+    metric: Any = "psnr"  # a metric name, a Metric, or a dict of weights (a composite reward)
+    reward_mode: str = "relative"  # "relative" (Eq. 8) or "absolute"
+    dataset: Any = None  # folder of HR images or an ImageSource; None: the built-in photographs
+    lr_dataset: Any = None  # folder of real LR images instead (absolute no-reference rewards only)
+    scale: int | None = None  # must match the renderer's; None: the renderer's
+    lr_size: int = 64  # side of the LR observation
+    kernel_family: Any = "isotropic"  # "isotropic", "anisotropic", "dan_setting2" or a KernelFamily
+    noise: float = 0.0  # additive noise sigma in 8-bit levels
+    device: Any = "auto"  # "auto": CUDA when present
+    precision: str = "fp32"  # "fp32", or "bf16" autocast for the renderer
+
+    @classmethod
+    def build(cls, config: EnvConfig | None = None, **overrides) -> EnvConfig:
+        """``config`` (default: the defaults) with ``overrides``; an unknown keyword is named."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise InputTypeError(f"unknown environment argument(s) {', '.join(unknown)}; the arguments are "
+                                 f"{', '.join(sorted(names))}")
+        if config is not None and not isinstance(config, EnvConfig):
+            raise InputTypeError(f"config must be an EnvConfig, got {type(config).__name__}")
+        return replace(config or cls(), **overrides)
+
+
+class EnvCore:
+    """Holds the renderer, reward, data and kernel family of an environment, built from an
+    :class:`EnvConfig` (or its fields as keywords)."""
+
+    def __init__(self, config: EnvConfig | None = None, **overrides):
+        self.config = cfg = EnvConfig.build(config, **overrides)
+        renderer, metric, reward_mode, dataset, lr_dataset = (cfg.renderer, cfg.metric, cfg.reward_mode,
+                                                              cfg.dataset, cfg.lr_dataset)
+        scale, lr_size, kernel_family, noise, precision = (cfg.scale, cfg.lr_size, cfg.kernel_family, cfg.noise,
+                                                           cfg.precision)
+        self.device = resolve_device(cfg.device)
         self.renderer = resolve_renderer(renderer, self.device)
         # NHWC convolutions: faster with oneDNN on the CPU and with cuDNN's tensor-core kernels on a GPU
         self.renderer = self.renderer.to(memory_format=torch.channels_last)

@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 from blindsr_gym.errors import InputError
 
 from ..utils import to_uint8
-from .core import EnvCore
+from .core import EnvConfig, EnvCore
 
 
 class BlindSRVectorEnv(VectorEnv):
@@ -38,14 +38,15 @@ class BlindSRVectorEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1, "autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs):
+    def __init__(self, num_envs: int = 1, config: EnvConfig | None = None, render_mode: str | None = None,
+                 **kwargs):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise InputError(f"num_envs must be a positive integer, got {num_envs!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise InputError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
-        self.core = c = EnvCore(**kwargs)
+        self.core = c = EnvCore(config, **kwargs)
         self.single_observation_space = spaces.Box(0, 255, (c.lr_size, c.lr_size, 3), np.uint8)
         self.single_action_space = spaces.Box(-1.0, 1.0, (c.codec.length,), np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
