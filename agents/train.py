@@ -24,27 +24,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algo", default="ddpg", choices=ALGO_CHOICES,
                    help="ddpg: ours (Eq. 11); sb3:td3/sac/ddpg/ppo: Stable-Baselines3")
     p.add_argument("--steps", type=int, required=True, help="env steps (episodes) to train for")
-    p.add_argument("--logdir", required=True, help="TensorBoard logs, checkpoints, the actor")
+    p.add_argument("--out", "--logdir", dest="logdir", required=True,
+                   help="run folder: TensorBoard logs, checkpoints, the actor (--logdir: the same)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --logdir (refused if its setting differs); sb3: its checkpoints are "
+                   help="continue the run in --out (refused if its setting differs); sb3: its checkpoints are "
                         "pickles, so resume only run folders you trust")
     p.add_argument("--num-envs", type=int, default=None, help="episodes per batched env step (ddpg: 96, sb3: 16)")
     p.add_argument("--renderer", default=None, help="override the env's renderer (shipped name, path, 'bicubic')")
     p.add_argument("--metric", default=None, help="override the env's reward metric")
-    p.add_argument("--dataset", default=None, help="HR training images (default: the built-in images)")
-    p.add_argument("--eval-dataset", default=None, help="HR images for the validation episodes")
+    p.add_argument("--data", "--dataset", dest="dataset", default=None,
+                   help="HR training images (default: the built-in images)")
+    p.add_argument("--val-data", "--eval-dataset", dest="eval_dataset", default=None,
+                   help="HR images for the validation episodes")
     p.add_argument("--lr-size", type=int, default=None, help="override the env's LR crop side (default 64)")
     p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
                    help="the env's rendering precision (bf16 autocast: ~1.5x faster on CPUs with AMX/AVX512-BF16)")
     p.add_argument("--eval-episodes", type=int, default=64, help="episodes of each validation (fixed seed)")
-    p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default: steps/10)")
+    p.add_argument("--val-every", "--eval-every", dest="eval_every", type=int, default=None,
+                   help="env steps between validations (default: steps/10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks, exploration and episodes")
     p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     g = p.add_argument_group("DDPG (--algo ddpg)")
     g.add_argument("--critic-loss", default="eq11", choices=["eq11", "eq10"],
                    help="eq11: the paper's sign-penalised loss; eq10: plain squared error")
-    g.add_argument("--batch-size", type=int, default=96, help="transitions per update (paper: 96)")
+    g.add_argument("--batch", "--batch-size", dest="batch_size", type=int, default=96,
+                   help="transitions per update (paper: 96)")
     g.add_argument("--actor-lr", type=float, default=1e-5, help="actor learning rate (decays to 1%%)")
     g.add_argument("--critic-lr", type=float, default=1e-4, help="critic learning rate (decays to 1%%)")
     g.add_argument("--exploration-noise", type=float, default=0.1,

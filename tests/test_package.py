@@ -178,3 +178,22 @@ def test_no_trainer_imports_another_trainer():
                 imported |= {a.name for a in node.names}
         others = set(trainers.values()) - {own}
         assert not imported & others, f"{path} imports {imported & others}"
+
+
+def test_the_commands_share_one_vocabulary_of_flags():
+    """Every trainer takes the same names for the same things (older spellings stay as aliases)."""
+    import argparse
+
+    from blindsr_gym.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    shared = {"--out", "--data", "--batch", "--val-data", "--seed", "--device", "--threads", "--resume",
+              "--no-progress"}
+    for name in ("train", "train-renderer", "pretrain-actor", "train-kenet"):
+        flags = {s for a in sub.choices[name]._actions for s in a.option_strings}
+        assert shared <= flags, (name, shared - flags)
+    train = sub.choices["train"]
+    new = train.parse_args(["--steps", "8", "--out", "r", "--batch", "4", "--data", "d", "--val-data", "v"])
+    old = train.parse_args(["--steps", "8", "--logdir", "r", "--batch-size", "4", "--dataset", "d",
+                            "--eval-dataset", "v"])
+    assert {k: v for k, v in vars(new).items() if k != "func"} == {k: v for k, v in vars(old).items() if k != "func"}
