@@ -215,9 +215,8 @@ class SelfEnsemble(nn.Module):
     and 90-degree rotations of the LR image (an isotropic kernel is invariant to them, the convolutions are
     not), then the action of that width. 8x the actor's cost; the renderer still runs once.
 
-    Not uniformly better (``python scripts/per_image_gap.py --data ../shared/data/test/SET --ensemble``, the
-    mean PSNR gap to the true kernel with ``actor_psnr_x4``, Gaussian8): Set14 0.85 -> 0.64 dB, but Set5
-    0.02 -> 0.13 (butterfly 0.34 -> 1.03) and BSD100 0.22 -> 0.23. ``evaluate --methods amnet-rl-ens``."""
+    Not uniformly better than the actor alone (docs/experiments/2026-11-23_self_ensemble.md).
+    ``evaluate --methods amnet-rl-ens``."""
 
     def __init__(self, actor: Actor):
         super().__init__()

@@ -91,8 +91,7 @@ class PretrainConfig:
 
     def lr_at(self, step: int) -> float:
         """The learning rate of step ``step`` (0-based): a function of the step alone, so a resume follows it."""
-        done = min(max(step - self.lr_decay_from, 0), self.iters - self.lr_decay_from)
-        return decayed(self.lr, self.lr_decay, done, self.iters - self.lr_decay_from)
+        return decayed(self.lr, self.lr_decay, step, self.iters, start=self.lr_decay_from)
 
     def __post_init__(self):
         if self.model not in MODELS:

@@ -23,7 +23,7 @@ import torch
 from blindsr_gym.errors import InputError
 
 __all__ = ["ResumeError", "Run", "config_differences", "check_resume_config", "load_state", "resolve_amp",
-           "hardware_string", "decayed"]
+           "hardware_string", "decayed", "multistep"]
 
 #: Keys any trainer's resume may change: where things are and how often it reports; not what it learns.
 #: (A data folder may sit elsewhere on another machine; its images must be the same.)
@@ -119,9 +119,16 @@ def hardware_string(device: torch.device) -> str:
     return f"{name} (CPU), {torch.get_num_threads()} threads"
 
 
-def decayed(lr0: float, frac_to: float, it: int, total: int) -> float:
-    """Exponential decay from ``lr0`` at iteration 0 to ``lr0 * frac_to`` at ``total``."""
-    return lr0 * frac_to ** (it / max(total, 1))
+def decayed(lr0: float, frac_to: float, it: int, total: int, start: int = 0) -> float:
+    """Exponential decay: ``lr0`` up to iteration ``start``, then down to ``lr0 * frac_to`` at ``total`` (and
+    after). A function of the iteration alone, so a resumed run follows it."""
+    done = min(max(it - start, 0), total - start)
+    return lr0 * frac_to ** (done / max(total - start, 1))
+
+
+def multistep(lr0: float, gamma: float, milestones, it: int) -> float:
+    """Step decay: ``lr0 * gamma ** (number of milestones reached by iteration it)``."""
+    return lr0 * gamma ** sum(it >= m for m in milestones)
 
 
 class Run:

@@ -48,6 +48,7 @@ from blindsr_gym.training import (  # noqa: F401  (re-exported)
     check_resume_config,
     hardware_string,
     load_state,
+    multistep,
     resolve_amp,
 )
 from blindsr_gym.utils import resolve_device, to_tensor, weights_digest
@@ -118,7 +119,7 @@ class TrainConfig:
 def lr_at(cfg: TrainConfig, step: int, base: float | None = None) -> float:
     """The learning rate for ``step``: ``base * gamma ** (milestones passed)`` (``base``: ``cfg.lr``);
     a pure function of the step."""
-    return (cfg.lr if base is None else base) * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
+    return multistep(cfg.lr if base is None else base, cfg.lr_gamma, cfg.lr_milestones, step)
 
 
 # ------------------------------------------------------------------------------------------------
