@@ -94,27 +94,12 @@ class BlindSREnv(gym.Env):
     # -- API --------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        c = self.core
-        for _ in range(10):  # a flat crop can make a no-reference metric undefined (NaN): redraw it
-            ep = c.draw(self.np_random, options)
-            hr = c.hr_batch([ep])
-            lr = c.degrade([ep], hr)
-            code = c.codes([ep])
-            baseline = sr_gt = None
-            if not c.real_lr:
-                sr_gt = c.render(lr, code)
-                baseline = c.score(sr_gt, hr)
-                psnr_gt = float(c.hr_psnr(sr_gt, hr, baseline)[0])
-                if not all(torch.isfinite(v).all() for v in baseline.values()):
-                    continue
-            break
-        else:
-            raise InputError("10 crops in a row gave a non-finite baseline metric; is the dataset flat?")
-        self._episode, self._lr, self._hr, self._code_gt = ep, lr, hr, code
-        self._sr_gt, self._baseline, self._sr = sr_gt, baseline, None
-        self._psnr_gt = None if c.real_lr else psnr_gt
+        b = self.core.new_batch([self.np_random], options)  # a flat crop is redrawn (a NaN baseline)
+        self._episode, self._lr, self._hr, self._code_gt = b.episodes[0], b.lr, b.hr, b.codes_gt
+        self._sr_gt, self._baseline, self._sr = b.sr_gt, b.baseline, None
+        self._psnr_gt = None if b.psnr_gt is None else float(b.psnr_gt[0])
         self._done = False
-        return to_uint8(lr)[0], self._reset_info()
+        return to_uint8(b.lr)[0], self._reset_info()
 
     def step(self, action):
         if self._episode is None:

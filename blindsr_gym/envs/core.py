@@ -69,6 +69,21 @@ class Episode:
 
 
 @dataclass
+class Batch:
+    """The episodes of a reset, as both envs keep them (one for the single env): the LR observations, and
+    unless the input is real LR, the HR crops, the true kernels' codes, the renders with them (the
+    baseline), the baseline's scores and its PSNR against HR."""
+
+    episodes: list[Episode]
+    lr: torch.Tensor
+    hr: torch.Tensor | None = None
+    codes_gt: torch.Tensor | None = None
+    sr_gt: torch.Tensor | None = None
+    baseline: dict[str, torch.Tensor] | None = None
+    psnr_gt: np.ndarray | None = None
+
+
+@dataclass
 class EnvConfig:
     """What defines an environment's episodes and reward: the keyword arguments of :class:`BlindSREnv`,
     :class:`BlindSRVectorEnv` and ``gym.make`` (the class docstring of BlindSREnv describes each)."""
@@ -237,6 +252,39 @@ class EnvCore:
         if self.real_lr:
             return None
         return self.crops(episodes)
+
+    @torch.inference_mode()
+    def new_batch(self, rngs: list[np.random.Generator], options: dict | None = None) -> Batch:
+        """One episode per generator: draw, degrade, render and score the baseline; redraw (from the same
+        stream) only the episodes whose baseline is not finite (a flat crop under NIQE), at most 10 times.
+        A single env is a batch of one: both envs draw the same episodes from the same generator."""
+        n = len(rngs)
+        idx, eps, b = list(range(n)), [None] * n, None
+        for _ in range(10):
+            for i in idx:
+                eps[i] = self.draw(rngs[i], options)
+            sub = [eps[i] for i in idx]
+            hr = self.hr_batch(sub)
+            lr = self.degrade(sub, hr)
+            if self.real_lr:
+                return Batch(eps, lr)
+            codes = self.codes(sub)
+            sr_gt = self.render(lr, codes)
+            baseline = self.score(sr_gt, hr)
+            psnr_gt = self.hr_psnr(sr_gt, hr, baseline)
+            if b is None:
+                b = Batch(eps, lr, hr, codes, sr_gt, baseline, psnr_gt.copy())
+            else:
+                b.lr[idx], b.hr[idx], b.codes_gt[idx], b.sr_gt[idx] = lr, hr, codes, sr_gt
+                b.psnr_gt[idx] = psnr_gt
+                for k, v in baseline.items():
+                    b.baseline[k][idx] = v
+            ok = torch.stack([torch.isfinite(v) for v in baseline.values()]).all(0)
+            idx = [i for i, good in zip(idx, ok.tolist(), strict=True) if not good]
+            if not idx:
+                b.episodes = eps
+                return b
+        raise InputError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
 
     def codes(self, episodes: list[Episode]) -> torch.Tensor | None:
         if self.real_lr:

@@ -130,46 +130,10 @@ class BlindSRVectorEnv(VectorEnv):
         self._episodes = None
 
     # -- helpers ----------------------------------------------------------------------------
-    @torch.inference_mode()
     def _new_episodes(self):
-        c = self.core
-        idx = list(range(self.num_envs))
-        eps: list = [None] * self.num_envs
-        for _ in range(10):
-            # as a single env does: draw, degrade, render the baseline; redraw (from the same
-            # stream) only the sub-envs whose baseline is not finite (a flat crop under NIQE)
-            for i in idx:
-                eps[i] = c.draw(self._rngs[i], self._options)
-            sub = [eps[i] for i in idx]
-            hr = c.hr_batch(sub)
-            lr = c.degrade(sub, hr)
-            if len(idx) == self.num_envs:
-                self._lr = lr
-            else:
-                self._lr[idx] = lr
-            if c.real_lr:
-                break
-            codes = c.codes(sub)
-            sr_gt = c.render(lr, codes)
-            baseline = c.score(sr_gt, hr)
-            psnr_gt = c.hr_psnr(sr_gt, hr, baseline)
-            if len(idx) == self.num_envs:
-                self._hr, self._codes_gt, self._sr_gt, self._baseline = hr, codes, sr_gt, baseline
-                self._psnr_gt = psnr_gt.copy()
-            else:
-                self._hr[idx], self._codes_gt[idx], self._sr_gt[idx] = hr, codes, sr_gt
-                self._psnr_gt[idx] = psnr_gt
-                for k, v in baseline.items():
-                    self._baseline[k][idx] = v
-            ok = torch.stack([torch.isfinite(v) for v in baseline.values()]).all(0)
-            idx = [i for i, good in zip(idx, ok.tolist(), strict=True) if not good]
-            if not idx:
-                break
-        else:
-            raise InputError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
-        if c.real_lr:
-            self._hr = self._codes_gt = self._sr_gt = self._baseline = self._psnr_gt = None
-        self._episodes = eps
+        b = self.core.new_batch(self._rngs, self._options)
+        self._episodes, self._lr, self._hr, self._codes_gt = b.episodes, b.lr, b.hr, b.codes_gt
+        self._sr_gt, self._baseline, self._psnr_gt = b.sr_gt, b.baseline, b.psnr_gt
         self._obs = to_uint8(self._lr)  # the observations, converted (and moved to the CPU) once
 
     def _reset_infos(self) -> dict:
