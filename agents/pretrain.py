@@ -162,6 +162,24 @@ def validate(model: torch.nn.Module, estimate, val, device) -> dict:
     return {"kernel_psnr": float(np.mean(scores)), "pairs": len(scores)}
 
 
+class EstimatorStep:
+    """One optimisation step of a kernel estimator (the actor or KENet) on a batch with its kernels:
+    ``loss_fn(lr, code, kernels, hr)`` is the configured loss; the learning rate is ``lr_at(step)``, a function
+    of the step alone, so a resumed run follows it even over the optimiser's stored rate."""
+
+    def __init__(self, optimizer, loss_fn, lr_at):
+        self.optimizer, self.loss_fn, self.lr_at = optimizer, loss_fn, lr_at
+
+    def update(self, lr_img, code, hr, kernels, step: int) -> dict:
+        loss = self.loss_fn(lr_img, code, kernels, hr)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(step)
+        self.optimizer.step()
+        return {"loss": loss}
+
+
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> dict:
     """Train (or resume); writes ``OUT/pretrain_state.pt`` and ``OUT/actor.safetensors`` (``kenet.safetensors``
     for KENet) with its card. ``stop_after``: stop at the first checkpoint after this many steps of this call
@@ -241,15 +259,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
-    def update(lr_img, code, hr, k, step: int) -> torch.Tensor:
-        """One step on a batch; the lr is the config's schedule, also over a resumed optimizer's stored lr."""
-        loss = loss_fn(lr_img, code, k, hr)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr_at(step)
-        opt.step()
-        return loss
+    updater = EstimatorStep(opt, loss_fn, cfg.lr_at)
 
     rng = np.random.default_rng([cfg.seed, 11])
     step, last_val = 0, None
@@ -270,7 +280,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
     first = step
     while step < cfg.iters:
         lr_img, code, hr, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
-        loss = update(lr_img, code, hr, k, step)
+        loss = updater.update(lr_img, code, hr, k, step)["loss"]
         step += 1
         run.tick()
         writer.add_scalar(tag, loss.item(), step)

@@ -197,3 +197,13 @@ def test_the_commands_share_one_vocabulary_of_flags():
     old = train.parse_args(["--steps", "8", "--logdir", "r", "--batch-size", "4", "--dataset", "d",
                             "--eval-dataset", "v"])
     assert {k: v for k, v in vars(new).items() if k != "func"} == {k: v for k, v in vars(old).items() if k != "func"}
+
+
+def test_relative_links_in_the_docs_resolve():
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    pages = [root / "README.md", root / "CONTRIBUTING.md", root / "DEVELOPERS.md", *root.glob("docs/**/*.md")]
+    broken = [f"{p.relative_to(root)}: {link}" for p in pages
+              for link in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", p.read_text()) if not (p.parent / link).exists()]
+    assert len(pages) > 20 and not broken, broken
