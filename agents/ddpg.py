@@ -211,11 +211,12 @@ class DDPGUpdate:
 
 
 def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progress: bool = True,
-               stop_after: int | None = None) -> dict:
+               stop_after: int | None = None, time_budget: float | None = None) -> dict:
     """Train; returns the last evaluation. Checkpoints to ``logdir/ddpg_state.pt``; the actor also
     to ``logdir/actor.safetensors`` (+ model card). ``stop_after``: stop at the first checkpoint after this
     many iterations of this call (a run split over leases or sessions); ``resume`` then continues it
-    exactly as if it had not stopped."""
+    exactly as if it had not stopped. ``time_budget`` (seconds): stop at the first checkpoint after it has
+    passed."""
     from blindsr_gym.training import Run
     from blindsr_gym.utils import resolve_device
 
@@ -224,7 +225,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     logdir = Path(logdir)
     device = resolve_device(cfg.device)
     run = Run(logdir, "ddpg_state.pt", asdict(cfg), RESUME_ALLOWED, resume=resume, flag="--logdir",
-              defaults=asdict(DDPGConfig()))
+              defaults=asdict(DDPGConfig()), time_budget=time_budget)
     state = run.state
 
     env_kwargs = dict(cfg.env_kwargs)
@@ -350,7 +351,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             if done < cfg.iterations:
                 obs, _ = env.reset(seed=cfg.seed + done)
             run.restart_clock()
-            if stop_after is not None and done - start >= stop_after:
+            if done < cfg.iterations and (stop_after is not None and done - start >= stop_after or run.out_of_time()):
                 break
         if bar is not None:
             bar.update(1)

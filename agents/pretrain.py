@@ -180,10 +180,12 @@ class EstimatorStep:
         return {"loss": loss}
 
 
-def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> dict:
+def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
+             time_budget: float | None = None) -> dict:
     """Train (or resume); writes ``OUT/pretrain_state.pt`` and ``OUT/actor.safetensors`` (``kenet.safetensors``
     for KENet) with its card. ``stop_after``: stop at the first checkpoint after this many steps of this call
-    (a run split over leases or sessions; ``--resume`` continues it as if it had not stopped)."""
+    (a run split over leases or sessions; ``--resume`` continues it as if it had not stopped); ``time_budget``
+    (seconds): stop at the first checkpoint after it has passed."""
     from blindsr_gym.data import ImageFolder
     from blindsr_gym.kernels import KernelCodec
     from blindsr_gym.synthesis import SyntheticPairs
@@ -196,7 +198,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
     out = Path(cfg.out)
     device = resolve_device(cfg.device)
     run = Run(out, "pretrain_state.pt", asdict(cfg), RESUME_ALLOWED, resume=resume,
-              defaults=asdict(PretrainConfig(data="", out="")))
+              defaults=asdict(PretrainConfig(data="", out="")), time_budget=time_budget)
     codec = KernelCodec.default()
     pairs = SyntheticPairs(ImageFolder(cfg.data, mod=cfg.scale, recursive=True, cache=True), codec, cfg.family,
                            cfg.scale, cfg.patch, soft_hr=cfg.soft_hr, soft_p=cfg.soft_p)
@@ -312,7 +314,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
             else:
                 save_kenet(model, out / "kenet.safetensors", card=card)
             run.restart_clock()
-            if stop_after is not None and step - first >= stop_after:
+            if step < cfg.iters and (stop_after is not None and step - first >= stop_after or run.out_of_time()):
                 break
     if bar is not None:
         bar.close()
@@ -356,6 +358,8 @@ def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
     p.add_argument("--device", default=d.device, help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (refused if its setting differs)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="stop at the first checkpoint after this many minutes (a GPU lease); --resume goes on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -372,5 +376,6 @@ def run(args: argparse.Namespace) -> int:
                          renderer=args.renderer, init=args.init, head=getattr(args, "head", "fc"),
                          over_weight=getattr(args, "over_weight", 1.0), lr_decay=args.lr_decay,
                          lr_decay_from=args.lr_decay_from, soft_hr=args.soft_hr, soft_p=args.soft_p)
-    print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress)))
+    print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress,
+                              time_budget=args.time_budget * 60 if args.time_budget else None)))
     return 0

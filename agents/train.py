@@ -63,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sigma (sigma-head actors): --exploration-noise is the std of log sigma")
     g.add_argument("--critic-warmup", type=int, default=0,
                    help="env steps at the start in which only the critic learns (rounded to iterations)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="ddpg: stop at the first checkpoint after this many minutes (a GPU lease); --resume goes on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
 
@@ -115,8 +117,12 @@ def run(args: argparse.Namespace) -> int:
                          init_actor=args.init_actor, critic_warmup=math.ceil(args.critic_warmup / n),
                          critic_encoder=args.critic_encoder, exploration=args.exploration,
                          updates_per_iteration=args.updates_per_iteration, critic_updates=args.critic_updates)
-        result = train_ddpg(cfg, args.logdir, resume=args.resume, progress=not args.no_progress)
+        result = train_ddpg(cfg, args.logdir, resume=args.resume, progress=not args.no_progress,
+                            time_budget=args.time_budget * 60 if args.time_budget else None)
     else:
+        if args.time_budget:
+            raise InputError("--time-budget is for --algo ddpg; SB3 runs stop at --steps (and resume from their "
+                             "last checkpoint)")
         from .sb3 import train_sb3
 
         result = train_sb3(args.algo, args.env, args.steps, args.logdir, num_envs=args.num_envs or 16,

@@ -147,11 +147,19 @@ class Run:
 
     ``writes=False`` (DDP ranks other than 0) reads and checks the state but writes nothing. ``flag`` names
     the folder's command-line flag in messages. ``defaults`` fill keys that states of older versions lack.
+    ``time_budget`` (seconds of wall-clock time from now, or None): :meth:`out_of_time` says when a trainer
+    should stop at its next checkpoint, so that a run fits a GPU lease or a session and ``--resume`` goes on.
     """
 
     def __init__(self, folder: str | Path, state_name: str, config: dict, allowed: Iterable[str] = (),
-                 resume: bool = False, flag: str = "--out", defaults: dict | None = None, writes: bool = True):
+                 resume: bool = False, flag: str = "--out", defaults: dict | None = None, writes: bool = True,
+                 time_budget: float | None = None):
+        import time
+
+        if time_budget is not None and not time_budget > 0:
+            raise InputError(f"the time budget must be a positive number of seconds, got {time_budget!r}")
         self.folder, self.config, self.flag, self.writes = Path(folder), config, flag, writes
+        self.time_budget, self._started = time_budget, time.perf_counter()
         self.state_path = self.folder / state_name
         self.state: dict | None = None
         if resume:
@@ -209,6 +217,12 @@ class Run:
             self.wall += now - self._t
         self._t = now
         return self.wall
+
+    def out_of_time(self) -> bool:
+        """Whether the wall-clock time since this Run was made has reached its ``time_budget``."""
+        import time
+
+        return self.time_budget is not None and time.perf_counter() - self._started >= self.time_budget
 
     def card(self, device: torch.device, hardware: str | None = None) -> dict:
         """The model-card fields every trainer records: training time and hardware."""

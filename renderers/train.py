@@ -250,8 +250,9 @@ class GANStep(RendererStep):
         logs["d_loss"] = self.gan.discriminator_step(sr.detach(), hr, self.amp)
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
-    """Run (or resume) training; returns a summary dict. Works under torchrun or as one process."""
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_budget: float | None = None) -> dict:
+    """Run (or resume) training; returns a summary dict. Works under torchrun or as one process.
+    ``time_budget`` (seconds): stop at the first checkpoint after it has passed (``--resume`` goes on)."""
     from blindsr_gym.renderers import build_renderer, save_renderer
 
     rank, world, local = _dist_info()
@@ -269,7 +270,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     out = Path(cfg.out)
     # older runs lack newer fields; the process count is checked on its own, with its own message
     run = Run(out, "last.pt", dict(asdict(cfg), world=world), ("world", *RESUME_ALLOWED), resume=resume,
-              defaults=asdict(TrainConfig(data="", out="")), writes=rank == 0)
+              defaults=asdict(TrainConfig(data="", out="")), writes=rank == 0, time_budget=time_budget)
     state, state_path = run.state, run.state_path
     if state is not None and state["config"].get("world", world) != world:
         raise ResumeError(f"--resume: the run used {state['config']['world']} processes, this one {world}; resume "
@@ -357,7 +358,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                                         warm_start="weights of init, a fresh Adam; iterations count from 0")
             save_renderer(model, out / f"{name}.safetensors", card)
 
-    last_val = None
+    last_val, stopped = None, False
     run.restart_clock()
     per_rank = cfg.batch // world
     while step < cfg.iters:
@@ -388,6 +389,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         if step % cfg.ckpt_every == 0 or step == cfg.iters:
             checkpoint()
             run.restart_clock()
+            if step < cfg.iters and any(_gather(run.out_of_time(), world)):  # every process stops together
+                stopped = True
+                break
     run.close()
     if bar is not None:
         bar.close()
@@ -395,7 +399,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     if len(set(prints)) != 1:
         raise RuntimeError(f"DDP replicas diverged: weight fingerprints {prints}")
     return {"step": step, "wall_s": run.wall, "val_psnr": last_val, "out": str(out), "world": world,
-            "replica_fingerprints": prints}
+            "replica_fingerprints": prints, "stopped_by_time_budget": stopped}
 
 
 class _GanParts:
@@ -501,6 +505,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=d.device, help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="stop at the first checkpoint after this many minutes (a GPU lease); --resume goes on")
     g = p.add_argument_group("AMGAN fine-tuning")
     g.add_argument("--gan", action="store_true", help="fine-tune --init with L1 + perceptual + RealnessGAN losses")
     g.add_argument("--init", default=None,
@@ -534,7 +540,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*TypedStorage.*")
-        summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+        summary = train(cfg, resume=args.resume, progress=not args.no_progress,
+                        time_budget=args.time_budget * 60 if args.time_budget else None)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary))
     if dist.is_initialized():

@@ -15,14 +15,14 @@ FAKE_ENV = {"renderer": "bicubic", "lr_size": 32, "device": "cpu"}
 
 
 # ------------------------------------------------------------------ the trainers, each as (run, state file)
-def _renderer(hr_folder, out, iters=4, stop_after=None, resume=False, **kw):
+def _renderer(hr_folder, out, iters=4, stop_after=None, resume=False, time_budget=None, **kw):
     from blindsr_gym.renderers.train import TrainConfig, train
 
     base = dict(data=str(hr_folder), out=str(out), arch_kwargs={"num_blocks": 1}, patch=8, batch=2, iters=iters,
                 ckpt_every=2, log_every=1, threads=1, device="cpu", amp="off")
     if stop_after is not None:  # the renderer trainer stops at --iters; a later resume raises it
         base["iters"] = stop_after
-    return train(TrainConfig(**{**base, **kw}), resume=resume, progress=False)
+    return train(TrainConfig(**{**base, **kw}), resume=resume, progress=False, time_budget=time_budget)
 
 
 def _dan(hr_folder, out, **kw):
@@ -36,24 +36,26 @@ def _amgan(hr_folder, out, **kw):
     return _renderer(hr_folder, out, gan=True, init=str(init / "amnet.safetensors"), w_adv=0.1, **kw)
 
 
-def _pretrain(hr_folder, out, iters=4, stop_after=None, resume=False, **kw):
+def _pretrain(hr_folder, out, iters=4, stop_after=None, resume=False, time_budget=None, **kw):
     from blindsr_gym.agents.pretrain import PretrainConfig, pretrain
 
     base = dict(data=str(hr_folder), out=str(out), iters=iters, batch=2, patch=16, ckpt_every=2, device="cpu",
                 loss="sigma", head="sigma", lr=1e-3, lr_decay=0.1)
-    return pretrain(PretrainConfig(**{**base, **kw}), resume=resume, progress=False, stop_after=stop_after)
+    return pretrain(PretrainConfig(**{**base, **kw}), resume=resume, progress=False, stop_after=stop_after,
+                    time_budget=time_budget)
 
 
 def _kenet(hr_folder, out, **kw):
     return _pretrain(hr_folder, out, model="kenet", loss="att", head="fc", lr_decay=1.0, **kw)
 
 
-def _ddpg(hr_folder, out, iters=4, stop_after=None, resume=False, **kw):
+def _ddpg(hr_folder, out, iters=4, stop_after=None, resume=False, time_budget=None, **kw):
     from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
 
     base = dict(env_kwargs=FAKE_ENV, num_envs=4, iterations=iters, batch_size=4, eval_every=2, ckpt_every=2,
                 eval_episodes=4, actor_lr=1e-3, critic_lr=1e-3, actor_kwargs=TINY_ACTOR)
-    return train_ddpg(DDPGConfig(**{**base, **kw}), out, resume=resume, progress=False, stop_after=stop_after)
+    return train_ddpg(DDPGConfig(**{**base, **kw}), out, resume=resume, progress=False, stop_after=stop_after,
+                      time_budget=time_budget)
 
 
 TRAINERS = {"renderer": (_renderer, "last.pt"), "dan": (_dan, "last.pt"), "amgan": (_amgan, "last.pt"),
@@ -93,6 +95,22 @@ def test_a_run_split_by_a_resume_equals_the_uninterrupted_run(hr_folder, tmp_pat
     ca, cb = a.pop("config"), b.pop("config")
     _same(a, b)
     assert {**ca, "out": ""} == {**cb, "out": ""}  # the stored setting is the run's (the folder aside)
+
+
+@pytest.mark.parametrize("name", ["renderer", "pretrain-actor", "ddpg"])
+def test_a_time_budget_stops_at_the_next_checkpoint_and_a_resume_finishes_the_same_run(hr_folder, tmp_path, name):
+    run, state_name = TRAINERS[name]
+    run(hr_folder, tmp_path / "full")
+    run(hr_folder, tmp_path / "lease", time_budget=1e-6)  # spent before the first step: stops at the checkpoint
+    stopped = torch.load(tmp_path / "lease" / state_name, weights_only=True)
+    assert stopped["iteration" if name == "ddpg" else "step"] == 2
+    run(hr_folder, tmp_path / "lease", resume=True, time_budget=3600)
+    a = torch.load(tmp_path / "full" / state_name, weights_only=True)
+    b = torch.load(tmp_path / "lease" / state_name, weights_only=True)
+    a.pop("config"), b.pop("config")
+    _same(a, b)
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        run(hr_folder, tmp_path / "bad", time_budget=0)
 
 
 @pytest.mark.parametrize("name", ["renderer", "pretrain-actor", "ddpg"])
@@ -228,3 +246,15 @@ def test_a_process_that_does_not_write_writes_nothing(tmp_path):
     run.save_state({"step": 1})
     assert run.writer() is None and run.progress(True, 10, 0, "x") is None
     assert not (tmp_path / "r").exists()
+
+
+def test_the_time_budget_flag(hr_folder, tmp_path, capsys):
+    from blindsr_gym.cli import main
+
+    rc = main(["train-renderer", "--data", str(hr_folder), "--out", str(tmp_path / "r"), "--num-blocks", "1",
+               "--patch", "8", "--batch", "2", "--iters", "6", "--ckpt-every", "2", "--device", "cpu", "--amp", "off",
+               "--threads", "1", "--no-progress", "--time-budget", "1e-9"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and summary["step"] == 2 and summary["stopped_by_time_budget"]
+    rc = main(["train", "--algo", "sb3:td3", "--steps", "8", "--out", str(tmp_path / "s"), "--time-budget", "1"])
+    assert rc == 2 and "--time-budget is for --algo ddpg" in capsys.readouterr().err
