@@ -7,10 +7,12 @@
 #
 # `on` refuses a tree with uncommitted changes; the large files stay on disk throughout (only git forgets
 # them on the temporary branch). What stays tracked: the code, amnet_x4, amgan_x4 and the actors.
+# DROP="path ..." leaves more behind (a renderer-training lease: DROP="renderers/weights/amgan_x4.safetensors
+# notebooks agents/weights"); `off` must then see the same DROP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LARGE=(checkpoints renderers/weights/dan_x4.safetensors agents/weights/kenet_x4.safetensors
-       renderers/weights/amnet_adain_x4.safetensors renderers/weights/amnet_robust_x4.safetensors)
+       renderers/weights/amnet_adain_x4.safetensors renderers/weights/amnet_robust_x4.safetensors ${DROP:-})
 exclude=.git/info/exclude
 case "${1:-}" in
   on)

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# One training run split over GPU leases (the device tool: 15 minutes a lease, 64 MiB in, 8 files of <= 16 MiB
+# back). The run folder travels in as a tar under .device/runs/ and comes back split through $OUT; every
+# trainer stops at its next checkpoint after --time-budget and --resume continues it exactly.
+#
+#   here:    bash scripts/lease_train.sh prep NAME [DATA]      # training images as lossless WebP in
+#                                                              # .device/data/train (once), the run's tar
+#   device:  bash scripts/lease_train.sh run NAME MINUTES -- train-renderer --data .device/data/train ...
+#            (carry [".device"]; the trainer's own flags, without --out, --resume or --time-budget)
+#   here:    bash scripts/lease_train.sh collect NAME FILES_AT  # the parts back into .device/runs/NAME.tar and
+#                                                              # runs/NAME (the next lease resumes from there)
+#
+# `run` writes to $OUT: NAME.tar.part-aa, -ab, ... (15 MiB each, at most 6) and NAME.log. DEVICE_DIR (default
+# .device) and RUNS_DIR (default runs) move what travels and where runs live; tests/test_lease.py runs the
+# three steps on the CPU, two leases of a tiny renderer run, and checks it equals the uninterrupted run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmd=${1:-}; name=${2:-}
+[ -n "$cmd" ] && [ -n "$name" ] || { sed -n 2,14p "$0" >&2; exit 2; }
+[[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "NAME: letters, digits, '_' and '-' only" >&2; exit 2; }
+PYTHON=${PYTHON:-python3}
+D=${DEVICE_DIR:-.device}   # what travels (carried); RUNS: where runs live here
+RUNS=${RUNS_DIR:-runs}
+case "$cmd" in
+  prep)
+    data=${3:-../shared/data/train}
+    if [ ! -d "$D/data/train" ]; then
+      mkdir -p "$D/data/train"
+      # lossless WebP, checked pixel-identical on read-back; the folder structure is kept
+      $PYTHON - "$data" "$D/data/train" <<'EOF'
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+files = sorted(p for p in src.rglob("*") if p.suffix.lower() in (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"))
+for p in files:
+    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    out = dst / p.relative_to(src).with_suffix(".webp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), img, [cv2.IMWRITE_WEBP_QUALITY, 101]):  # > 100: lossless
+        sys.exit(f"cannot write {out}")
+    if not np.array_equal(cv2.imread(str(out), cv2.IMREAD_UNCHANGED), img):
+        sys.exit(f"{out} is not pixel-identical to {p}")
+print(f"{len(files)} images as lossless WebP in {dst}")
+EOF
+    fi
+    mkdir -p "$D/runs"
+    if [ -d "$RUNS/$name" ]; then
+      tar -cf "$D/runs/$name.tar" -C "$RUNS" "$name"
+      echo "$RUNS/$name packed into $D/runs/$name.tar: the next lease resumes it"
+    fi
+    du -sh "$D/data" "$D/runs" 2>/dev/null || true
+    ;;
+  run)
+    minutes=${3:-}; shift 3 || true
+    [ "${1:-}" = -- ] && shift
+    [ -n "$minutes" ] && [ $# -gt 0 ] || { echo "usage: lease_train.sh run NAME MINUTES -- COMMAND ARGS" >&2; exit 2; }
+    OUT=${OUT:-out/lease}
+    mkdir -p "$OUT"
+    export PYTHONUNBUFFERED=1
+    SITE=${SITE:-/tmp/site}
+    if [ -d "$D/whl" ]; then  # the device has torch, not gymnasium: the carried wheels and the package
+      rm -rf "$SITE"
+      $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$D"/whl/*.whl
+      $PYTHON -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$SITE" .
+      export PYTHONPATH=$SITE
+    fi
+    work=${WORK:-/tmp/lease_runs}
+    rm -rf "${work:?}/$name"; mkdir -p "$work"
+    resume=()
+    if [ -f "$D/runs/$name.tar" ]; then
+      tar -xf "$D/runs/$name.tar" -C "$work"
+      resume=(--resume)
+      echo "lease_train: resuming $name" > "$OUT/$name.log"
+    else
+      echo "lease_train: starting $name" > "$OUT/$name.log"
+    fi
+    set +e
+    $PYTHON -P -m blindsr_gym.cli "$@" --out "$work/$name" "${resume[@]}" --time-budget "$minutes" \
+      > >(tee -a "$OUT/$name.log") 2> >(tee -a "$OUT/$name.log" >&2)
+    rc=$?
+    set -e
+    sleep 1
+    # the run folder back in parts of 15 MiB (each returned file must stay under 16 MiB)
+    tar -cf - -C "$work" "$name" | split -b 15M -a 2 - "$OUT/$name.tar.part-"
+    parts=$(ls "$OUT/$name.tar.part-"* | wc -l)
+    echo "lease_train: exit $rc; $parts part(s) of $name in $OUT" | tee -a "$OUT/$name.log"
+    [ "$parts" -le 6 ] || echo "lease_train: more than 6 parts: some will not come back (8 files at most)" >&2
+    exit $rc
+    ;;
+  collect)
+    from=${3:-}
+    [ -n "$from" ] && ls "$from/$name.tar.part-"* > /dev/null || { echo "no $name.tar.part-* in '$from'" >&2; exit 2; }
+    mkdir -p "$D/runs" "$RUNS"
+    cat "$from/$name.tar.part-"* > "$D/runs/$name.tar"
+    rm -rf "${RUNS:?}/$name"
+    tar -xf "$D/runs/$name.tar" -C "$RUNS"
+    if [ -f "$from/$name.log" ]; then cp "$from/$name.log" "$RUNS/$name/lease.log"; fi
+    echo "$RUNS/$name updated; $D/runs/$name.tar carries it into the next lease"
+    ;;
+  *) sed -n 2,14p "$0" >&2; exit 2 ;;
+esac

@@ -1,0 +1,68 @@
+"""scripts/lease_train.sh, run here as a lease would run it: the data as lossless WebP, a first lease whose
+time budget ends at its first checkpoint, the parts collected and carried into a second lease that resumes,
+and the result equal to the uninterrupted run."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not (shutil.which("bash") and shutil.which("tar") and shutil.which("split")),
+                                reason="needs bash, tar and split")
+
+
+def test_a_run_split_over_two_leases_equals_the_uninterrupted_run(hr_folder, tmp_path):
+    from blindsr_gym.renderers import load_renderer
+    from blindsr_gym.renderers.train import TrainConfig, train
+    from blindsr_gym.utils import weights_digest
+
+    dev, runs = tmp_path / "device", tmp_path / "runs"
+    env = dict(os.environ, DEVICE_DIR=str(dev), RUNS_DIR=str(runs), PYTHON=sys.executable, WORK=str(tmp_path / "w"))
+    script = ["bash", str(ROOT / "scripts" / "lease_train.sh")]
+
+    def step(*args, out=None):
+        p = subprocess.run(script + list(args), env={**env, **({"OUT": str(out)} if out else {})},
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p
+
+    step("prep", "r", str(hr_folder))
+    webps = sorted((dev / "data" / "train").glob("*.webp"))
+    assert len(webps) == len(list(hr_folder.glob("*.png"))) == 5
+    for w in webps:  # lossless: the pixels are the PNG's
+        assert np.array_equal(cv2.imread(str(w)), cv2.imread(str(hr_folder / f"{w.stem}.png")))
+    args = ["--", "train-renderer", "--data", str(dev / "data" / "train"), "--num-blocks", "1", "--patch", "8",
+            "--batch", "2", "--iters", "4", "--ckpt-every", "2", "--device", "cpu", "--amp", "off", "--threads", "1",
+            "--no-progress"]
+    step("run", "r", "1e-9", *args, out=tmp_path / "out1")  # a budget spent at once: the first checkpoint
+    log = (tmp_path / "out1" / "r.log").read_text()
+    assert list((tmp_path / "out1").glob("r.tar.part-*")) and "starting r" in log
+    assert '"stopped_by_time_budget": true' in log
+    step("collect", "r", str(tmp_path / "out1"))
+    assert torch.load(runs / "r" / "last.pt", weights_only=True)["step"] == 2
+    step("prep", "r")  # the data is there already; the run is packed for the next lease
+    step("run", "r", "60", *args, out=tmp_path / "out2")
+    assert "resuming r" in (tmp_path / "out2" / "r.log").read_text()
+    step("collect", "r", str(tmp_path / "out2"))
+    assert torch.load(runs / "r" / "last.pt", weights_only=True)["step"] == 4
+    full = tmp_path / "full"
+    train(TrainConfig(data=str(dev / "data" / "train"), out=str(full), arch_kwargs={"num_blocks": 1}, patch=8,
+                      batch=2, iters=4, ckpt_every=2, threads=1, device="cpu", amp="off"), progress=False)
+    assert weights_digest(load_renderer(runs / "r" / "amnet.safetensors")) == \
+        weights_digest(load_renderer(full / "amnet.safetensors"))
+
+
+def test_lease_script_refuses_bad_names_and_missing_parts(tmp_path):
+    script = ["bash", str(ROOT / "scripts" / "lease_train.sh")]
+    env = dict(os.environ, DEVICE_DIR=str(tmp_path / "d"), RUNS_DIR=str(tmp_path / "r"))
+    bad = subprocess.run(script + ["run", "a/b", "1", "--", "demo"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "NAME" in bad.stderr
+    missing = subprocess.run(script + ["collect", "x", str(tmp_path)], env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "no x.tar.part-*" in missing.stderr
