@@ -285,7 +285,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         torch.manual_seed(cfg.seed)
         model = build_renderer(cfg.arch, codec=codec, scale=cfg.scale, **cfg.arch_kwargs).to(device)
         gan = _GanParts(cfg, device) if cfg.gan else None
-    if cfg.init:
+    # a resumed run has its weights and the init's card in its state, so the init file need not be there
+    # (a GPU lease leaves it behind to fit the resume state in)
+    if cfg.init and state is None:
         from blindsr_gym.renderers import load_renderer, read_model_card
 
         start = load_renderer(cfg.init, arch=cfg.arch, codec=codec)

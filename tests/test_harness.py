@@ -3,6 +3,7 @@ equals the uninterrupted run, tensor for tensor; a resume refuses a changed sett
 never starts over an old one; the resume state is replaced whole or not at all."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -145,6 +146,24 @@ def test_a_resume_may_run_longer_and_on_another_device_spelling(hr_folder, tmp_p
     _ddpg(hr_folder, tmp_path, iters=2)
     out = _ddpg(hr_folder, tmp_path, iters=4, resume=True, env_kwargs={**FAKE_ENV, "device": "cpu:0"})
     assert out["iterations"] == 4
+
+
+def test_a_warm_started_run_resumes_without_its_init_file(hr_folder, tmp_path):
+    """A lease carries the resume state, not the init's weights: the state holds both what they gave."""
+    base = tmp_path / "base"
+    _renderer(hr_folder, base, iters=2)
+    init = tmp_path / "init.safetensors"
+    shutil.copy(base / "amnet.safetensors", init)
+    shutil.copy(base / "amnet.json", init.with_suffix(".json"))
+    _renderer(hr_folder, tmp_path / "full", init=str(init))
+    _renderer(hr_folder, tmp_path / "split", init=str(init), stop_after=2)
+    init.unlink()
+    _renderer(hr_folder, tmp_path / "split", init=str(init), resume=True)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    card = json.loads((tmp_path / "split" / "amnet.json").read_text())["training"]
+    assert card["init_training"]["training"]["iterations"] == 2
 
 
 def test_sb3_resume_refuses_another_metric(tmp_path):
