@@ -48,18 +48,15 @@ def main(argv=None) -> int:
         codec = env.core.codec
         actor = actor or torch_policy(load_actor("actor_niqe_x4", codec=codec))
 
-        def scaled(factor):
-            def act(obs, info):
-                k = isotropic_gaussian(np.asarray(info["sigma"]) * factor, codec.size)
-                return codec.code_to_action(codec.encode(k)).numpy()
-            return act
-
-        policies = {"width x0.8": scaled(0.8), "width x1.2": scaled(1.2),
-                    "actor_niqe_x4": lambda obs, info: actor(obs)}
         row = {}
-        for name, policy in policies.items():
+        for name in ("width x0.8", "width x1.2", "actor_niqe_x4"):
             obs, info = env.reset(seed=args.seed)
-            _, r, *_ , step_info = env.step(np.asarray(policy(obs, info), np.float32))
+            if name == "actor_niqe_x4":
+                actions = actor(obs)
+            else:
+                k = isotropic_gaussian(np.asarray(info["sigma"]) * float(name[-3:]), codec.size)
+                actions = codec.code_to_action(codec.encode(k)).numpy()
+            _, r, *_, step_info = env.step(np.asarray(actions, np.float32))
             r = np.asarray(r, np.float64)
             sd = float(r.std(ddof=1))
             row[name] = {"mean": round(float(r.mean()), 4), "std": round(sd, 4),
