@@ -154,6 +154,7 @@ def export_actor(model, path: str | Path, codec=None, card: dict | None = None) 
         raise InputError("policies with generalized state-dependent exploration (use_sde=True) are not supported")
     if act_space.shape != (getattr(codec, "length", act_space.shape[0]),):
         raise InputError(f"the policy acts in {act_space.shape}, the codec has {codec.length} components")
+    live = SB3Actor(policy)
     config = {"policy_class": _class_name(type(policy)), "kind": kind, "observation_space": _space(obs_space),
               "action_space": _space(act_space), "kwargs": _encode(params)}
     prefixes = ACTION_PREFIXES[kind]
@@ -165,16 +166,16 @@ def export_actor(model, path: str | Path, codec=None, card: dict | None = None) 
     algo = type(model).__name__ if model is not policy else None
     card.setdefault("kind", "actor")
     card.update(format=FORMAT, algo=algo, policy=config["policy_class"], codec_hash=meta["codec_hash"],
-                window=list(SB3Actor(policy).window), parameters=sum(int(t.numel()) for t in tensors.values()))
+                window=list(live.window), parameters=sum(int(t.numel()) for t in tensors.values()))
     if algo is not None:
         card.setdefault("env_steps", int(getattr(model, "num_timesteps", 0)))
     out = write_checkpoint(path, tensors, meta, card)
     check = load_sb3_actor(*_read(out), out)  # the file must rebuild the same actions
-    x = torch.rand(2, 3, *SB3Actor(policy).window, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(2, 3, *live.window, generator=torch.Generator().manual_seed(0))
     was_training = policy.training
     policy.set_training_mode(False)
     try:
-        same = torch.allclose(check(x), SB3Actor(policy)(x.to(policy.device)).cpu(), atol=1e-5)
+        same = torch.allclose(check(x), live(x.to(policy.device)).cpu(), atol=1e-5)
     finally:
         policy.set_training_mode(was_training)
     if not same:

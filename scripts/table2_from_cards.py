@@ -32,6 +32,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from blindsr_gym.evaluate import summarize, to_markdown
 
@@ -73,34 +74,41 @@ def merge(cards: list[tuple[str, dict]], key: str, tol: float = 1e-6,
 
 ROOT = Path(__file__).resolve().parents[1]
 R, A = "renderers/weights/", "agents/weights/"
-# (title, [(card or evaluation file, card key or None for an `evaluate --json` file, {method: row label})], notes)
+
+
+class Table(NamedTuple):
+    title: str
+    sources: list  # (card or evaluation file, card key or None for an `evaluate --json` file, {method: label})
+    note: str
+    metrics: tuple = ("psnr", "ssim")
+    by_kernel: bool = False  # a column per (dataset, kernel) instead of the mean over the kernels
+
+
 RESULTS = [
-    ("Table 2: blind SR, x4, Gaussian8 (PSNR-Y / SSIM-Y), renderer `amnet_x4`",
-     [(R + "amnet_x4.json", "gaussian8", {}), (A + "kenet_x4.json", "gaussian8", {}),
-      (R + "dan_x4.json", "gaussian8", {}), ("docs/evaluations/fixed_2.2.eval.json", None, {}),
-      (A + "actor_psnr_x4.json", "gaussian8", {}), (A + "actor_niqe_x4.json", "gaussian8", {})],
-     "`gt` renders with the true kernel (the non-blind upper bound). `fixed` is AMNet with one width, 2.2, for "
-     "every image, chosen on Set5: a floor, not a blind method. `amnet-rl` is `actor_psnr_x4` (supervised "
-     "pre-training only); `amgan-rl` is `actor_niqe_x4` with AMGAN, which optimises NIQE, not PSNR."),
-    ("Table 2 with the robust renderer `amnet_robust_x4`",
-     [(R + "amnet_robust_x4.json", "gaussian8_robust", {})],
-     "`amnet_x4` fine-tuned while shown, 30% of the time, the code of a wider kernel than the true one, so an "
-     "over-estimated width costs little. Its code-blur setting was chosen on Set14's foreman."),
-    ("Table 3 analogue: NIQE (lower is better), x4, Gaussian8",
-     [(R + "amgan_x4.json", "amnet_vs_amgan", {}), (A + "actor_niqe_x4.json", "gaussian8", {})],
-     "`gt`: AMNet with the true kernel; `amgan-gt`: AMGAN with the true kernel; `amgan-rl`: AMGAN with the "
-     "width `actor_niqe_x4` chose (4,096 episodes of one-step DDPG on the NIQE reward; the paper: 480,000)."),
-    ("Table 4 analogue: AMLayer against AdaIN, x4, sigma = 1.8, the true kernel",
-     [(R + "amnet_x4.json", "table4", {"gt": "gt (AMLayer, amnet_x4)"}),
-      (R + "amnet_adain_x4.json", "table4", {"gt": "gt (AdaIN, amnet_adain_x4)"})],
-     "The same recipe, seed and 8,000 iterations; only the modulation differs (Eq. 7 against Eq. 4)."),
-    ("Table 1 analogue: the renderer with the true kernel at sigma 0.2 / 1.3 / 2.6",
-     [(R + "amnet_x4.json", "table1", {})], "Per kernel width; the paper's AMNet reaches 32.28-32.46 dB on Set5."),
+    Table("Table 2: blind SR, x4, Gaussian8 (PSNR-Y / SSIM-Y), renderer `amnet_x4`",
+          [(R + "amnet_x4.json", "gaussian8", {}), (A + "kenet_x4.json", "gaussian8", {}),
+           (R + "dan_x4.json", "gaussian8", {}), ("docs/evaluations/fixed_2.2.eval.json", None, {}),
+           (A + "actor_psnr_x4.json", "gaussian8", {}), (A + "actor_niqe_x4.json", "gaussian8", {})],
+          "`gt` renders with the true kernel (the non-blind upper bound). `fixed` is AMNet with one width, 2.2, for "
+          "every image, chosen on Set5: a floor, not a blind method. `amnet-rl` is `actor_psnr_x4` (supervised "
+          "pre-training only); `amgan-rl` is `actor_niqe_x4` with AMGAN, which optimises NIQE, not PSNR."),
+    Table("Table 2 with the robust renderer `amnet_robust_x4`",
+          [(R + "amnet_robust_x4.json", "gaussian8_robust", {})],
+          "`amnet_x4` fine-tuned while shown, 30% of the time, the code of a wider kernel than the true one, so an "
+          "over-estimated width costs little. Its code-blur setting was chosen on Set14's foreman."),
+    Table("Table 3 analogue: NIQE (lower is better), x4, Gaussian8",
+          [(R + "amgan_x4.json", "amnet_vs_amgan", {}), (A + "actor_niqe_x4.json", "gaussian8", {})],
+          "`gt`: AMNet with the true kernel; `amgan-gt`: AMGAN with the true kernel; `amgan-rl`: AMGAN with the "
+          "width `actor_niqe_x4` chose (4,096 episodes of one-step DDPG on the NIQE reward; the paper: 480,000).",
+          metrics=("niqe",)),
+    Table("Table 4 analogue: AMLayer against AdaIN, x4, sigma = 1.8, the true kernel",
+          [(R + "amnet_x4.json", "table4", {"gt": "gt (AMLayer, amnet_x4)"}),
+           (R + "amnet_adain_x4.json", "table4", {"gt": "gt (AdaIN, amnet_adain_x4)"})],
+          "The same recipe, seed and 8,000 iterations; only the modulation differs (Eq. 7 against Eq. 4)."),
+    Table("Table 1 analogue: the renderer with the true kernel at sigma 0.2 / 1.3 / 2.6",
+          [(R + "amnet_x4.json", "table1", {})], "Per kernel width; the paper's AMNet reaches 32.28-32.46 dB on Set5.",
+          by_kernel=True),
 ]
-
-
-def _row_metrics(records, wanted=("psnr", "ssim", "niqe")):
-    return [m for m in wanted if all(m in r for r in records)]
 
 
 def _hours(seconds) -> str:
@@ -116,7 +124,7 @@ def results_page() -> str:
            "docs/results.md`; do not edit by hand. Every figure was measured by `blindsr-gym evaluate` (the "
            "command is listed under each table) on Set5, Set14 and BSD100. Settings were chosen on Set14; "
            "BSD100 is the test set.", ""]
-    for title, sources, note in RESULTS:
+    for title, sources, note, metrics, by_kernel in RESULTS:
         cards = []
         for path, key, labels in sources:
             card = json.loads((ROOT / path).read_text())
@@ -124,8 +132,7 @@ def results_page() -> str:
             recs = [dict(r, method=labels.get(r["method"], r["method"])) for r in ev["records"]]
             cards.append((path, {"records": recs, "command": ev["command"]}))
         records, _, commands = merge(cards, key="")
-        by_kernel = "Table 1" in title
-        md = to_markdown(records, _row_metrics(records) if "NIQE" not in title else ["niqe"], by_kernel=by_kernel)
+        md = to_markdown(records, list(metrics), by_kernel=by_kernel)
         out += [f"## {title}", "", note, "", md.rstrip("\n"), "", "Measured by:", ""]
         out += [f"- `{c}`" for c in dict.fromkeys(commands)] + [""]
     out += ["## Shipped models", "",

@@ -282,8 +282,7 @@ class EnvCore:
             ok = torch.stack([torch.isfinite(v) for v in baseline.values()]).all(0)
             idx = [i for i, good in zip(idx, ok.tolist(), strict=True) if not good]
             if not idx:
-                b.episodes = eps
-                return b
+                return b  # b.episodes is `eps`, redrawn in place
         raise InputError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
 
     def codes(self, episodes: list[Episode]) -> torch.Tensor | None:

@@ -38,7 +38,6 @@ sums each method's seconds over all the log.
 from __future__ import annotations
 
 from ..utils import weights_digest
-from .cards import _update_card
 from .cli import add_arguments, run_cli
 from .cost import cost_table
 from .harness import evaluate, load_datasets, parse_kernels
@@ -48,4 +47,4 @@ from .report import FigurePanels, summarize, to_markdown
 
 __all__ = ["METHODS", "Method", "register_method", "make_method", "parse_kernels", "load_datasets", "evaluate",
            "PerImageLog", "summarize", "to_markdown", "FigurePanels", "cost_table", "run_cli", "add_arguments",
-           "weights_digest", "_update_card"]
+           "weights_digest"]

@@ -66,7 +66,6 @@ def _score(m: Method, lr: torch.Tensor, k: torch.Tensor, hr: torch.Tensor, mets,
     check_finite(sr, f"method {m.name}'s SR image")
     values = {}
     for met in mets:
-        met = at_scale(met, scale)  # fidelity metrics crop `scale` pixels, as the SR papers score
         v = met(sr, hr) if met.needs_reference else met(sr)
         values[met.name] = float(v.reshape(-1)[0])
     if k_hat is not None:
@@ -89,7 +88,7 @@ def evaluate(datasets: dict[str, ImageSource], kernels: list[tuple[str, torch.Te
     total seconds, those of resumed entries included.
     """
     device = torch.device(device)
-    mets = [get_metric(m) for m in metrics]
+    mets = [at_scale(get_metric(m), scale) for m in metrics]  # fidelity metrics crop `scale` pixels
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise InputError(f"method names must be unique, got {names}")
