@@ -255,8 +255,39 @@ def test_fast_separable_filter_equals_the_reference_one():
         taps = taps / taps.sum()
         ref = separable(x, taps)
         assert ref.shape == (2, 5, 30 - k + 1, 27 - k + 1)
-        for backend in ("scipy", "torch"):  # the CPU's and a GPU's path
-            torch.testing.assert_close(separable_fast(x, taps, backend), ref, rtol=0, atol=1e-13)
+        torch.testing.assert_close(separable_fast(x, taps), ref, rtol=0, atol=1e-13)  # a GPU's SSIM filter
+
+
+def test_ssim_in_passes_with_opencv_equals_the_reference_filter():
+    """The CPU path (OpenCV's filter, a few images per pass) against the slow reference filter and the
+    SSIM formula written out here, on a batch that spans several passes, in Y and in RGB."""
+    from blindsr_gym.metrics import fidelity
+    from blindsr_gym.metrics._filter import separable
+
+    g = torch.Generator().manual_seed(1)
+    hr = torch.rand(7, 3, 40, 36, dtype=torch.float64, generator=g)
+    sr = (hr + 0.1 * torch.randn(hr.shape, dtype=torch.float64, generator=g)).clamp(0, 1)
+    ax = torch.arange(11, dtype=torch.float64) - 5
+    taps = torch.exp(-(ax**2) / 4.5)
+    taps = taps / taps.sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    for y_channel, border in ((True, 4), (False, 0)):
+        a, b = (rgb_to_y(t) if y_channel else torch.floor(t * 255 + 0.5) for t in (sr, hr))
+        if border:
+            a, b = a[..., border:-border, border:-border], b[..., border:-border, border:-border]
+        mu_a, mu_b, e_aa, e_bb, e_ab = (separable(t, taps) for t in (a, b, a * a, b * b, a * b))
+        s_aa, s_bb, s_ab = e_aa - mu_a**2, e_bb - mu_b**2, e_ab - mu_a * mu_b
+        smap = ((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (s_aa + s_bb + c2))
+        ref = smap.mean(dim=(-2, -1)).mean(dim=1)
+        old = fidelity.CPU_PASS_PIXELS
+        try:
+            fidelity.CPU_PASS_PIXELS = 3 * 40 * 36  # three images per pass: passes of 3, 3 and 1
+            torch.testing.assert_close(ssim(sr, hr, crop_border=border, y_channel=y_channel), ref, rtol=0, atol=1e-12)
+            one_by_one = torch.cat([psnr(sr[i:i + 1], hr[i:i + 1], crop_border=border, y_channel=y_channel)
+                                    for i in range(7)])
+            assert torch.equal(psnr(sr, hr, crop_border=border, y_channel=y_channel), one_by_one)
+        finally:
+            fidelity.CPU_PASS_PIXELS = old
 
 
 def test_register_metric_reads_the_reference_from_the_signature():
@@ -307,3 +338,17 @@ def test_a_x2_env_scores_its_psnr_reward_with_a_border_of_2():
     want = psnr(env._sr, env._hr, crop_border=2) - psnr(env._sr_gt, env._hr, crop_border=2)
     assert reward == pytest.approx(float(want[0]), abs=1e-9) and info["psnr"] == pytest.approx(float(
         psnr(env._sr, env._hr, crop_border=2)[0]), abs=1e-9)
+
+
+def test_niqe_in_passes_equals_one_image_at_a_time(builtin_images):
+    niqe_module = sys.modules["blindsr_gym.metrics.niqe"]  # the package's `niqe` is the function
+
+    x = crops(builtin_images, 192)
+    x = torch.cat([x, x.flip(-1)])  # six images
+    one_by_one = torch.cat([niqe(x[i:i + 1]) for i in range(x.shape[0])])
+    old = niqe_module.CPU_PASS_PIXELS
+    try:
+        niqe_module.CPU_PASS_PIXELS = 4 * 192 * 192  # passes of 4 and 2
+        assert torch.equal(niqe(x), one_by_one)
+    finally:
+        niqe_module.CPU_PASS_PIXELS = old

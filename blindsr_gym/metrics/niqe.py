@@ -36,6 +36,7 @@ from blindsr_gym.errors import InputError
 
 from ..degradation import imresize
 from ._filter import separable
+from ._passes import in_passes
 from .color import rgb_to_gray, rgb_to_y, to_levels
 
 __all__ = ["niqe", "niqe_params", "MIN_SIZE"]
@@ -168,6 +169,14 @@ def niqe(x: torch.Tensor, crop_border: int = 0, color: str = "gray") -> torch.Te
                          + "; at x4 that means LR inputs of at least 48x48")
     # crop first (border, then whole blocks): the colour conversion is pointwise
     x = x[..., crop_border:crop_border + h - h % BLOCK, crop_border:crop_border + w - w % BLOCK]
+    return in_passes(_niqe, (x,), CPU_PASS_PIXELS, color)
+
+
+#: Pixels per pass on the CPU (eight 256x256 images: the fastest of 1 to 64 per pass, benchmarks/metrics.py).
+CPU_PASS_PIXELS = 1 << 19
+
+
+def _niqe(x: torch.Tensor, color: str) -> torch.Tensor:
     if x.shape[1] == 3:
         img = rgb_to_gray(x) if color == "gray" else rgb_to_y(x)
     else:
