@@ -67,7 +67,7 @@ def load_actor(name_or_path, device: str | torch.device | None = None, codec=Non
     if codec is not None and meta.get("codec_hash") and meta["codec_hash"] != codec.hash:
         raise ActorCheckpointError(f"{path}: actor was trained for codec {meta['codec_hash']}, not {codec.hash}")
     if meta["format"] == SB3_FORMAT:
-        return load_sb3_actor(meta, tensors, path).to(resolve_device(device) if device is not None else "cpu")
+        return load_sb3_actor(meta, tensors, path).to(resolve_device(device if device is not None else "cpu"))
     actor = Actor(**json.loads(meta["config"]))
     try:
         actor.load_state_dict(tensors)
@@ -75,4 +75,4 @@ def load_actor(name_or_path, device: str | torch.device | None = None, codec=Non
         raise ActorCheckpointError(f"{path}: weights do not fit the actor configuration: {e}") from None
     actor.codec_hash = meta.get("codec_hash", "")
     actor.requires_grad_(False).eval()
-    return actor.to(resolve_device(device) if device is not None else torch.device("cpu"))
+    return actor.to(resolve_device(device if device is not None else "cpu"))

@@ -164,4 +164,4 @@ def load_kenet(name_or_path, device: str | torch.device | None = None) -> KENet:
     except RuntimeError as e:
         raise KENetCheckpointError(f"{path}: weights do not fit the KENet configuration: {e}") from None
     model.requires_grad_(False).eval()
-    return model.to(resolve_device(device) if device is not None else torch.device("cpu"))
+    return model.to(resolve_device(device if device is not None else "cpu"))

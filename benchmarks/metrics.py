@@ -1,10 +1,12 @@
 """Metric throughput, ours against pyiqa and scikit-image in one run; prints JSON.
 
-    python benchmarks/metrics.py [--batch 64] [--size 256] [--threads 2] [--repeats 3]
+    python benchmarks/metrics.py [--batch 64] [--size 256] [--threads 2] [--repeats 3] [--sweep-passes]
 
 A batch of RGB images of size x size (the SR output of a 64x64 LR patch at x4 by default),
 cut from the built-in photographs. Reports images/second (best of --repeats) and the ratio
-ours / alternative. pyiqa (optional extra) is skipped with a note when absent.
+ours / alternative. pyiqa (optional extra) is skipped with a note when absent. ``--sweep-passes`` also
+times our PSNR, SSIM and NIQE at 1 to --batch images per pass on the CPU (the pass sizes the metrics use
+were chosen from it).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sweep-passes", action="store_true", help="also time 1..batch images per pass (CPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -80,6 +83,8 @@ def main() -> None:
     res["ratio_ours_same_y_over_skimage"] = {"psnr": round(same_psnr / sk_psnr, 2),
                                              "ssim": round(same_ssim / sk_ssim, 2)}
 
+    if args.sweep_passes:
+        res["images_per_pass"] = sweep_passes(sr, hr, args.repeats)
     try:
         import pyiqa
 
@@ -104,6 +109,26 @@ def main() -> None:
     except ImportError:
         res["pyiqa"] = "not installed (pip install -e '.[pyiqa]')"
     print(json.dumps(res, indent=1))
+
+
+def sweep_passes(sr, hr, repeats) -> dict:
+    """images/s of our metrics at 1, 2, 4, ... images per pass (the modules' pass sizes set to match)."""
+    fid, nq = sys.modules["blindsr_gym.metrics.fidelity"], sys.modules["blindsr_gym.metrics.niqe"]
+    saved = fid.PSNR_PASS_PIXELS, fid.SSIM_PASS_PIXELS, nq.CPU_PASS_PIXELS
+    n, per_image = sr.shape[0], sr.shape[-2] * sr.shape[-1]
+    out = {"psnr": {}, "ssim": {}, "niqe": {}}
+    k = 1
+    try:
+        while k <= n:
+            fid.PSNR_PASS_PIXELS = fid.SSIM_PASS_PIXELS = nq.CPU_PASS_PIXELS = k * per_image
+            out["psnr"][k] = round(rate(lambda: psnr(sr, hr), n, repeats)[0], 1)
+            out["ssim"][k] = round(rate(lambda: ssim(sr, hr), n, repeats)[0], 1)
+            out["niqe"][k] = round(rate(lambda: niqe(sr), n, repeats)[0], 1)
+            k *= 2
+    finally:
+        fid.PSNR_PASS_PIXELS, fid.SSIM_PASS_PIXELS, nq.CPU_PASS_PIXELS = saved
+    out["used"] = {"psnr": saved[0] // per_image, "ssim": saved[1] // per_image, "niqe": saved[2] // per_image}
+    return out
 
 
 if __name__ == "__main__":

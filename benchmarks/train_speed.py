@@ -43,8 +43,9 @@ def main() -> None:
     from blindsr_gym.kernels import KernelCodec
     from blindsr_gym.renderers import build_renderer
     from blindsr_gym.renderers.train import SyntheticPairs
+    from blindsr_gym.utils import resolve_device
 
-    device = torch.device(args.device)
+    device = resolve_device(args.device)  # on the CPU also tune_cpu_malloc(), as the trainer does
     src = builtin(mod=4)
     side = args.patch * 4
     src = ImageList([im for im in src if min(im.shape[:2]) >= side], [n for n, im in zip(src.names, src, strict=True)

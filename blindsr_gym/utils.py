@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import os
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,7 @@ import torch
 from blindsr_gym.errors import InputError
 
 __all__ = ["NonFiniteOutputError", "check_finite", "to_tensor", "to_uint8", "centre_crop", "resolve_device",
-           "file_sha256", "read_checkpoint", "write_checkpoint"]
+           "tune_cpu_malloc", "file_sha256", "read_checkpoint", "write_checkpoint"]
 
 
 class NonFiniteOutputError(RuntimeError):
@@ -57,16 +60,62 @@ def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
-    """``"auto"``/None: CUDA when available, else CPU; otherwise the named device, checked."""
+    """``"auto"``/None: CUDA when available, else CPU; otherwise the named device, checked.
+
+    A CPU device also applies :func:`tune_cpu_malloc` (once per process)."""
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise InputError(f"invalid device {device!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise InputError(f"invalid device {device!r}: {e}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+    if dev.type == "cpu":
+        tune_cpu_malloc()
     return dev
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+_malloc_state: str | None = None
+
+
+def tune_cpu_malloc(mmap_mib: int = 32, trim_mib: int = 128) -> str:
+    """Keep freed tensor memory in the process for reuse instead of handing it back to the kernel, so
+    that CPU tensors of a few MiB do not arrive as fresh zero-filled pages at every allocation.
+
+    PyTorch allocates CPU tensors with ``malloc``. glibc serves blocks above its mmap threshold with fresh
+    pages and returns a freed heap top above its trim threshold to the kernel; the thresholds adapt to the
+    sizes seen, and the feature maps of a renderer (1 to 16 MiB each, allocated and freed dozens of times
+    per forward) keep falling on the wrong side of them, so every forward pays page faults for most of
+    its memory traffic. Fixed thresholds (blocks up to ``mmap_mib`` from the heap; at most ``trim_mib`` of
+    free heap top kept) stop that. The figures are in ``docs/experiments/2026-11-27_cpu_malloc.md``.
+
+    Applied once per process, by :func:`resolve_device` for a CPU device. It changes nothing (and says
+    why, in the returned state) on other C libraries, when ``BLINDSR_MALLOC=default``, or when the
+    process was started with glibc's own ``MALLOC_*_`` variables or ``GLIBC_TUNABLES`` (the user's
+    choice wins). Returns ``"tuned"`` or the reason it did not.
+    """
+    global _malloc_state
+    if _malloc_state is not None:
+        return _malloc_state
+    if os.environ.get("BLINDSR_MALLOC", "") == "default":
+        _malloc_state = "left to the C library (BLINDSR_MALLOC=default)"
+    elif any(k in os.environ for k in _MALLOC_ENV) or "malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        _malloc_state = "left to the C library (the environment sets glibc's malloc parameters)"
+    elif platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        _malloc_state = "left to the C library (not glibc)"
+    else:
+        try:
+            mallopt = ctypes.CDLL(None).mallopt
+            ok = mallopt(_M_MMAP_THRESHOLD, mmap_mib << 20) == 1 and mallopt(_M_TRIM_THRESHOLD, trim_mib << 20) == 1
+        except (OSError, AttributeError):
+            ok = False
+        _malloc_state = "tuned" if ok else "left to the C library (mallopt refused)"
+    return _malloc_state
 
 
 def file_sha256(path) -> str:

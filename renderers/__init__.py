@@ -116,7 +116,7 @@ def load_renderer(name_or_path: str | Path, device: str | torch.device | None = 
     model.requires_grad_(False)
     model.eval()
     model.checkpoint_path = path
-    return model.to(resolve_device(device) if device is not None else torch.device("cpu"))
+    return model.to(resolve_device(device if device is not None else "cpu"))
 
 
 def read_model_card(name_or_path: str | Path) -> dict:

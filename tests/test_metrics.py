@@ -279,15 +279,15 @@ def test_ssim_in_passes_with_opencv_equals_the_reference_filter():
         s_aa, s_bb, s_ab = e_aa - mu_a**2, e_bb - mu_b**2, e_ab - mu_a * mu_b
         smap = ((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (s_aa + s_bb + c2))
         ref = smap.mean(dim=(-2, -1)).mean(dim=1)
-        old = fidelity.CPU_PASS_PIXELS
+        old = fidelity.PSNR_PASS_PIXELS, fidelity.SSIM_PASS_PIXELS
         try:
-            fidelity.CPU_PASS_PIXELS = 3 * 40 * 36  # three images per pass: passes of 3, 3 and 1
+            fidelity.PSNR_PASS_PIXELS = fidelity.SSIM_PASS_PIXELS = 3 * 40 * 36  # passes of 3, 3 and 1 images
             torch.testing.assert_close(ssim(sr, hr, crop_border=border, y_channel=y_channel), ref, rtol=0, atol=1e-12)
             one_by_one = torch.cat([psnr(sr[i:i + 1], hr[i:i + 1], crop_border=border, y_channel=y_channel)
                                     for i in range(7)])
             assert torch.equal(psnr(sr, hr, crop_border=border, y_channel=y_channel), one_by_one)
         finally:
-            fidelity.CPU_PASS_PIXELS = old
+            fidelity.PSNR_PASS_PIXELS, fidelity.SSIM_PASS_PIXELS = old
 
 
 def test_register_metric_reads_the_reference_from_the_signature():

@@ -1,6 +1,10 @@
 """Renderers: the inferred AMNet layout against the paper's counts, Eq. 7 / Eq. 4, checkpoints."""
 
 import json
+import os
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -366,3 +370,42 @@ def test_bicubic_upsample_equals_torch_interpolate():
             out = bicubic_upsample(x.contiguous(memory_format=torch.channels_last), scale)
         assert out.dtype == torch.float32
         torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
+
+
+_FAULTS = """
+import resource, sys, torch
+from blindsr_gym.renderers import load_renderer
+from blindsr_gym.utils import tune_cpu_malloc
+torch.set_num_threads(1)
+model = load_renderer("amnet_x4").to(memory_format=torch.channels_last)  # resolves the CPU: tunes malloc
+g = torch.Generator().manual_seed(0)
+lr = torch.rand(8, 3, 64, 64, generator=g).contiguous(memory_format=torch.channels_last)
+code = 0.01 * torch.randn(8, 15, generator=g)
+faults = []
+with torch.inference_mode():
+    for _ in range(4):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        model(lr, code)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+print(tune_cpu_malloc(), min(faults[1:]), sep="|")  # the fewest of three forwards after the first
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_cpu_renderer_reuses_freed_memory_instead_of_faulting_fresh_pages():
+    """A forward of 8 LR crops allocates and frees hundreds of MiB of feature maps; untuned, glibc hands much
+    of it back to the kernel and faults it in again at the next allocation (tens of thousands of page faults
+    per forward: docs/experiments/2026-11-27_cpu_malloc.md). Loading a renderer on the CPU tunes malloc so
+    that freed blocks are reused: a forward then faults (almost) no fresh pages."""
+    def run(**extra):
+        env = {k: v for k, v in os.environ.items() if k != "BLINDSR_MALLOC" and not k.startswith("MALLOC_")}
+        out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True,
+                             env=env | extra)
+        state, faults = out.stdout.strip().splitlines()[-1].split("|")
+        return state, int(faults)
+
+    state, faults = run()
+    assert state == "tuned" and faults < 10_000
+    assert run(BLINDSR_MALLOC="default")[0] == "left to the C library (BLINDSR_MALLOC=default)"
+    assert run(MALLOC_TRIM_THRESHOLD_="1000000")[0] == ("left to the C library (the environment sets glibc's "
+                                                         "malloc parameters)")

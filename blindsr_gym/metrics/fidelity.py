@@ -23,8 +23,10 @@ from .color import rgb_to_y, rgb_to_y_levels, to_levels
 __all__ = ["psnr", "ssim"]
 
 
-#: Pixels per pass on the CPU (four 256x256 images: the fastest of 1 to 64 per pass, benchmarks/metrics.py).
-CPU_PASS_PIXELS = 1 << 18
+#: Pixels per pass on the CPU, PSNR four 256x256 images, SSIM eight: about the fastest of 1 to 64 per pass
+#: (``python benchmarks/metrics.py --sweep-passes``; docs/experiments/2026-11-27_cpu_malloc.md).
+PSNR_PASS_PIXELS = 1 << 18
+SSIM_PASS_PIXELS = 1 << 19
 
 
 def _check(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool) -> None:
@@ -62,7 +64,7 @@ def psnr(sr: torch.Tensor, hr: torch.Tensor, crop_border: int = 4, y_channel: bo
     (the float64 mean of the reference formula is exact too, so the result is the same to the last bit).
     """
     _check(sr, hr, crop_border, y_channel)
-    return in_passes(_psnr, (sr, hr), CPU_PASS_PIXELS, crop_border, y_channel)
+    return in_passes(_psnr, (sr, hr), PSNR_PASS_PIXELS, crop_border, y_channel)
 
 
 def _psnr(sr, hr, crop_border, y_channel):
@@ -87,7 +89,7 @@ def ssim(sr: torch.Tensor, hr: torch.Tensor, crop_border: int = 4, y_channel: bo
     h, w = sr.shape[-2] - 2 * crop_border, sr.shape[-1] - 2 * crop_border
     if min(h, w) < 11:
         raise InputError(f"SSIM needs at least 11x11 pixels after cropping, got {(h, w)}")
-    return in_passes(_ssim, (sr, hr), CPU_PASS_PIXELS, crop_border, y_channel)
+    return in_passes(_ssim, (sr, hr), SSIM_PASS_PIXELS, crop_border, y_channel)
 
 
 def _ssim(sr, hr, crop_border, y_channel):

@@ -172,8 +172,9 @@ def niqe(x: torch.Tensor, crop_border: int = 0, color: str = "gray") -> torch.Te
     return in_passes(_niqe, (x,), CPU_PASS_PIXELS, color)
 
 
-#: Pixels per pass on the CPU (eight 256x256 images: the fastest of 1 to 64 per pass, benchmarks/metrics.py).
-CPU_PASS_PIXELS = 1 << 19
+#: Pixels per pass on the CPU: four 256x256 images, about the fastest of 1 to 64 per pass
+#: (``python benchmarks/metrics.py --sweep-passes``; docs/experiments/2026-11-27_cpu_malloc.md).
+CPU_PASS_PIXELS = 1 << 18
 
 
 def _niqe(x: torch.Tensor, color: str) -> torch.Tensor:
