@@ -8,7 +8,9 @@ Checks (the CI runs the same on the CPU, tests/test_synthesis.py and tests/test_
   (with noise): identical in >= 99.9% of pixels, never more than 1 level apart;
 * rewards of the same actions, PSNR and NIQE, within 1e-3 (the fake "bicubic" renderer, so that only
   the data path and the metrics differ between the devices; TF32 off);
-* PSNR-Y's fast path on the device against the float64 formula, on every one of the 2**24 colours.
+* PSNR-Y's fast path on the device against the float64 formula, on every one of the 2**24 colours;
+* PSNR, SSIM and NIQE of 32 SR-like 256x256 images on the device (one pass) against the CPU (a few images
+  per pass; OpenCV's filter for SSIM): max |difference| <= 1e-6 dB, 1e-7 and 1e-3.
 """
 
 from __future__ import annotations
@@ -64,6 +66,22 @@ def main() -> int:
     mismatches = int((y != y_ref).sum())
     ok &= mismatches == 0
     out["checks"]["psnr_y_every_colour"] = {"mismatches": mismatches, "passed": mismatches == 0}
+    from blindsr_gym.data import builtin
+    from blindsr_gym.degradation import imresize
+    from blindsr_gym.metrics import niqe, psnr, ssim
+    from blindsr_gym.utils import to_tensor
+
+    src, rng = builtin(), np.random.default_rng(0)
+    hr = torch.cat([to_tensor(src.random_crop(rng, 256)[0]) for _ in range(32)])
+    sr = imresize(imresize(hr, 0.25), 4.0).clamp(0, 1)
+    for name, fn, tol in (("psnr", psnr, 1e-6), ("ssim", ssim, 1e-7), ("niqe", niqe, 1e-3)):
+        args_cpu = (sr, hr) if name != "niqe" else (sr,)
+        cpu = fn(*args_cpu)
+        dev = fn(*(t.to(args.device) for t in args_cpu)).cpu()
+        diff = float((dev - cpu).abs().max())
+        passed = diff <= tol
+        ok &= passed
+        out["checks"][f"{name}_device_vs_cpu"] = {"max_abs_diff": diff, "tolerance": tol, "passed": passed}
     out["passed"] = bool(ok)
     print(json.dumps(out, indent=1))
     return 0 if ok else 1
