@@ -288,7 +288,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                              "critic_lr": cfg.critic_lr, "exploration_noise": cfg.exploration_noise,
                              "critic_warmup": cfg.critic_warmup, "critic_encoder": cfg.critic_encoder,
                              "updates_per_iteration": cfg.updates_per_iteration, "critic_updates": cfg.critic_updates,
-                             "exploration": cfg.exploration, "device": str(device), **run.card(device),
+                             "exploration": cfg.exploration, "seed": cfg.seed, "device": str(device),
+                             **run.card(device),
                              **({"note": note} if note else {})},
                 "validation": last_eval, "validation_history": history}
 

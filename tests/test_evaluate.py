@@ -1,6 +1,7 @@
 """The evaluation harness on the built-in images (tiny budgets)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -335,3 +336,60 @@ def test_amnet_rl_ens_renders_the_self_ensembles_width(tmp_path):
     assert ens[0]["kernel_psnr"] != pytest.approx(plain[0]["kernel_psnr"], abs=1e-6)
     with pytest.raises(ValueError, match="sigma-head"):
         make_method("amnet-rl-ens", renderer=renderer, actor=Actor(num_blocks=1))
+
+
+def test_table5_seeds_groups_runs_and_says_when_a_difference_is_within_the_spread(tmp_path):
+    """Two groups of two 'seeds' (shipped actors copied into DDPG-like logdirs, so each group's seeds agree
+    exactly): mean ± std per group, the verdict, the per-run logs reused on a second call, and refusals."""
+    import shutil
+
+    from blindsr_gym.errors import InputError
+    from blindsr_gym.utils import file_sha256
+
+    t5 = _script("table5_seeds")
+    weights = Path(__file__).resolve().parents[1] / "agents" / "weights"
+    card = json.loads((weights / "actor_niqe_x4.json").read_text())
+
+    def make_run(name, actor, rewards, seed, env_id="BlindSR-NIQE-v0"):
+        d = tmp_path / name
+        d.mkdir()
+        shutil.copy(weights / f"{actor}.safetensors", d / "actor.safetensors")
+        c = json.loads(json.dumps(card))
+        c["sha256"] = file_sha256(d / "actor.safetensors")
+        c["training"] = {**c["training"], "env_id": env_id, "seed": seed}
+        c["validation_history"] = [{"env_steps": 64 * (i + 1), "reward": r} for i, r in enumerate(rewards)]
+        (d / "actor.json").write_text(json.dumps(c))
+        return str(d)
+
+    a = [make_run("a_s0", "actor_niqe_x4", [-1.0, -0.5], 0), make_run("a_s1", "actor_niqe_x4", [-1.0, -0.3], 1)]
+    b = [make_run("b_s0", "actor_psnr_x4", [-1.0, 0.1], 0), make_run("b_s1", "actor_psnr_x4", [-0.8, 0.3], 1)]
+    common = ["--data", "builtin", "--kernels", "sigma:2.0", "--max-images", "1", "--logs", str(tmp_path / "logs"),
+              "--device", "cpu", "--no-progress"]
+    out = tmp_path / "t5"
+    t5.main(["--group", "Eq. 10", *a, "--group", "Eq. 11", *b, *common, "--out", str(out)])
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["metric"] == "niqe" and doc["lower_better"] and doc["reference"]["method"] == "amgan-gt"
+    g10, g11 = doc["groups"]["Eq. 10"], doc["groups"]["Eq. 11"]
+    m10, s10 = g10["scores"]["builtin"]["niqe"]
+    m11, s11 = g11["scores"]["builtin"]["niqe"]
+    assert s10 == s11 == 0.0 and m10 == g10["runs"][0]["scores"]["builtin"]["niqe"] and m10 != m11
+    assert g10["final_reward"] == pytest.approx([-0.4, 0.1414213562], abs=1e-9)  # mean, std (n - 1) of -0.5, -0.3
+    (c,) = doc["comparisons"]
+    assert c["b_minus_a"] == pytest.approx(m11 - m10) and not c["within_spread"]
+    md = out.with_suffix(".md").read_text()
+    assert f"| Eq. 10 | 2 | {m10:.3f} ± 0.000 |" in md and "larger than the seeds' spread" in md
+    assert "| a_s1 | Eq. 10 | 1 | 4096 |" in md and out.with_suffix(".png").stat().st_size > 0
+    # a second call reads every score from the logs (nothing is appended to them)
+    logs = {p.name: p.read_text() for p in (tmp_path / "logs").iterdir()}
+    assert len(logs) == 5
+    t5.main(["--group", "Eq. 10", *a, "--group", "Eq. 11", *b, *common, "--out", str(out)])
+    assert {p.name: p.read_text() for p in (tmp_path / "logs").iterdir()} == logs
+    # a spread larger than the difference is reported as such
+    doc["groups"]["Eq. 10"]["scores"]["builtin"]["niqe"] = [m10, abs(m11 - m10) * 2]
+    (c,) = t5.compare(doc["groups"], ["builtin"], "niqe")
+    assert c["within_spread"] and "no difference is claimed" in t5.markdown({**doc, "comparisons": [c]})
+    with pytest.raises(InputError, match="at least two --group"):
+        t5.main(["--group", "only", *a, *common, "--out", str(out)])
+    other = make_run("c_s0", "actor_psnr_x4", [0.0], 0, env_id="BlindSR-PSNR-v0")
+    with pytest.raises(InputError, match="the runs differ in method"):
+        t5.main(["--group", "x", *a, "--group", "y", other, *common, "--out", str(out)])
