@@ -104,6 +104,23 @@ def test_cost_table_matches_the_paper_macs():
     assert rows["AMNet_L-RL"]["macs_G"] > rows["AMNet-RL"]["macs_G"]
     assert rows["KENet + AMNet"]["macs_G"] == pytest.approx(5.10 + 0.575, abs=0.02)  # AMNet + KENet at 64x64
     assert all(r["latency_s"] > 0 for r in rows.values())
+    assert not any("latency_graph_s" in r or "graph_error" in r for r in rows.values())  # CUDA graphs: GPU only
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="CUDA graphs need a GPU; there gpu_suite.sh's cost_table records graph_max_abs_diff too")
+def test_cuda_graphed_amnet_equals_eager():
+    from blindsr_gym.evaluate.cost import cuda_graphed
+    from blindsr_gym.renderers import load_renderer
+
+    model = load_renderer("amnet_x4", device="cuda")
+    g = torch.Generator().manual_seed(0)
+    lr, code = torch.rand(1, 3, 64, 64, generator=g).cuda(), torch.zeros(1, 15).cuda()
+    with torch.no_grad():
+        run = cuda_graphed(lambda x: model(x, code), lr)
+        for _ in range(2):
+            x = torch.rand(1, 3, 64, 64, generator=g).cuda()
+            torch.testing.assert_close(run(x), model(x, code), rtol=0, atol=1e-5)
 
 
 class _FixedKernel(torch.nn.Module):

@@ -29,10 +29,15 @@ def run_cli(args) -> int:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         rows = [r for d in devices for r in cost_table(repeats=args.cost_repeats, device=d)]
         doc = {"command": args.command_line, "threads": torch.get_num_threads(), "input": "1x3x64x64", "rows": rows}
-        lines = ["| method | params | MACs (G) | latency (s) | device | MACs / AMNet-RL | latency / AMNet-RL |",
-                 "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['method']} | {r['params']:,} | {r['macs_G']:.1f} | {r['latency_s']:.3f} | {r['device']} | "
-                  f"{r['macs_vs_amnet_rl']:.1f}x | {r['latency_vs_amnet_rl']:.1f}x |" for r in rows]
+        def graph(r):  # CUDA only: the latency replayed from a CUDA graph
+            if "latency_graph_s" in r:
+                return f"{r['latency_graph_s'] * 1e3:.2f} ms"
+            return "not capturable" if "graph_error" in r else "–"
+
+        lines = ["| method | params | MACs (G) | latency (s) | CUDA graph | device | MACs / AMNet-RL | "
+                 "latency / AMNet-RL |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['method']} | {r['params']:,} | {r['macs_G']:.1f} | {r['latency_s']:.3f} | {graph(r)} | "
+                  f"{r['device']} | {r['macs_vs_amnet_rl']:.1f}x | {r['latency_vs_amnet_rl']:.1f}x |" for r in rows]
         if args.json:
             write_text(args.json, json.dumps(doc, indent=2) + "\n")
         if args.markdown:
@@ -118,7 +123,8 @@ def add_arguments(p) -> None:
                    help="also store the results in the model card (.json) of each evaluated method's checkpoint "
                         "(gt: --renderer, kenet: --kenet, amnet-rl: --actor, ...) under evaluation.<KEY>")
     p.add_argument("--cost", action="store_true",
-                   help="Table 6 instead: parameters, MACs and latency at 64x64 (random weights; CPU, and GPU if any)")
+                   help="Table 6 instead: parameters, MACs and latency at 64x64 (random weights; CPU, and GPU if "
+                        "any, there also replayed from a CUDA graph)")
     p.add_argument("--cost-repeats", type=int, default=5, help="--cost: timed runs per method (median)")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

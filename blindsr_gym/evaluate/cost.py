@@ -30,9 +30,52 @@ def _cost_models() -> dict[str, tuple[list[torch.nn.Module], Callable]]:
             "KENet + AMNet": ([kenet, amnet], lambda lr: amnet(lr, amnet.codec.encode(kenet(lr))))}
 
 
+def _median_latency(fn, lr: torch.Tensor, repeats: int) -> float:
+    fn(lr)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if lr.device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn(lr)
+        if lr.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def cuda_graphed(fn: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor,
+                 warmup: int = 3) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``fn`` captured once into a CUDA graph for inputs shaped like ``example``: a call copies its input into
+    the graph's input, replays every kernel of ``fn`` with one launch, and returns the graph's output tensor
+    (overwritten by the next call). At batch 1 a network of many small kernels is bound by their launches, so
+    replaying them at once measures what the GPU itself takes. ``fn`` must not synchronise with the host."""
+    static_in = example.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
+        for _ in range(warmup):
+            fn(static_in)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = fn(static_in)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        static_in.copy_(x)
+        graph.replay()
+        return static_out
+
+    return run
+
+
 @torch.no_grad()
 def cost_table(size: int = 64, repeats: int = 5, device: str | torch.device = "cpu") -> list[dict]:
-    """Parameters, MACs (``torch.utils.flop_counter`` / 2) and median latency per 1x3xsize x size image."""
+    """Parameters, MACs (``torch.utils.flop_counter`` / 2) and median latency per 1x3xsize x size image.
+
+    On a GPU each method is also timed replayed from a CUDA graph (``latency_graph_s``; the same float32
+    computation with its kernel launches batched), or the reason it could not be captured
+    (``graph_error``)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     device = torch.device(device)
@@ -43,21 +86,22 @@ def cost_table(size: int = 64, repeats: int = 5, device: str | torch.device = "c
         lr = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
         with FlopCounterMode(display=False) as fc:
             fn(lr)
-        fn(lr)  # warm-up
-        times = []
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn(lr)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
-        rows.append({"method": name, "params": int(sum(p.numel() for m in mods for p in m.parameters())),
-                     "macs_G": fc.get_total_flops() / 2 / 1e9, "latency_s": float(np.median(times)),
-                     "device": str(device)})
+        row = {"method": name, "params": int(sum(p.numel() for m in mods for p in m.parameters())),
+               "macs_G": fc.get_total_flops() / 2 / 1e9, "latency_s": _median_latency(fn, lr, repeats),
+               "device": str(device)}
+        if device.type == "cuda":
+            try:
+                graphed = cuda_graphed(fn, lr)
+                ref = fn(lr)
+                row["graph_max_abs_diff"] = float((graphed(lr) - ref).abs().max())
+                row["latency_graph_s"] = _median_latency(graphed, lr, repeats)
+            except RuntimeError as e:  # a method that synchronises with the host cannot be captured
+                row["graph_error"] = str(e).splitlines()[0][:200]
+        rows.append(row)
     base = rows[0]
     for r in rows:
         r["macs_vs_amnet_rl"] = r["macs_G"] / base["macs_G"]
         r["latency_vs_amnet_rl"] = r["latency_s"] / base["latency_s"]
+        if "latency_graph_s" in r and "latency_graph_s" in base:
+            r["latency_graph_vs_amnet_rl"] = r["latency_graph_s"] / base["latency_graph_s"]
     return rows
