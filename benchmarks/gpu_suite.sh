@@ -24,8 +24,8 @@ if [ -d .device/whl ]; then  # the device has torch but not gymnasium: install t
   export PYTHONPATH=$SITE
 fi
 PY="$PYTHON -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
-N=512; NS=64; STEPS=4; PEAK=989; TRAIN_STEPS=30
-if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; fi
+N=512; NS=64; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20
+if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; fi
 failed=0
 # at most 8 files come back from $OUT: seven JSON files and one log of every step's stderr
 run() {  # run NAME TIMEOUT ARGS...: stdout -> $OUT/NAME.json, stderr -> $OUT/suite.log
@@ -45,8 +45,6 @@ run device 60 -c "import json, platform, torch; d = torch.cuda.is_available(); p
 run equality 240 benchmarks/gpu_equality.py --device "$DEVICE"
 run env_psnr_bf16 300 benchmarks/env_throughput.py --device "$DEVICE" --metric psnr --precision bf16 \
   --num-envs $N --sync-envs $NS --steps $STEPS --repeats 2 --single-episodes 32 --threads 8
-run env_psnr_fp32 240 benchmarks/env_throughput.py --device "$DEVICE" --metric psnr --precision fp32 \
-  --num-envs $N --skip-sync --steps $STEPS --repeats 2 --single-episodes 16 --threads 8
 run env_niqe_bf16 300 benchmarks/env_throughput.py --device "$DEVICE" --metric niqe --precision bf16 \
   --num-envs $N --sync-envs $NS --steps $STEPS --repeats 2 --single-episodes 16 --threads 8
 run cost_table 240 -c "import json, sys, torch; from blindsr_gym.evaluate import cost_table
@@ -55,5 +53,7 @@ print(json.dumps({'command': 'cost_table(repeats=20) on cpu and cuda', 'threads'
                            for r in cost_table(repeats=20, device=d)]}, indent=1))"
 run train_amnet_bf16 300 benchmarks/train_speed.py --device "$DEVICE" --batch 64 --patch 64 --amp bf16 \
   --steps $TRAIN_STEPS --peak-tflops $PEAK
+run ddpg_niqe_bf16 240 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
+  --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
 echo "files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 exit $failed
