@@ -15,8 +15,9 @@ degraded with ``--kernels``, through the renderer of the run's env (``amgan-rl``
 Per group and dataset: the mean over the seeds of each run's mean score, with the sample standard deviation
 (n - 1) over the seeds. Two groups differ on a dataset only when their means are further apart than the
 larger of their two standard deviations; otherwise the table says the difference is within the seeds'
-spread. Writes ``OUT.json`` (with the command), ``OUT.md`` and ``OUT.png`` (the validation reward of every
-run against episodes, each group's mean over its seeds drawn over them; needs matplotlib).
+spread (with one seed per group there is no spread, and no difference is claimed). Writes ``OUT.json`` (with
+the command), ``OUT.md`` and ``OUT.png`` (the validation reward of every run against episodes, each group's
+mean over its seeds drawn over them; needs matplotlib).
 
 Selection discipline: the runs' checkpoints must have been chosen on Set14 (the validation the card
 records); this script chooses nothing, it reports.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import re
 import shlex
 import sys
@@ -103,10 +105,12 @@ def markdown(doc: dict) -> str:
     head = "| group | seeds | " + " | ".join(f"{d} {metric.upper()}" for d in datasets) + \
         " | final validation reward |"
     lines = [head, "|" + "---|" * (3 + len(datasets))]
+    def pm(mean_sd):  # one seed has no spread
+        return f"{mean_sd[0]:.3f}" if math.isnan(mean_sd[1]) else f"{mean_sd[0]:.3f} ± {mean_sd[1]:.3f}"
+
     for name, g in doc["groups"].items():
-        cells = [f"{g['scores'][d][metric][0]:.3f} ± {g['scores'][d][metric][1]:.3f}" for d in datasets]
-        fr = g["final_reward"]
-        lines.append(f"| {name} | {len(g['runs'])} | " + " | ".join(cells) + f" | {fr[0]:.3f} ± {fr[1]:.3f} |")
+        cells = [pm(g["scores"][d][metric]) for d in datasets]
+        lines.append(f"| {name} | {len(g['runs'])} | " + " | ".join(cells) + f" | {pm(g['final_reward'])} |")
     ref = doc["reference"]
     lines.append(f"| true kernel ({ref['method']}) | – | " +
                  " | ".join(f"{ref['scores'][d][metric]:.3f}" for d in datasets) + " | – |")
@@ -123,10 +127,13 @@ def markdown(doc: dict) -> str:
     lines.append("")
     for c in doc["comparisons"]:
         winner = c["b"] if (c["b_minus_a"] < 0) == doc["lower_better"] else c["a"]
+        head = f"- {c['dataset']}: {c['b']} − {c['a']} = {c['b_minus_a']:+.3f} {metric.upper()}"
+        if math.isnan(c["spread"]):
+            lines.append(f"{head}; one seed per group, so no spread to compare with: no difference is claimed.")
+            continue
         verdict = "within the seeds' spread: no difference is claimed" if c["within_spread"] else \
             f"larger than the seeds' spread: {winner} is better"
-        lines.append(f"- {c['dataset']}: {c['b']} − {c['a']} = {c['b_minus_a']:+.3f} {metric.upper()}, largest "
-                     f"std {c['spread']:.3f}: {verdict}.")
+        lines.append(f"{head}, largest std {c['spread']:.3f}: {verdict}.")
     return "\n".join(lines) + "\n"
 
 
