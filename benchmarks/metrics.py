@@ -24,7 +24,7 @@ from blindsr_gym.data import builtin
 from blindsr_gym.degradation import imresize
 from blindsr_gym.metrics import niqe, psnr, ssim
 from blindsr_gym.metrics.color import rgb_to_y
-from blindsr_gym.utils import to_tensor
+from blindsr_gym.utils import resolve_device, to_tensor
 
 
 def rate(fn, n, repeats):
@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--sweep-passes", action="store_true", help="also time 1..batch images per pass (CPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    resolve_device("cpu")  # the CPU set-up every entry point has (tune_cpu_malloc)
     rng = np.random.default_rng(0)
     src = builtin()
     hr = torch.cat([to_tensor(src.random_crop(rng, args.size)[0]) for _ in range(args.batch)])

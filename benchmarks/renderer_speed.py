@@ -18,6 +18,7 @@ import time
 import torch
 
 from blindsr_gym.renderers import build_renderer
+from blindsr_gym.utils import resolve_device
 
 
 def best(fn, repeats):
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    resolve_device("cpu")  # the CPU set-up every entry point has (tune_cpu_malloc)
     g = torch.Generator().manual_seed(0)
     res = {"command": "python " + " ".join(sys.argv), "torch": torch.__version__, "threads": args.threads,
            "cpu": platform.processor() or platform.machine()}

@@ -36,31 +36,34 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+from compare_ddpg_runs import load_run  # noqa: E402
 
 from blindsr_gym import ENV_IDS  # noqa: E402
 from blindsr_gym.errors import InputError  # noqa: E402
 
 
 def read_run(logdir: Path) -> dict:
-    card_path, actor = logdir / "actor.json", logdir / "actor.safetensors"
-    for path in (card_path, actor):
-        if not path.is_file():
-            raise InputError(f"{path} not found: is {logdir} a finished `blindsr-gym train --algo ddpg` logdir?")
-    card = json.loads(card_path.read_text())
-    history = card.get("validation_history") or []
-    if not history:
-        raise InputError(f"{card_path} has no validation history (the run stopped before its first evaluation)")
-    t = card["training"]
+    """A finished DDPG logdir: its card's training record and validation history (``load_run``), its actor,
+    and the renderer, reference method and metric of its env."""
+    actor = logdir / "actor.safetensors"
+    try:
+        run = load_run(logdir)
+    except (FileNotFoundError, ValueError) as e:
+        raise InputError(str(e)) from None
+    if not actor.is_file():
+        raise InputError(f"{actor} not found: is {logdir} a finished `blindsr-gym train --algo ddpg` logdir?")
+    t, history = run["training"], run["history"]
     defaults = ENV_IDS.get(t["env_id"], {})
     env = {**defaults, **(t.get("env_kwargs") or {})}
     renderer = env.get("renderer", "amnet_x4")
     gan = "amgan" in str(renderer)
     validation = (t.get("eval_env_kwargs") or {}).get("dataset", "the env's default data")
-    return {"label": logdir.name, "validation_data": str(validation), "logdir": str(logdir), "actor": str(actor),
-            "renderer": str(renderer),
-            "method": "amgan-rl" if gan else "amnet-rl", "reference": "amgan-gt" if gan else "gt",
-            "metric": env.get("metric", "psnr"), "algorithm": t.get("algorithm"), "episodes": t.get("episodes"),
+    return {"label": logdir.name, "env_id": t["env_id"], "logdir": str(logdir), "actor": str(actor),
+            "renderer": str(renderer), "method": "amgan-rl" if gan else "amnet-rl",
+            "reference": "amgan-gt" if gan else "gt", "metric": env.get("metric", "psnr"),
+            "validation_data": str(validation), "algorithm": t.get("algorithm"), "episodes": t.get("episodes"),
             "seed": t.get("seed"), "wall_time_s": t.get("wall_time_s"), "history": history}
 
 
@@ -208,11 +211,10 @@ def main(argv=None) -> int:
     labels = [r["label"] for r in every]
     if len(set(labels)) != len(labels):
         raise InputError(f"run folders must have distinct names (their logs are named after them): {labels}")
-    for key in ("method", "renderer", "metric"):
+    for key in ("method", "renderer", "metric", "env_id"):
         if len({r[key] for r in every}) > 1:
             raise InputError(f"the runs differ in {key} ({sorted({r[key] for r in every})}): Table 5 compares "
                              "runs of one env")
-    env_id = json.loads((Path(every[0]["logdir"]) / "actor.json").read_text())["training"]["env_id"]
     metrics = [m.strip() for m in (a.metrics or every[0]["metric"]).split(",") if m.strip()]
     for m in metrics:
         get_metric(m)
@@ -238,7 +240,7 @@ def main(argv=None) -> int:
             "final_reward": mean_std([r["history"][-1]["reward"] for r in rs])}
     metric = metrics[0]
     cmd = shlex.join(["python", "scripts/table5_seeds.py", *(sys.argv[1:] if argv is None else argv)])
-    doc = {"command": cmd, "env_id": env_id, "metric": metric, "metrics": metrics,
+    doc = {"command": cmd, "env_id": every[0]["env_id"], "metric": metric, "metrics": metrics,
            "lower_better": bool(get_metric(metric).lower_better), "datasets": list(datasets),
            "kernels": a.kernels, "max_images": a.max_images, "device": str(device),
            "validation_data": sorted({r["validation_data"] for r in every}),

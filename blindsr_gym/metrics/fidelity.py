@@ -99,8 +99,8 @@ def _ssim(sr, hr, crop_border, y_channel):
     if a.device.type == "cpu":  # OpenCV's separable filter, one image (five maps) at a time
         import cv2
 
-        k, lo = taps.numpy(), 5
-        h, w = a.shape[-2] - 10, a.shape[-1] - 10
+        k, lo = taps.numpy(), taps.numel() // 2  # keep where the centred window lies inside ('valid')
+        h, w = a.shape[-2] - 2 * lo, a.shape[-1] - 2 * lo
         out = torch.empty(n * c, dtype=torch.float64)
         planes = (t.detach().reshape(-1, *t.shape[-2:]).numpy() for t in (a, b))
         for i, (x, y) in enumerate(zip(*planes, strict=True)):
