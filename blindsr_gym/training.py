@@ -116,7 +116,8 @@ def hardware_string(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{name} (CPU), {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"{name} (CPU), {n} thread{'s' if n != 1 else ''}"
 
 
 def decayed(lr0: float, frac_to: float, it: int, total: int, start: int = 0) -> float:

@@ -5,7 +5,7 @@
 #   bash scripts/ship_actor.sh CHECKPOINT NAME METHOD
 #   e.g. bash scripts/ship_actor.sh runs/ddpg_niqe/actor_best.safetensors actor_niqe_x4 amgan-rl
 #        bash scripts/ship_actor.sh runs/actor_pre/actor.safetensors actor_psnr_x4 amnet-rl
-# METRICS (default psnr,ssim,niqe) chooses the metrics. Needs ../shared/data/test (or $BLINDSR_DATA/test).
+# METRICS (default psnr,ssim,niqe) chooses the metrics. A shipped NAME is not overwritten with other weights. Needs ../shared/data/test (or $BLINDSR_DATA/test).
 # The evaluation's per-image log runs/NAME.eval.jsonl is resumed: run the script again to continue an
 # evaluation that stopped (delete the log to start over with other weights; a mismatch is refused).
 set -euo pipefail
@@ -19,6 +19,10 @@ case "$method" in
     *) echo "METHOD must be amnet-rl or amgan-rl, got $method" >&2; exit 2 ;;
 esac
 mkdir -p "$w"
+# a shipped name keeps its weights: other weights go under a new name (OVERWRITE=1 to replace on purpose)
+if [ -f "$w/$name.safetensors" ] && ! cmp -s "$ckpt" "$w/$name.safetensors" && [ "${OVERWRITE:-0}" != 1 ]; then
+    echo "$w/$name.safetensors exists with other weights: ship under a new name (or OVERWRITE=1)" >&2; exit 2
+fi
 cp "$ckpt" "$w/$name.safetensors"
 cp "${ckpt%.safetensors}.json" "$w/$name.json"
 .venv/bin/blindsr-gym evaluate --data "$data/Set5" "$data/Set14" "$data/BSD100" --kernels gaussian8 \

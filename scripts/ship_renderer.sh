@@ -17,6 +17,10 @@ data=${BLINDSR_DATA:-../shared/data}/test
 metrics=${METRICS:-psnr,ssim}
 w=renderers/weights
 mkdir -p "$w"
+# a shipped name keeps its weights: other weights go under a new name (OVERWRITE=1 to replace on purpose)
+if [ -f "$w/$name.safetensors" ] && ! cmp -s "$run/$stem.safetensors" "$w/$name.safetensors" && [ "${OVERWRITE:-0}" != 1 ]; then
+    echo "$w/$name.safetensors exists with other weights: ship under a new name (or OVERWRITE=1)" >&2; exit 2
+fi
 cp "$run/$stem.safetensors" "$w/$name.safetensors"
 cp "$run/$stem.json" "$w/$name.json"
 if [ -n "${BUDGET:-}" ]; then

@@ -271,3 +271,23 @@ def test_expected_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch)
     monkeypatch.setattr(up, "upscale_files", bug)
     with pytest.raises(ValueError, match="an internal bug"):
         main(["upscale", "x.png", "--out", "o"])
+
+
+# ------------------------------------------------------------------ shipping never replaces shipped weights
+@pytest.mark.parametrize("script, weights, name, extra", [
+    ("ship_actor.sh", "agents/weights/actor_psnr_x4.safetensors", "actor_niqe_x4", ["amgan-rl"]),
+    ("ship_renderer.sh", "renderers/weights/amnet_robust_x4.safetensors", "amnet_x4", ["amnet"]),
+])
+def test_a_ship_script_refuses_other_weights_under_a_shipped_name(tmp_path, script, weights, name, extra):
+    import subprocess
+
+    stem = extra[0] if script == "ship_renderer.sh" else "actor"
+    ckpt = tmp_path / f"{stem}.safetensors"
+    shutil.copy(ROOT / weights, ckpt)
+    shutil.copy((ROOT / weights).with_suffix(".json"), ckpt.with_suffix(".json"))
+    target = ROOT / Path(weights).parent / f"{name}.safetensors"
+    before = target.read_bytes()
+    arg = str(tmp_path) if script == "ship_renderer.sh" else str(ckpt)
+    r = subprocess.run(["bash", str(ROOT / "scripts" / script), arg, name] + extra, capture_output=True, text=True)
+    assert r.returncode == 2 and "exists with other weights" in r.stderr, (r.returncode, r.stderr)
+    assert target.read_bytes() == before
