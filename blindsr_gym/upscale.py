@@ -15,7 +15,7 @@ Methods (``--method``):
   whole image and AMNet renders with it; the best blind pipeline shipped (docs/results.md, Table 2);
 * ``kenet``: KENet estimates the blur kernel, AMNet renders with its code;
 * ``dan``: DAN, which estimates its own kernel code;
-* ``amgan-rl``: an actor (``--actor``, default ``actor_niqe_x4``) choosing AMGAN's code;
+* ``amgan-rl``: an actor (``--actor``, default ``actor_niqe2_x4``) choosing AMGAN's code;
 * ``bicubic``: MATLAB bicubic interpolation;
 * ``--sigma S``: non-blind, AMNet (or ``--renderer``) with an isotropic Gaussian of width S (HR pixels).
 
@@ -102,7 +102,7 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
         kw = {"dan": model}
     elif method == "amgan-rl":
         model = load_renderer(gan_renderer, device=device)
-        kw = {"gan_renderer": model, "gan_actor": actor or "actor_niqe_x4"}
+        kw = {"gan_renderer": model, "gan_actor": actor or "actor_niqe2_x4"}
     else:
         model = load_renderer(renderer, device=device)
         kw = {"renderer": model, "kenet": kenet, "actor": actor or "actor_psnr_x4"}

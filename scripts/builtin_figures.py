@@ -104,27 +104,29 @@ def main() -> int:
                             "gain_min": round(min(gains), 2), "gain_mean": round(float(np.mean(gains)), 2),
                             "true_kernel_gain_mean": round(float(np.mean(gains_gt)), 2)}
 
-    # actor_niqe_x4: Eq. 8 NIQE rewards with AMGAN on 384x384 centre crops, against actor_psnr_x4
+    # the NIQE actors: Eq. 8 NIQE rewards with AMGAN on 384x384 centre crops, against actor_psnr_x4
     gan = load_renderer("amgan_x4")
-    a_niqe, a_psnr = (load_actor(n, codec=gan.codec) for n in ("actor_niqe_x4", "actor_psnr_x4"))
+    a_psnr = load_actor("actor_psnr_x4", codec=gan.codec)
     niqe = get_metric("niqe")
-    rew, rew_p, ratio, ratio_p = [], [], [], []
-    for i in range(3):
-        hr = centre_crop(to_tensor(src[i]), 384)
-        for sigma in (1.8, 2.4, 3.0):
-            k = isotropic_gaussian(sigma)
-            lr = degrade(hr, k, 4)
-            base = float(niqe(gan(lr, gan.codec.encode(k)))[0])
-            for a, lst in ((a_niqe, rew), (a_psnr, rew_p)):
-                lst.append(base - float(niqe(gan(lr, gan.codec.action_to_code(a(lr))))[0]))
-            ratio.append(float(a_niqe.sigma(lr)[0]) / sigma)
-            ratio_p.append(float(a_psnr.sigma(lr)[0]) / sigma)
-    out["actor_niqe_x4"] = {"rewards": _r(rew), "reward_mean": round(float(np.mean(rew)), 3),
-                            "positive": int(np.sum(np.array(rew) > 0)),
-                            "psnr_actor_reward_mean": round(float(np.mean(rew_p)), 3),
-                            "width_ratio": _r(ratio), "width_ratio_mean": round(float(np.mean(ratio)), 3),
-                            "psnr_actor_width_ratio_mean": round(float(np.mean(ratio_p)), 3),
-                            "width_ratio_sum_gap": round(float(np.sum(ratio) - np.sum(ratio_p)), 3)}
+    for name in ("actor_niqe_x4", "actor_niqe2_x4"):
+        a_niqe = load_actor(name, codec=gan.codec)
+        rew, rew_p, ratio, ratio_p = [], [], [], []
+        for i in range(3):
+            hr = centre_crop(to_tensor(src[i]), 384)
+            for sigma in (1.8, 2.4, 3.0):
+                k = isotropic_gaussian(sigma)
+                lr = degrade(hr, k, 4)
+                base = float(niqe(gan(lr, gan.codec.encode(k)))[0])
+                for a, lst in ((a_niqe, rew), (a_psnr, rew_p)):
+                    lst.append(base - float(niqe(gan(lr, gan.codec.action_to_code(a(lr))))[0]))
+                ratio.append(float(a_niqe.sigma(lr)[0]) / sigma)
+                ratio_p.append(float(a_psnr.sigma(lr)[0]) / sigma)
+        out[name] = {"rewards": _r(rew), "reward_mean": round(float(np.mean(rew)), 3),
+                     "positive": int(np.sum(np.array(rew) > 0)),
+                     "psnr_actor_reward_mean": round(float(np.mean(rew_p)), 3),
+                     "width_ratio": _r(ratio), "width_ratio_mean": round(float(np.mean(ratio)), 3),
+                     "psnr_actor_width_ratio_mean": round(float(np.mean(ratio_p)), 3),
+                     "width_ratio_sum_gap": round(float(np.sum(ratio) - np.sum(ratio_p)), 3)}
 
     # dan_x4: gains over bicubic on 192x192 centre crops and the width of its estimated code
     dan = load_renderer("dan_x4")

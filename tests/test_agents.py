@@ -336,10 +336,16 @@ def test_shipped_psnr_actor_card_and_estimates_on_builtin_images():
         assert robust[("amnet-rl", d)] > means[("amnet-rl", d)]  # and above AMNet-RL with amnet_x4
 
 
-def test_shipped_niqe_actor_card_and_reward_on_builtin_images():
-    """actor_niqe_x4 (DDPG on NIQE from the 8,000-iteration actor_psnr_x4) carries its training and measured
-    table; on 384x384 centre crops of the built-in images (never trained on) it reads wider kernels than the truth
-    and than the PSNR actor, and AMGAN with its action has a lower NIQE than AMGAN with the true kernel on
+# measured by `python scripts/builtin_figures.py` (docs/builtin_figures.json): the mean Eq. 8 reward on the
+# built-in crops above the PSNR actor's (+0.08) by 0.33 (actor_niqe_x4) and 0.23 (actor_niqe2_x4)
+NIQE_ACTOR_MARGIN = {"actor_niqe_x4": 0.25, "actor_niqe2_x4": 0.15}
+
+
+@pytest.mark.parametrize("name", sorted(NIQE_ACTOR_MARGIN))
+def test_shipped_niqe_actor_card_and_reward_on_builtin_images(name):
+    """The NIQE actors (one-step DDPG on NIQE from actor_psnr_x4) carry their training and measured tables; on
+    384x384 centre crops of the built-in images (never trained on) they read wider kernels than the truth and
+    than the PSNR actor, and AMGAN with their action has a lower NIQE than AMGAN with the true kernel on
     average: the paper's claim, a positive mean reward."""
     from blindsr_gym.agents import _resolve
     from blindsr_gym.data import builtin
@@ -350,14 +356,15 @@ def test_shipped_niqe_actor_card_and_reward_on_builtin_images():
     from blindsr_gym.utils import centre_crop, to_tensor
 
     try:
-        path = _resolve("actor_niqe_x4")
+        path = _resolve(name)
     except ActorCheckpointError:
-        pytest.skip("actor_niqe_x4 is not shipped in this checkout yet")
+        pytest.skip(f"{name} is not shipped in this checkout yet")
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["training"]["algorithm"].startswith("one-step DDPG") and card["training"]["env_id"] == "BlindSR-NIQE-v0"
     assert "amgan-rl" in card["evaluation"]["gaussian8"]["command"]
+    assert "sigma:0.2,1.3,2.6" in card["evaluation"]["table3"]["command"]
     renderer = load_renderer("amgan_x4")
-    actor, psnr_actor = (load_actor(n, codec=renderer.codec) for n in ("actor_niqe_x4", "actor_psnr_x4"))
+    actor, psnr_actor = (load_actor(n, codec=renderer.codec) for n in (name, "actor_psnr_x4"))
     niqe = get_metric("niqe")
     rewards, rewards_psnr, ratio, ratio_psnr = [], [], [], []
     for i in range(3):
@@ -371,12 +378,13 @@ def test_shipped_niqe_actor_card_and_reward_on_builtin_images():
                     out.append(base - float(niqe(renderer(lr, renderer.codec.action_to_code(a(lr))))[0]))  # Eq. 8
                 ratio.append(float(actor.sigma(lr)[0]) / sigma)
                 ratio_psnr.append(float(psnr_actor.sigma(lr)[0]) / sigma)
-    # measured (`python scripts/builtin_figures.py`): rewards -0.43..+0.92, mean +0.41 (7 of 9 positive); the
-    # 34,000-iteration actor_psnr_x4's mean +0.08. Widths 1.06-1.37 of the truth, mean 1.17; the PSNR actor's
-    # mean 1.02 (the ratios' sums differ by 1.35).
+    # measured (`python scripts/builtin_figures.py`): mean rewards +0.41 (actor_niqe_x4, 7 of 9 positive) and
+    # +0.32 (actor_niqe2_x4, 6 of 9); the 34,000-iteration actor_psnr_x4's +0.08. Widths 1.17 and 1.15 of the
+    # truth on average, the PSNR actor's 1.02 (the ratios' sums differ by 1.35 and 1.18).
     assert sum(ratio) / len(ratio) > 1.05 and sum(ratio) > sum(ratio_psnr) + 0.7, (ratio, ratio_psnr)
     assert sum(rewards) / len(rewards) > 0.2, rewards
-    assert sum(rewards) / len(rewards) > sum(rewards_psnr) / len(rewards_psnr) + 0.25, (rewards, rewards_psnr)
+    assert sum(rewards) / len(rewards) > sum(rewards_psnr) / len(rewards_psnr) + NIQE_ACTOR_MARGIN[name], (
+        rewards, rewards_psnr)
 
 
 def test_self_ensemble_averages_the_eight_views_and_is_invariant_to_them():

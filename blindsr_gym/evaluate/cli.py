@@ -102,7 +102,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dan", default="dan_x4", help="DAN checkpoint for 'dan' (shipped name or path)")
     p.add_argument("--gan-renderer", default="amgan_x4", help="renderer for 'amgan-gt' and 'amgan-rl'")
     p.add_argument("--actor", default="actor_psnr_x4", help="actor for 'amnet-rl' (shipped name or path)")
-    p.add_argument("--gan-actor", default="actor_niqe_x4", help="actor for 'amgan-rl' (shipped name or path)")
+    p.add_argument("--gan-actor", default="actor_niqe2_x4", help="actor for 'amgan-rl' (shipped name or path)")
     p.add_argument("--kenet", default="kenet_x4", help="KENet for 'kenet' (shipped name or path)")
     p.add_argument("--fixed-sigma", type=float, default=2.2,
                    help="'fixed': the width of the one isotropic kernel used for every image")

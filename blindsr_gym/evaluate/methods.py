@@ -107,7 +107,7 @@ def _amnet_rl_ens(scale: int = 4, device="cpu", renderer="amnet_x4", actor="acto
     return _rl("amnet-rl-ens", scale, device, renderer, actor, ensemble=True)
 
 
-def _amgan_rl(scale: int = 4, device="cpu", gan_renderer="amgan_x4", gan_actor="actor_niqe_x4", **_) -> Method:
+def _amgan_rl(scale: int = 4, device="cpu", gan_renderer="amgan_x4", gan_actor="actor_niqe2_x4", **_) -> Method:
     return _rl("amgan-rl", scale, device, gan_renderer, gan_actor)
 
 
