@@ -22,7 +22,8 @@ paper's: ``critic_encoder="actor"`` gives the critic a frozen copy of that actor
 ``exploration="sigma"`` perturbs a sigma-head actor's width, ``sigma * exp(N(0, exploration_noise))``,
 instead of its 15-D action, so every explored kernel is an isotropic Gaussian.
 
-TensorBoard: ``losses/`` (critic, actor, q), ``charts/`` (reward, metric, PSNR of the rollouts,
+TensorBoard: ``losses/`` (critic, actor, q, and ``critic_r2``: the share of a batch's reward variance
+the critic's Q explains), ``charts/`` (reward, metric, PSNR of the rollouts,
 learning rates), ``eval/`` (the fixed validation episodes), and the hyper-parameter table.
 """
 
@@ -206,7 +207,9 @@ class DDPGUpdate:
             loss_a.backward()
             self.opt_a.step()
             logs["losses/actor"] = loss_a.item()
-        logs.update({"losses/critic": loss_c.item(), "losses/q": q.detach().mean().item()})
+        # the critic's fit on its last batch: the share of the rewards' variance its Q explains
+        r2 = 1 - float(((r_t - q.detach()) ** 2).mean() / r_t.var(unbiased=False).clamp_min(1e-12))
+        logs.update({"losses/critic": loss_c.item(), "losses/q": q.detach().mean().item(), "losses/critic_r2": r2})
         return logs
 
 

@@ -32,8 +32,10 @@ def torch_policy(actor: torch.nn.Module):
 def evaluate_policy(act, env, seed: int, details: dict | None = None) -> dict[str, float]:
     """One batched step of ``env`` (a BlindSRVectorEnv) on the episodes of ``seed``, with the
     actions of ``act(obs) -> [N, L]``: mean reward, the metric, PSNR against HR, and the error of the
-    actions and codes against the true kernel's. ``details`` (a dict) receives the arrays behind them
-    (``obs``, ``actions``, ``rewards``) and ``panels`` of the first episodes, for TensorBoard."""
+    actions and codes against the true kernel's, and ``width_log_ratio``, the mean log of the width the
+    codes spread like over the true one (> 0: wider than the truth). ``details`` (a dict) receives the
+    arrays behind them (``obs``, ``actions``, ``rewards``) and ``panels`` of the first episodes, for
+    TensorBoard."""
     obs, info = env.reset(seed=seed)
     actions = np.asarray(act(obs), dtype=np.float32)
     _, rewards, _, _, step_info = env.step(actions)
@@ -54,6 +56,13 @@ def evaluate_policy(act, env, seed: int, details: dict | None = None) -> dict[st
         codes, codes_gt = fi["code"], info["code_gt"]
         out["code_rel_error"] = float(np.mean(np.linalg.norm(codes - codes_gt, axis=1)
                                               / np.maximum(np.linalg.norm(codes_gt, axis=1), 1e-12)))
+        codec = getattr(getattr(env, "core", None), "codec", None)
+        if codec is not None:  # which way the actions drift: log of the read width over the true one
+            from blindsr_gym.kernels import isotropic_sigma
+
+            w, w_gt = (isotropic_sigma(codec.decode(torch.as_tensor(c, dtype=torch.float32))).numpy()
+                       for c in (codes, codes_gt))
+            out["width_log_ratio"] = float(np.mean(np.log(np.maximum(w, 1e-6) / np.maximum(w_gt, 1e-6))))
     return out
 
 

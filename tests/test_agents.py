@@ -146,6 +146,24 @@ def test_short_ddpg_run_beats_random(tmp_path):
     assert best["training"]["hardware"] and "best" in best["training"]["note"]
     assert list(tmp_path.glob("events.out.tfevents*"))
 
+    # scripts/ddpg_curves.py reads the same run back from TensorBoard: the validation rewards are the card's,
+    # the critic's fit is logged once per iteration (an R^2: at most 1), the action drift once per validation
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts" / "ddpg_curves.py"
+    spec = importlib.util.spec_from_file_location("ddpg_curves", script)
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    assert curves.main([str(tmp_path), "--out", str(tmp_path / "curves")]) == 0
+    series = json.loads((tmp_path / "curves.json").read_text())["series"][tmp_path.name]
+    want = [(h["env_steps"], h["reward"]) for h in result["history"]]
+    assert [(s, pytest.approx(r)) for s, r in series["reward"]] == want
+    # updates start once the buffer holds a batch of 32, at the second of 30 iterations of 16 episodes
+    assert [s for s, _ in series["critic_r2"]] == list(range(32, 481, 16))
+    assert all(v <= 1 for _, v in series["critic_r2"])
+    assert [s for s, _ in series["width_log_ratio"]] == [h["env_steps"] for h in result["history"]]
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
 
 def test_critic_warmup_holds_the_actor(tmp_path):
     torch.manual_seed(0)
@@ -280,6 +298,43 @@ def test_torch_policy_on_env():
     env = make_vec_env("BlindSR-PSNR-v0", 4, **FAKE_ENV)
     out = evaluate_policy(torch_policy(Actor(**TINY_ACTOR)), env, seed=3)
     assert {"reward", "psnr", "psnr_true_kernel", "action_l1_error", "code_rel_error", "metric_psnr"} <= set(out)
+
+
+def test_the_critic_fit_is_the_share_of_reward_variance_its_q_explains():
+    """losses/critic_r2 = 1 - mean((r - Q)^2) / var(r) on the critic's last batch, by hand: a critic that
+    returns the rewards explains all of it, one that returns their mean none."""
+    from blindsr_gym.agents.ddpg import DDPGUpdate
+
+    r = np.array([-1.0, 0.5, 2.0, 0.1], dtype=np.float32)
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, q):
+            super().__init__()
+            self.q, self.w = torch.as_tensor(q), torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, s, a, enc=None):
+            return self.q + 0 * self.w
+
+    sample = lambda: (np.zeros((4, 8, 8, 3), np.uint8), np.zeros((4, 15), np.float32), r)  # noqa: E731
+    for q, want in ((r, 1.0), (np.full(4, r.mean(), np.float32), 0.0), (r + 0.5, 1 - 0.25 / float(np.var(r)))):
+        critic = Fixed(q)
+        step = DDPGUpdate(None, critic, None, torch.optim.SGD(critic.parameters(), lr=0.0), "eq10", "cpu")
+        assert step.update(sample, 1, train_actor=False)["losses/critic_r2"] == pytest.approx(want, abs=1e-6)
+
+
+def test_validation_reads_which_way_the_widths_drift():
+    """width_log_ratio is the mean log of the read width over the true one: 0 for the true kernels' actions,
+    log(1.3) for kernels 30% wider (isotropic Gaussians; the codec reconstructs them to a few 1e-3)."""
+    from blindsr_gym.kernels import isotropic_gaussian, isotropic_sigma
+
+    env = make_vec_env("BlindSR-PSNR-v0", 6, **FAKE_ENV)
+    codec = env.core.codec
+    _, info = env.reset(seed=5)
+    widths = isotropic_sigma(codec.decode(torch.as_tensor(info["code_gt"]))).numpy()
+    wider = codec.code_to_action(codec.encode(torch.stack([isotropic_gaussian(1.3 * float(w)) for w in widths])))
+    for act, want in ((lambda obs: info["action_gt"], 0.0), (lambda obs: wider.numpy(), np.log(1.3))):
+        out = evaluate_policy(act, env, seed=5)
+        assert out["width_log_ratio"] == pytest.approx(want, abs=0.02), out
 
 
 def test_shipped_psnr_actor_card_and_estimates_on_builtin_images():
