@@ -16,6 +16,18 @@ def device(request):
     return torch.device(request.param)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sb3_logdir(tmp_path_factory):
+    """An SB3 model learning without a tensorboard_log makes a folder for its stdout logger, in /tmp unless
+    SB3_LOGDIR names one: the tests' go under pytest's own temporary folder."""
+    if "SB3_LOGDIR" not in os.environ:
+        os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3_logs"))
+        yield
+        del os.environ["SB3_LOGDIR"]
+    else:
+        yield
+
+
 @pytest.fixture(scope="session")
 def data_root():
     """../shared/data (or $BLINDSR_DATA); tests that need it skip when it is absent."""
