@@ -248,10 +248,10 @@ def main(argv=None) -> int:
            "comparisons": compare(doc_groups, list(datasets), metric)}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
-    md = markdown(doc)
+    md = markdown(doc) + f"\nMade by:\n\n    {cmd}\n"
     a.out.with_suffix(".md").write_text(md)
     plot(doc, a.out.with_suffix(".png"))
-    print(md + cmd)
+    print(md)
     return 0
 
 
