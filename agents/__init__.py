@@ -22,7 +22,7 @@ __all__ = ["Actor", "Critic", "SelfEnsemble", "obs_to_tensor", "load_actor", "sa
            "SHIPPED_ACTORS", "ActorCheckpointError"]
 
 FORMAT = "blindsr-gym-actor/1"
-SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4", "actor_niqe2_x4")
+SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4", "actor_niqe2_x4", "actor_psnr_rl_x4")
 
 
 class ActorCheckpointError(InputError):
