@@ -22,6 +22,12 @@ paper's: ``critic_encoder="actor"`` gives the critic a frozen copy of that actor
 ``exploration="sigma"`` perturbs a sigma-head actor's width, ``sigma * exp(N(0, exploration_noise))``,
 instead of its 15-D action, so every explored kernel is an isotropic Gaussian.
 
+A third option, for the question of why the critic's slope misleads a pre-trained actor
+(``scripts/critic_slope.py`` measures it): ``actor_gradient="env"`` takes the actor's slope from the env
+instead of the critic. Every episode is played twice, at ``sigma * exp(u)`` and ``sigma * exp(-u)``, and the
+actor ascends ``(r+ - r-) u / (2 noise^2)`` along log sigma, a finite-difference estimate of that episode's
+own slope (the critic still learns, for its logs, but does not steer).
+
 TensorBoard: ``losses/`` (critic, actor, q, and ``critic_r2``: the share of a batch's reward variance
 the critic's Q explains), ``charts/`` (reward, metric, PSNR of the rollouts,
 learning rates), ``eval/`` (the fixed validation episodes), and the hyper-parameter table.
@@ -53,6 +59,10 @@ from .rollouts import (  # noqa: F401  (re-exported: the names predate agents/ro
 CRITIC_LOSSES = ("eq11", "eq10")
 CRITIC_ENCODERS = ("cnn", "actor")
 EXPLORATIONS = ("action", "sigma")
+ACTOR_GRADIENTS = ("critic", "env")
+#: "env" replays each iteration's episodes from seed ENV_SLOPE_SEED * (seed + 1) + iteration * num_envs (far
+#: from the validation seeds)
+ENV_SLOPE_SEED = 100_000_000
 
 
 def sign_penalized_critic_loss(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -100,6 +110,8 @@ class DDPGConfig:
     init_actor: str | None = None  # a pre-trained actor (agents/pretrain.py) to start from
     critic_warmup: int = 0  # iterations at the start in which only the critic learns (the actor is held)
     actor_kwargs: dict = field(default_factory=dict)
+    actor_gradient: str = "critic"  # "critic": Eq. 12, dQ/da; "env" (sigma-head actors, exploration "sigma"):
+    #                                 the env's own slope along log sigma, from each episode played at two widths
 
     def __post_init__(self):
         if self.critic_loss not in CRITIC_LOSSES:
@@ -111,6 +123,11 @@ class DDPGConfig:
                              "copy of the pre-trained actor")
         if self.exploration not in EXPLORATIONS:
             raise InputError(f"exploration must be one of {EXPLORATIONS}, got {self.exploration!r}")
+        if self.actor_gradient not in ACTOR_GRADIENTS:
+            raise InputError(f"actor_gradient must be one of {ACTOR_GRADIENTS}, got {self.actor_gradient!r}")
+        if self.actor_gradient == "env" and (self.exploration != "sigma" or not self.exploration_noise > 0):
+            raise InputError("actor_gradient='env' measures the slope along the width: it needs exploration='sigma' "
+                             "and exploration_noise > 0")
         for name in ("num_envs", "iterations", "batch_size", "updates_per_iteration", "critic_updates", "buffer_size",
                      "eval_every", "eval_episodes", "ckpt_every"):
             v = getattr(self, name)
@@ -282,16 +299,19 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             f"|{k}|{v}|" for k, v in asdict(cfg).items()))
     bar = run.progress(progress, cfg.iterations, start, f"ddpg {cfg.env_id}")
 
+    per_iteration = cfg.num_envs * (2 if cfg.actor_gradient == "env" else 1)  # episodes rendered per iteration
+
     def card_for(it, note=None):
         return {"training": {"algorithm": f"one-step DDPG, critic loss {cfg.critic_loss}", "env_id": cfg.env_id,
                              "env_kwargs": {k: str(v) for k, v in env_kwargs.items()},
                              "eval_env_kwargs": {k: str(v) for k, v in cfg.eval_env_kwargs.items()},
-                             "init_actor": cfg.init_actor, "iterations": it, "episodes": it * cfg.num_envs,
+                             "init_actor": cfg.init_actor, "iterations": it, "episodes": it * per_iteration,
                              "num_envs": cfg.num_envs, "batch_size": cfg.batch_size, "actor_lr": cfg.actor_lr,
                              "critic_lr": cfg.critic_lr, "exploration_noise": cfg.exploration_noise,
                              "critic_warmup": cfg.critic_warmup, "critic_encoder": cfg.critic_encoder,
                              "updates_per_iteration": cfg.updates_per_iteration, "critic_updates": cfg.critic_updates,
-                             "exploration": cfg.exploration, "seed": cfg.seed, "device": str(device),
+                             "exploration": cfg.exploration, "actor_gradient": cfg.actor_gradient,
+                             "seed": cfg.seed, "device": str(device),
                              **run.card(device),
                              **({"note": note} if note else {})},
                 "validation": last_eval, "validation_history": history}
@@ -306,6 +326,38 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     def sample():
         return buffer.sample(rng, cfg.batch_size)
 
+    def env_slope_step(it):
+        """actor_gradient="env": this iteration's episodes, each played at ``sigma * exp(u)`` and
+        ``sigma * exp(-u)`` (``u ~ N(0, noise)``, the same episode twice: the env is reset to one seed
+        before each pass). ``(r+ - r-) u / (2 noise^2)`` estimates, per episode, the slope of the expected
+        reward along log sigma (antithetic Gaussian smoothing); the actor ascends it. Both transitions go
+        to the buffer, so the critic still learns (and logs its fit) but does not steer the actor."""
+        seed = ENV_SLOPE_SEED * (cfg.seed + 1) + it * cfg.num_envs
+        obs0, _ = env.reset(seed=seed)
+        x = obs_to_tensor(obs0, device)
+        u = torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32)).to(device)
+        with torch.no_grad():
+            sigma = actor.sigma(x)
+            feats = critic.encoder.pooled(x).cpu().numpy() if frozen else None
+        rewards, logs = [], {}
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                a = actor.sigma_to_action(sigma * (sign * u).exp()).clamp(-1, 1).cpu().numpy()
+            if sign < 0:
+                env.reset(seed=seed)
+            _, r, _, _, info = env.step(a)
+            buffer.add(obs0, a, r, features=feats)
+            rewards.append(np.asarray(r, dtype=np.float32))
+            logs.update({k: (v + logs[k]) / 2 if k in logs else v for k, v in rollout_logs(r, info).items()})
+        if it >= cfg.critic_warmup:
+            slope = torch.from_numpy(rewards[0] - rewards[1]).to(device) * u / (2 * cfg.exploration_noise ** 2)
+            loss_a = -(slope * actor.sigma(x).log()).mean()
+            opt_a.zero_grad(set_to_none=True)
+            loss_a.backward()
+            opt_a.step()
+            logs.update({"losses/actor": loss_a.item(), "losses/env_slope": slope.mean().item()})
+        return logs
+
     run.restart_clock()
     done = start
     for it in range(start, cfg.iterations):
@@ -313,27 +365,31 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             g["lr"] = decayed(cfg.actor_lr, cfg.lr_decay_to, it, cfg.iterations)
         for g in opt_c.param_groups:
             g["lr"] = decayed(cfg.critic_lr, cfg.lr_decay_to, it, cfg.iterations)
-        with torch.no_grad():
-            x = obs_to_tensor(obs, device)
-            if cfg.exploration == "sigma":  # along the family's curve: sigma * exp(noise)
-                noise = torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32))
-                a = actor.sigma_to_action(actor.sigma(x) * noise.exp().to(device)).cpu().numpy()
-            else:
-                a = actor(x).cpu().numpy()
-                a = a + rng.normal(0, cfg.exploration_noise, a.shape).astype(np.float32)
-            feats = critic.encoder.pooled(x).cpu().numpy() if frozen else None
-        a = np.clip(a, -1, 1)
-        next_obs, rewards, _, _, info = env.step(a)
-        buffer.add(obs, a, rewards, features=feats)
-        obs = next_obs
-        logs = rollout_logs(rewards, info)
+        if cfg.actor_gradient == "env":
+            logs = env_slope_step(it)
+        else:
+            with torch.no_grad():
+                x = obs_to_tensor(obs, device)
+                if cfg.exploration == "sigma":  # along the family's curve: sigma * exp(noise)
+                    noise = torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32))
+                    a = actor.sigma_to_action(actor.sigma(x) * noise.exp().to(device)).cpu().numpy()
+                else:
+                    a = actor(x).cpu().numpy()
+                    a = a + rng.normal(0, cfg.exploration_noise, a.shape).astype(np.float32)
+                feats = critic.encoder.pooled(x).cpu().numpy() if frozen else None
+            a = np.clip(a, -1, 1)
+            next_obs, rewards, _, _, info = env.step(a)
+            buffer.add(obs, a, rewards, features=feats)
+            obs = next_obs
+            logs = rollout_logs(rewards, info)
         if buffer.size >= cfg.batch_size:
             for _ in range(cfg.updates_per_iteration):
-                logs.update(learner.update(sample, cfg.critic_updates, train_actor=it >= cfg.critic_warmup))
+                logs.update(learner.update(sample, cfg.critic_updates,
+                                           train_actor=it >= cfg.critic_warmup and cfg.actor_gradient == "critic"))
         logs["charts/actor_lr"] = opt_a.param_groups[0]["lr"]
         logs["charts/critic_lr"] = opt_c.param_groups[0]["lr"]
         run.tick()
-        episodes = (it + 1) * cfg.num_envs
+        episodes = (it + 1) * per_iteration
         for k, v in logs.items():
             writer.add_scalar(k, v, episodes)
         done = it + 1

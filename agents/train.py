@@ -3,7 +3,8 @@
     blindsr-gym train --env BlindSR-NIQE-v0 --algo ddpg --steps 480000 --logdir runs/niqe
     blindsr-gym train --env BlindSR-PSNR-v0 --algo sb3:td3 --steps 20000 --logdir runs/td3 --resume
 
-``--steps`` counts env steps, i.e. episodes (for DDPG: iterations x --num-envs). ``--renderer``,
+``--steps`` counts env steps, i.e. episodes (for DDPG: iterations x --num-envs, twice that with
+``--actor-gradient env``, which plays each episode at two widths). ``--renderer``,
 ``--metric``, ``--dataset``, ``--lr-size`` override the env id's defaults; ``--eval-dataset`` gives
 the validation episodes their own images (default: the training images with a fixed seed).
 """
@@ -63,6 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sigma (sigma-head actors): --exploration-noise is the std of log sigma")
     g.add_argument("--critic-warmup", type=int, default=0,
                    help="env steps at the start in which only the critic learns (rounded to iterations)")
+    g.add_argument("--actor-gradient", default="critic", choices=["critic", "env"],
+                   help="critic: the paper's dQ/da; env (with --exploration sigma): the env's own slope along the "
+                        "width, each episode played at two widths (not the paper's)")
     p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                    help="ddpg: stop at the first checkpoint after this many minutes (a GPU lease); --resume goes on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,16 +111,18 @@ def run(args: argparse.Namespace) -> int:
         from .ddpg import DDPGConfig, train_ddpg
 
         n = args.num_envs or 96
-        iters = math.ceil(args.steps / n)
-        every = max(1, (args.eval_every or max(args.steps // 10, n)) // n)
+        per_iter = n * (2 if args.actor_gradient == "env" else 1)  # env steps of one iteration
+        iters = math.ceil(args.steps / per_iter)
+        every = max(1, (args.eval_every or max(args.steps // 10, per_iter)) // per_iter)
         cfg = DDPGConfig(env_id=args.env, env_kwargs=env_kwargs, eval_env_kwargs=eval_kwargs, num_envs=n,
                          iterations=iters, batch_size=args.batch_size, actor_lr=args.actor_lr,
                          critic_lr=args.critic_lr, critic_loss=args.critic_loss,
                          exploration_noise=args.exploration_noise, eval_every=every, ckpt_every=every,
                          eval_episodes=args.eval_episodes, seed=args.seed, device=args.device,
-                         init_actor=args.init_actor, critic_warmup=math.ceil(args.critic_warmup / n),
+                         init_actor=args.init_actor, critic_warmup=math.ceil(args.critic_warmup / per_iter),
                          critic_encoder=args.critic_encoder, exploration=args.exploration,
-                         updates_per_iteration=args.updates_per_iteration, critic_updates=args.critic_updates)
+                         updates_per_iteration=args.updates_per_iteration, critic_updates=args.critic_updates,
+                         actor_gradient=args.actor_gradient)
         result = train_ddpg(cfg, args.logdir, resume=args.resume, progress=not args.no_progress,
                             time_budget=args.time_budget * 60 if args.time_budget else None)
     else:

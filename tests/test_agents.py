@@ -501,3 +501,63 @@ def test_train_cli_ends_with_a_readable_summary(tmp_path, capsys):
     assert "best validation: reward" in out and str(tmp_path / "a") in out
     assert main([*args, "--logdir", str(tmp_path / "b"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["iterations"] == 2
+
+
+def _table_sigma(actor, actions: torch.Tensor) -> torch.Tensor:
+    """The widths of actions on a sigma-head actor's curve: the inverse of ``sigma_to_action`` (projection
+    onto the table's segments)."""
+    table = actor.action_table
+    p0, d = table[:-1], table[1:] - table[:-1]
+    t = (((actions[:, None] - p0) * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)).clamp(0, 1)
+    dist = (actions[:, None] - p0 - t[..., None] * d).norm(dim=-1)
+    i = dist.argmin(dim=1)
+    lo, hi = actor.config["sigma_min"], actor.config["sigma_max"]
+    return lo + (hi - lo) * (i + t[torch.arange(len(i)), i]) / (len(table) - 1)
+
+
+def test_ddpg_env_slope_gradient_plays_each_episode_at_two_widths(tmp_path):
+    """actor_gradient='env': each episode at sigma * exp(+u) and sigma * exp(-u), and the actor's first Adam
+    step goes against the sign of the gradient of -mean(slope * log sigma), with the slope recomputed here
+    from the buffer: (r+ - r-) u / (2 noise^2)."""
+    codec = KernelCodec.default()
+    torch.manual_seed(0)
+    init = save_actor(Actor(**TINY_ACTOR, head="sigma", codec=codec), tmp_path / "init.safetensors", codec=codec)
+    cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=8, iterations=1, batch_size=8,
+                     actor_lr=1e-3, eval_every=1, ckpt_every=1, eval_episodes=8, init_actor=str(init),
+                     critic_encoder="actor", exploration="sigma", exploration_noise=0.3, actor_gradient="env")
+    train_ddpg(cfg, tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "ddpg_state.pt", weights_only=True)
+    buf = state["buffer"]
+    assert len(buf["rewards"]) == 16 and torch.equal(buf["obs"][:8], buf["obs"][8:])  # the same episodes twice
+    actor0 = load_actor(init)
+    x = obs_to_tensor(buf["obs"][:8].numpy())
+    with torch.no_grad():
+        log_s0 = actor0.sigma(x).log()
+    u_plus, u_minus = (_table_sigma(actor0, buf["actions"][s]).log() - log_s0 for s in (slice(0, 8), slice(8, 16)))
+    torch.testing.assert_close(u_minus, -u_plus, atol=2e-3, rtol=0)  # antithetic widths
+    assert u_plus.abs().max() > 0.05
+    slope = (buf["rewards"][:8] - buf["rewards"][8:]) * u_plus / (2 * 0.3 ** 2)
+    actor0.requires_grad_(True)
+    (-(slope * actor0.sigma(x).log()).mean()).backward()
+    after = load_actor(tmp_path / "run" / "actor.safetensors").state_dict()
+    moved = 0
+    for name, p in actor0.named_parameters():
+        big = p.grad.abs() > 1e-4 * p.grad.abs().max()
+        step = after[name] - p.detach()
+        assert torch.equal(torch.sign(step[big]), -torch.sign(p.grad[big])), name
+        moved += int(big.sum())
+    assert moved > 100
+    card = json.loads((tmp_path / "run" / "actor.json").read_text())
+    assert card["training"]["actor_gradient"] == "env" and card["training"]["episodes"] == 16
+    with pytest.raises(ValueError, match="exploration='sigma'"):
+        DDPGConfig(init_actor="x", exploration="action", actor_gradient="env")
+    with pytest.raises(ValueError, match="actor_gradient must be"):
+        DDPGConfig(actor_gradient="es")
+    from blindsr_gym.cli import main  # --steps counts env steps: 2 x num_envs per iteration here
+
+    assert main(["train", "--algo", "ddpg", "--steps", "32", "--num-envs", "4", "--batch-size", "4", "--renderer",
+                 "bicubic", "--lr-size", "32", "--eval-episodes", "4", "--device", "cpu", "--no-progress", "--json",
+                 "--init-actor", str(init), "--exploration", "sigma", "--actor-gradient", "env",
+                 "--logdir", str(tmp_path / "cli")]) == 0
+    card = json.loads((tmp_path / "cli" / "actor.json").read_text())["training"]
+    assert card["iterations"] == 4 and card["episodes"] == 32
