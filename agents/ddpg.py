@@ -302,7 +302,10 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     per_iteration = cfg.num_envs * (2 if cfg.actor_gradient == "env" else 1)  # episodes rendered per iteration
 
     def card_for(it, note=None):
-        return {"training": {"algorithm": f"one-step DDPG, critic loss {cfg.critic_loss}", "env_id": cfg.env_id,
+        algorithm = (f"one-step DDPG, critic loss {cfg.critic_loss}" if cfg.actor_gradient == "critic" else
+                     f"one-step DDPG with the env's slope as the actor's gradient (critic loss {cfg.critic_loss}, "
+                     "for its logs)")
+        return {"training": {"algorithm": algorithm, "env_id": cfg.env_id,
                              "env_kwargs": {k: str(v) for k, v in env_kwargs.items()},
                              "eval_env_kwargs": {k: str(v) for k, v in cfg.eval_env_kwargs.items()},
                              "init_actor": cfg.init_actor, "iterations": it, "episodes": it * per_iteration,

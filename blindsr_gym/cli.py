@@ -114,6 +114,7 @@ def _figure(rows: list[list[tuple[str, torch.Tensor]]], to_uint8) -> np.ndarray:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .agents import DEFAULT_PSNR_ACTOR
 
     p = argparse.ArgumentParser(prog="blindsr-gym", description="Blind super-resolution as an RL problem.")
     p.add_argument("--version", action="version", version=f"blindsr-gym {__version__}")
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="blind SR of the built-in images: the shipped actor reads each blur width, "
                                     "AMNet upscales with it (BlindSR-PSNR-v0 episodes)")
     d.add_argument("--renderer", default="amnet_x4", help="shipped name, checkpoint path, or 'bicubic'")
-    d.add_argument("--actor", default="actor_psnr_x4", help="the kernel estimator (shipped name or .safetensors)")
+    d.add_argument("--actor", default=DEFAULT_PSNR_ACTOR, help="the kernel estimator (shipped name or .safetensors)")
     d.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
     d.add_argument("--lr-size", type=int, default=64, help="LR crop side in pixels (>= 48 for NIQE at x4)")
     d.add_argument("--sigmas", type=float, nargs="+", default=[1.3, 2.6], help="true kernel widths (HR pixels)")

@@ -75,6 +75,7 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
                   dan: str = "dan_x4", device: str | torch.device = "cpu", bicubic_scale: int = 4):
     """``(name, scale, fn)`` with ``fn(lr [1, 3, h, w]) -> (sr, estimated_kernel or None)``. ``method``
     defaults to ``amnet-rl``; ``sigma`` (a known blur) replaces the method and renders with ``renderer``."""
+    from .agents import DEFAULT_NIQE_ACTOR, DEFAULT_PSNR_ACTOR
     from .evaluate import make_method
     from .kernels import isotropic_gaussian
     from .renderers import load_renderer
@@ -102,10 +103,10 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
         kw = {"dan": model}
     elif method == "amgan-rl":
         model = load_renderer(gan_renderer, device=device)
-        kw = {"gan_renderer": model, "gan_actor": actor or "actor_niqe2_x4"}
+        kw = {"gan_renderer": model, "gan_actor": actor or DEFAULT_NIQE_ACTOR}
     else:
         model = load_renderer(renderer, device=device)
-        kw = {"renderer": model, "kenet": kenet, "actor": actor or "actor_psnr_x4"}
+        kw = {"renderer": model, "kenet": kenet, "actor": actor or DEFAULT_PSNR_ACTOR}
     scale = bicubic_scale if model is None else model.scale
     m = make_method(method, scale=scale, device=device, **kw)
 

@@ -91,12 +91,14 @@ RESULTS = [
            (R + "dan_x4.json", "gaussian8", {}), ("docs/evaluations/fixed_2.2.eval.json", None, {}),
            (A + "actor_psnr_x4.json", "gaussian8", {}),
            (A + "actor_psnr_rl_x4.json", "gaussian8", {"amnet-rl": "amnet-rl (actor_psnr_rl_x4)"}),
+           (A + "actor_psnr_rl2_x4.json", "gaussian8", {"amnet-rl": "amnet-rl (actor_psnr_rl2_x4)"}),
            (A + "actor_niqe2_x4.json", "gaussian8", {})],
           "`gt` renders with the true kernel (the non-blind upper bound). `fixed` is AMNet with one width, 2.2, for "
           "every image, chosen on Set5: a floor, not a blind method. `amnet-rl` is `actor_psnr_x4` (supervised "
           "pre-training only); `amnet-rl (actor_psnr_rl_x4)` is that actor after 1,024 episodes of one-step DDPG on "
-          "the PSNR reward (the paper: 480,000); `amgan-rl` is `actor_niqe2_x4` with AMGAN, which optimises NIQE, "
-          "not PSNR."),
+          "the PSNR reward (the paper: 480,000), `amnet-rl (actor_psnr_rl2_x4)` after 512 episodes with the env's "
+          "own slope as the actor's gradient (each chosen on Set14; neither is the default); `amgan-rl` is "
+          "`actor_niqe2_x4` with AMGAN, which optimises NIQE, not PSNR."),
     Table("Table 2 with the robust renderer `amnet_robust_x4`",
           [(R + "amnet_robust_x4.json", "gaussian8_robust", {})],
           "`amnet_x4` fine-tuned while shown, 30% of the time, the code of a wider kernel than the true one, so an "

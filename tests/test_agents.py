@@ -549,6 +549,7 @@ def test_ddpg_env_slope_gradient_plays_each_episode_at_two_widths(tmp_path):
     assert moved > 100
     card = json.loads((tmp_path / "run" / "actor.json").read_text())
     assert card["training"]["actor_gradient"] == "env" and card["training"]["episodes"] == 16
+    assert "env's slope" in card["training"]["algorithm"]
     with pytest.raises(ValueError, match="exploration='sigma'"):
         DDPGConfig(init_actor="x", exploration="action", actor_gradient="env")
     with pytest.raises(ValueError, match="actor_gradient must be"):

@@ -10,6 +10,7 @@ import torch
 
 from blindsr_gym.errors import InputError
 
+from ..agents import DEFAULT_NIQE_ACTOR, DEFAULT_PSNR_ACTOR
 from ..fileio import check_writable, write_text
 from ..metrics import get_metric
 from .cards import _update_card
@@ -101,8 +102,8 @@ def add_arguments(p) -> None:
     p.add_argument("--renderer", default="amnet_x4", help="renderer for 'gt' (shipped name or checkpoint path)")
     p.add_argument("--dan", default="dan_x4", help="DAN checkpoint for 'dan' (shipped name or path)")
     p.add_argument("--gan-renderer", default="amgan_x4", help="renderer for 'amgan-gt' and 'amgan-rl'")
-    p.add_argument("--actor", default="actor_psnr_x4", help="actor for 'amnet-rl' (shipped name or path)")
-    p.add_argument("--gan-actor", default="actor_niqe2_x4", help="actor for 'amgan-rl' (shipped name or path)")
+    p.add_argument("--actor", default=DEFAULT_PSNR_ACTOR, help="actor for 'amnet-rl' (shipped name or path)")
+    p.add_argument("--gan-actor", default=DEFAULT_NIQE_ACTOR, help="actor for 'amgan-rl' (shipped name or path)")
     p.add_argument("--kenet", default="kenet_x4", help="KENet for 'kenet' (shipped name or path)")
     p.add_argument("--fixed-sigma", type=float, default=2.2,
                    help="'fixed': the width of the one isotropic kernel used for every image")

@@ -12,6 +12,7 @@ import torch
 
 from blindsr_gym.errors import InputError
 
+from ..agents import DEFAULT_NIQE_ACTOR, DEFAULT_PSNR_ACTOR
 from ..degradation import imresize
 from ..kernels import isotropic_gaussian
 from ..utils import weights_digest
@@ -99,15 +100,15 @@ def _rl(name: str, scale: int, device, renderer, actor, ensemble: bool = False) 
     return Method(name, fn, blind=True, checkpoints=_paths(apath), identity=weights_digest(model, pol))
 
 
-def _amnet_rl(scale: int = 4, device="cpu", renderer="amnet_x4", actor="actor_psnr_x4", **_) -> Method:
+def _amnet_rl(scale: int = 4, device="cpu", renderer="amnet_x4", actor=DEFAULT_PSNR_ACTOR, **_) -> Method:
     return _rl("amnet-rl", scale, device, renderer, actor)
 
 
-def _amnet_rl_ens(scale: int = 4, device="cpu", renderer="amnet_x4", actor="actor_psnr_x4", **_) -> Method:
+def _amnet_rl_ens(scale: int = 4, device="cpu", renderer="amnet_x4", actor=DEFAULT_PSNR_ACTOR, **_) -> Method:
     return _rl("amnet-rl-ens", scale, device, renderer, actor, ensemble=True)
 
 
-def _amgan_rl(scale: int = 4, device="cpu", gan_renderer="amgan_x4", gan_actor="actor_niqe2_x4", **_) -> Method:
+def _amgan_rl(scale: int = 4, device="cpu", gan_renderer="amgan_x4", gan_actor=DEFAULT_NIQE_ACTOR, **_) -> Method:
     return _rl("amgan-rl", scale, device, gan_renderer, gan_actor)
 
 
