@@ -339,13 +339,13 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         obs0, _ = env.reset(seed=seed)
         x = obs_to_tensor(obs0, device)
         u = torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32)).to(device)
+        sigma = actor.sigma(x)  # one forward: its values choose the widths, its graph takes the actor's step
         with torch.no_grad():
-            sigma = actor.sigma(x)
             feats = critic.encoder.pooled(x).cpu().numpy() if frozen else None
         rewards, logs = [], {}
         for sign in (1.0, -1.0):
             with torch.no_grad():
-                a = actor.sigma_to_action(sigma * (sign * u).exp()).clamp(-1, 1).cpu().numpy()
+                a = actor.sigma_to_action(sigma.detach() * (sign * u).exp()).clamp(-1, 1).cpu().numpy()
             if sign < 0:
                 env.reset(seed=seed)
             _, r, _, _, info = env.step(a)
@@ -354,7 +354,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             logs.update({k: (v + logs[k]) / 2 if k in logs else v for k, v in rollout_logs(r, info).items()})
         if it >= cfg.critic_warmup:
             slope = torch.from_numpy(rewards[0] - rewards[1]).to(device) * u / (2 * cfg.exploration_noise ** 2)
-            loss_a = -(slope * actor.sigma(x).log()).mean()
+            loss_a = -(slope * sigma.log()).mean()
             opt_a.zero_grad(set_to_none=True)
             loss_a.backward()
             opt_a.step()
