@@ -28,8 +28,10 @@ N=512; NS=64; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20
 if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; fi
 failed=0
 # at most 8 files come back from $OUT: seven JSON files and one log of every step's stderr
+# ONLY="env_niqe_bf16 cost_table" reruns just those steps (a rerun on the same warm machine)
 run() {  # run NAME TIMEOUT ARGS...: stdout -> $OUT/NAME.json, stderr -> $OUT/suite.log
   local name=$1 limit=$2; shift 2
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   local t0=$SECONDS
   echo "== $name: $*" >> "$OUT/suite.log"
   if timeout "$limit" $PY "$@" > "$OUT/$name.json" 2> >(tee -a "$OUT/suite.log" | tail -n 2 > /tmp/gpu_suite_last.err); then
@@ -42,18 +44,18 @@ run device 60 -c "import json, platform, torch; d = torch.cuda.is_available(); p
   'gpu': torch.cuda.get_device_name() if d else None, 'torch': torch.__version__, 'cuda': torch.version.cuda,
   'python': platform.python_version(), 'cpu_count': __import__('os').cpu_count(),
   'gpu_memory_gib': round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1) if d else None}, indent=1))"
-run equality 240 benchmarks/gpu_equality.py --device "$DEVICE"
-run env_psnr_bf16 300 benchmarks/env_throughput.py --device "$DEVICE" --metric psnr --precision bf16 \
+run equality 120 benchmarks/gpu_equality.py --device "$DEVICE"
+run env_psnr_bf16 150 benchmarks/env_throughput.py --device "$DEVICE" --metric psnr --precision bf16 \
   --num-envs $N --sync-envs $NS --steps $STEPS --repeats 2 --single-episodes 32 --threads 8
-run env_niqe_bf16 300 benchmarks/env_throughput.py --device "$DEVICE" --metric niqe --precision bf16 \
+run env_niqe_bf16 150 benchmarks/env_throughput.py --device "$DEVICE" --metric niqe --precision bf16 \
   --num-envs $N --sync-envs $NS --steps $STEPS --repeats 2 --single-episodes 16 --threads 8
-run cost_table 240 -c "import json, sys, torch; from blindsr_gym.evaluate import cost_table
+run cost_table 120 -c "import json, sys, torch; from blindsr_gym.evaluate import cost_table
 print(json.dumps({'command': 'cost_table(repeats=20) on cpu and cuda', 'threads': torch.get_num_threads(),
                   'rows': [r for d in ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
                            for r in cost_table(repeats=20, device=d)]}, indent=1))"
-run train_amnet_bf16 300 benchmarks/train_speed.py --device "$DEVICE" --batch 64 --patch 64 --amp bf16 \
+run train_amnet_bf16 120 benchmarks/train_speed.py --device "$DEVICE" --batch 64 --patch 64 --amp bf16 \
   --steps $TRAIN_STEPS --peak-tflops $PEAK
-run ddpg_niqe_bf16 240 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
+run ddpg_niqe_bf16 150 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
   --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
 echo "files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 exit $failed
