@@ -207,3 +207,35 @@ def test_relative_links_in_the_docs_resolve():
     broken = [f"{p.relative_to(root)}: {link}" for p in pages
               for link in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", p.read_text()) if not (p.parent / link).exists()]
     assert len(pages) > 20 and not broken, broken
+
+
+def test_an_installed_copy_has_every_module_and_shipped_file(tmp_path):
+    """pip installs every sub-package and package file the source tree has (a package missing from setup.cfg's
+    list installs silently without it: blindsr_gym.evaluate once did). Installed from a copy, so no build/
+    folder of the checkout, stale or fresh, takes part; imported from outside the checkout."""
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, src / name)
+    for name in ("blindsr_gym", "agents", "renderers"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-build-isolation",
+                    "--no-compile", "--target", str(site), str(src)], check=True, capture_output=True, timeout=300)
+    mapping = {"blindsr_gym": "blindsr_gym", "agents": "blindsr_gym/agents", "renderers": "blindsr_gym/renderers"}
+    want = {mapping[p.parts[0]] + "/" + "/".join(p.parts[1:]) for name in mapping
+            for p in (q.relative_to(src) for q in (src / name).rglob("*") if q.is_file())
+            if p.suffix in (".py", ".npz", ".json", ".safetensors")}
+    got = {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file()}
+    assert not want - got, sorted(want - got)
+    modules = sorted(w[:-3].replace("/", ".").removesuffix(".__init__") for w in want
+                     if w.endswith(".py") and not w.endswith("__main__.py"))  # __main__ would run the CLI
+    code = (f"import importlib; [importlib.import_module(m) for m in {modules!r}]; "
+            "import blindsr_gym; print(blindsr_gym.__file__)")
+    out = subprocess.run([sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(site)}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith(str(site))
