@@ -135,6 +135,25 @@ def test_niqe_matches_reference_transcription(builtin_images):
         assert float(ours[i]) == pytest.approx(niqe_reference(gray[i]), rel=1e-4), builtin_images.names[i]
 
 
+def test_niqe_quadratic_form_equals_pinv_and_falls_back_on_a_non_definite_matrix():
+    """d' pinv(C) d by a Cholesky factor, against numpy's pinv: the pristine covariance averaged with random
+    PSD ones (the NIQE case, rel 1e-10), and matrices that are not positive definite (singular, indefinite),
+    which take the pinv fallback and must still equal numpy's pinv."""
+    from blindsr_gym.metrics.niqe import _quadratic_form
+
+    rng = np.random.default_rng(0)
+    cov_p = niqe_params()["cov"]
+    a = rng.standard_normal((6, 36, 5))
+    mats = [(cov_p + x @ x.T / 5) / 2 for x in a]  # rank-5 image covariances, as from few blocks
+    v = rng.standard_normal((36, 3))
+    mats += [v @ v.T, v @ np.diag([1.0, -2.0, 0.5]) @ v.T]  # singular PSD; singular indefinite
+    d = rng.standard_normal((len(mats), 36, 1))
+    got = _quadratic_form(torch.as_tensor(np.stack(mats)), torch.as_tensor(d)).numpy()
+    want = np.array([(di.T @ np.linalg.pinv(m) @ di).item() for m, di in zip(mats, d, strict=True)])
+    np.testing.assert_allclose(got[:6], want[:6], rtol=1e-10)
+    np.testing.assert_allclose(got[6:], want[6:], rtol=1e-6)
+
+
 def test_niqe_batch_equals_single_and_is_deterministic(builtin_images):
     x = crops(builtin_images, 200, n=3, seed=1)
     batch = niqe(x)
