@@ -24,7 +24,7 @@ if [ -d .device/whl ]; then  # the device has torch but not gymnasium: install t
   export PYTHONPATH=$SITE
 fi
 PY="$PYTHON -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
-N=512; NS=64; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20
+N=${N:-512}; NS=${NS:-64}; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20  # N, NS: env sizes
 if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; fi
 failed=0
 # at most 8 files come back from $OUT: seven JSON files and one log of every step's stderr

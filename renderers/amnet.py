@@ -61,22 +61,34 @@ def normalized_code(module: nn.Module, code: torch.Tensor, dtype: torch.dtype) -
     return ((code.to(dtype) - module.code_center) / module.code_halfwidth).clamp(-1, 1)
 
 
-def _channel_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample, per-channel spatial mean and std ``sqrt(var + eps)``, each ``[N, C]``, in float32.
+def _channel_stats(x: torch.Tensor, eps: float, one_pass: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel spatial mean and std ``sqrt(var + eps)``, each ``[N, C]``, returned in float32.
 
-    Two passes (the mean, then the mean squared deviation) over a view in which the reduced axis is
-    contiguous in memory: ``[N, H*W, C]`` for channels-last tensors, ``[N, C, H*W]`` otherwise. On the CPU
-    ``torch.var_mean`` over (H, W) of a channels-last tensor is far slower (measured in
-    docs/experiments/2026-11-27_data_path_cpu.md); in float32 the statistics stay exact under bf16 autocast.
+    Computed over a view in which the reduced axis is contiguous in memory: ``[N, H*W, C]`` for
+    channels-last tensors, ``[N, C, H*W]`` otherwise.
+
+    * ``one_pass`` (the default on a GPU): ``torch.var_mean`` on ``x`` in its own dtype, one read of ``x``
+      (Welford, accumulated in float32; the results are rounded to bf16 under bf16 autocast, as the FC
+      layers and the multiply-add round them anyway). On a GPU the two passes' full-size float32
+      temporaries took 30 ms of a 512-episode env step's 200 (docs/gpu/nvidia-h200/profile_gpu.json).
+    * otherwise two passes over a float32 copy (the mean, then the mean squared deviation): on the CPU
+      ``torch.var_mean`` over (H, W) of a channels-last tensor is far slower
+      (docs/experiments/2026-11-27_data_path_cpu.md), and the statistics stay exact under bf16 autocast.
+
+    A bf16 render with one-pass statistics is as close to the float32 render as with two passes
+    (``tests/test_renderers.py``).
     """
     n, c = x.shape[:2]
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         y, dim = x.permute(0, 2, 3, 1).reshape(n, -1, c), 1
     else:
         y, dim = x.reshape(n, c, -1), 2
-    y = y.float()
-    mu = y.mean(dim)
-    var = (y - mu.unsqueeze(dim)).square().mean(dim)
+    if x.is_cuda if one_pass is None else one_pass:
+        var, mu = (t.float() for t in torch.var_mean(y, dim, correction=0))
+    else:
+        y = y.float()
+        mu = y.mean(dim)
+        var = (y - mu.unsqueeze(dim)).square().mean(dim)
     return mu, torch.sqrt(var + eps)
 
 
@@ -134,12 +146,15 @@ class AMLayer(nn.Module):
         if self.modulation == "adain":
             self.fc1.bias.fill_(1.0)
 
-    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, code: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """``shift`` ``[C]``: the layer's input is ``x + shift`` (a convolution's bias left unapplied). It
+        moves the mean the FC layers see and cancels from the output, so it costs no pass over ``x``."""
         mu, sigma = _channel_stats(x, self.eps)
         fk = self.fc_k(code)
         if self.modulation == "am":
             gamma = self.fc1(torch.cat([fk, sigma], dim=1))
-            beta = self.fc2(torch.cat([fk, mu], dim=1))
+            mean_in = mu if shift is None else mu + shift.float()
+            beta = self.fc2(torch.cat([fk, mean_in], dim=1))
         else:
             gamma, beta = self.fc1(fk), self.fc2(fk)
         # gamma * (x - mu) / sigma + beta as one multiply-add per element: x * a + b
@@ -158,7 +173,11 @@ class AMRB(nn.Module):
         self.am = AMLayer(channels, code_len, channels, modulation=modulation)
 
     def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        return x + self.am(self.conv2(F.relu(self.conv1(x), inplace=True)), code)
+        # conv2's bias goes to the AMLayer as a shift, which cancels it from the output: one elementwise pass
+        # over the features fewer per block (on an H200 the convolutions' bias adds took 26 ms of a
+        # 512-episode env step's 200: docs/gpu/nvidia-h200/profile_gpu.json)
+        h = F.conv2d(F.relu(self.conv1(x), inplace=True), self.conv2.weight, None, padding=1)
+        return x + self.am(h, code, shift=self.conv2.bias)
 
 
 class AMNet(nn.Module):
