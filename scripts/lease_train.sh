@@ -3,14 +3,17 @@
 # back). The run folder travels in as a tar under .device/runs/ and comes back split through $OUT; every
 # trainer stops at its next checkpoint after --time-budget and --resume continues it exactly.
 #
-#   here:    bash scripts/lease_train.sh prep NAME [DATA]      # training images as lossless WebP in
-#                                                              # .device/data/train (once), the run's tar
+#   here:    bash scripts/lease_train.sh prep NAME [DATA [VAL]] # training images (and validation images,
+#                                                              # VAL) as lossless WebP in .device/data/train
+#                                                              # (and .device/data/val), once; the run's tar
 #   device:  bash scripts/lease_train.sh run NAME MINUTES -- train-renderer --data .device/data/train ...
 #            (carry [".device"]; the trainer's own flags, without --out, --resume or --time-budget)
 #   here:    bash scripts/lease_train.sh collect NAME FILES_AT  # the parts back into .device/runs/NAME.tar and
 #                                                              # runs/NAME (the next lease resumes from there)
 #
-# `run` writes to $OUT: NAME.tar.part-aa, -ab, ... (15 MiB each, at most 6) and NAME.log. DEVICE_DIR (default
+# `run` writes to $OUT: NAME.tar.part-aa, -ab, ... (15 MiB each, at most 6) and NAME.log. LEAVE="FILE ..." leaves
+# those files of the run folder on the device (a DDPG state with a full replay buffer, ddpg_state.pt, is ~245 MB
+# and cannot come back: such a run must finish in one lease, and the folder returns without it). DEVICE_DIR (default
 # .device) and RUNS_DIR (default runs) move what travels and where runs live; tests/test_lease.py runs the
 # three steps on the CPU, two leases of a tiny renderer run, and checks it equals the uninterrupted run.
 set -euo pipefail
@@ -24,10 +27,13 @@ RUNS=${RUNS_DIR:-runs}
 case "$cmd" in
   prep)
     data=${3:-../shared/data/train}
-    if [ ! -d "$D/data/train" ]; then
-      mkdir -p "$D/data/train"
+    val=${4:-}
+    for pair in "$data:train" ${val:+"$val:val"}; do
+      src=${pair%:*}; sub=${pair##*:}
+      [ -d "$D/data/$sub" ] && continue
+      mkdir -p "$D/data/$sub"
       # lossless WebP, checked pixel-identical on read-back; the folder structure is kept
-      $PYTHON - "$data" "$D/data/train" <<'EOF'
+      $PYTHON - "$src" "$D/data/$sub" <<'EOF'
 import sys
 from pathlib import Path
 
@@ -46,7 +52,7 @@ for p in files:
         sys.exit(f"{out} is not pixel-identical to {p}")
 print(f"{len(files)} images as lossless WebP in {dst}")
 EOF
-    fi
+    done
     mkdir -p "$D/runs"
     if [ -d "$RUNS/$name" ]; then
       tar -cf "$D/runs/$name.tar" -C "$RUNS" "$name"
@@ -85,7 +91,9 @@ EOF
     set -e
     sleep 1
     # the run folder back in parts of 15 MiB (each returned file must stay under 16 MiB)
-    tar -cf - -C "$work" "$name" | split -b 15M -a 2 - "$OUT/$name.tar.part-"
+    leave=()
+    for f in ${LEAVE:-}; do leave+=(--exclude="$name/$f"); done
+    tar -cf - "${leave[@]}" -C "$work" "$name" | split -b 15M -a 2 - "$OUT/$name.tar.part-"
     parts=$(ls "$OUT/$name.tar.part-"* | wc -l)
     echo "lease_train: exit $rc; $parts part(s) of $name in $OUT" | tee -a "$OUT/$name.log"
     [ "$parts" -le 6 ] || echo "lease_train: more than 6 parts: some will not come back (8 files at most)" >&2

@@ -66,3 +66,31 @@ def test_lease_script_refuses_bad_names_and_missing_parts(tmp_path):
     assert bad.returncode == 2 and "NAME" in bad.stderr
     missing = subprocess.run(script + ["collect", "x", str(tmp_path)], env=env, capture_output=True, text=True)
     assert missing.returncode == 2 and "no x.tar.part-*" in missing.stderr
+
+
+def test_a_ddpg_lease_takes_validation_images_and_leaves_its_state_behind(hr_folder, tmp_path):
+    """The paper-scale DDPG lease: prep converts the validation images too (lossless), and LEAVE keeps the run's
+    replay-buffer state (ddpg_state.pt, ~245 MB at the paper's buffer) out of what comes back, while the actor,
+    its card and the logs return."""
+    import tarfile
+
+    dev = tmp_path / "device"
+    env = dict(os.environ, DEVICE_DIR=str(dev), RUNS_DIR=str(tmp_path / "runs"), PYTHON=sys.executable,
+               WORK=str(tmp_path / "w"), OUT=str(tmp_path / "out"), LEAVE="ddpg_state.pt")
+    script = ["bash", str(ROOT / "scripts" / "lease_train.sh")]
+
+    def step(*args):
+        p = subprocess.run(script + list(args), env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+
+    step("prep", "d", str(hr_folder), str(hr_folder))
+    assert len(list((dev / "data" / "val").glob("*.webp"))) == 5
+    step("run", "d", "60", "--", "train", "--env", "BlindSR-PSNR-v0", "--algo", "ddpg", "--renderer", "bicubic",
+         "--lr-size", "16", "--steps", "8", "--num-envs", "4", "--batch", "4", "--data", str(dev / "data" / "train"),
+         "--val-data", str(dev / "data" / "val"), "--eval-episodes", "2", "--device", "cpu", "--threads", "1",
+         "--no-progress")
+    parts = sorted((tmp_path / "out").glob("d.tar.part-*"))
+    with tarfile.open(fileobj=__import__("io").BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
+        names = {Path(n).name for n in tar.getnames()}
+    assert {"actor.safetensors", "actor.json"} <= names and "ddpg_state.pt" not in names
+    assert (tmp_path / "w" / "d" / "ddpg_state.pt").is_file()  # written on the device, left there
