@@ -225,6 +225,21 @@ def test_a_non_finite_sr_image_is_an_error_not_an_image():
         evaluate({"b": builtin(mod=4)}, parse_kernels("sigma:2.0"), [nan], ["psnr"], max_images=1, progress=False)
 
 
+def test_a_vector_step_with_a_non_finite_render_raises_and_leaves_the_generators_alone():
+    """The vector env draws the next episodes while the device renders; when the render turns out non-finite
+    the step raises, and every sub-env's generator is where it was before the step."""
+    from blindsr_gym.envs import BlindSRVectorEnv
+    from blindsr_gym.utils import NonFiniteOutputError
+
+    env = BlindSRVectorEnv(num_envs=3, renderer="bicubic", lr_size=16, device="cpu")
+    env.reset(seed=0)
+    before = [r.bit_generator.state for r in env._rngs]
+    env.core.renderer = _NaNRenderer()
+    with pytest.raises(NonFiniteOutputError, match="not finite"):
+        env.step(np.zeros((3, 15), np.float32))
+    assert [r.bit_generator.state for r in env._rngs] == before
+
+
 # ------------------------------------------------------------------ 4. resume (the rest: tests/test_harness.py)
 def test_a_truncated_resume_state_is_one_line(hr_folder, tmp_path, capsys):
     from blindsr_gym.agents.pretrain import PretrainConfig, pretrain

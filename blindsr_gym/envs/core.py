@@ -113,6 +113,9 @@ class EnvConfig:
         return replace(config or cls(), **overrides)
 
 
+SR_WHAT = "the renderer's SR image"
+
+
 class EnvCore:
     """Holds the renderer, reward, data and kernel family of an environment, built from an
     :class:`EnvConfig` (or its fields as keywords)."""
@@ -253,16 +256,23 @@ class EnvCore:
             return None
         return self.crops(episodes)
 
+    def draw_all(self, rngs: list[np.random.Generator], options: dict | None = None) -> list[Episode]:
+        """One episode drawn from each generator (CPU only): what :meth:`new_batch` draws first."""
+        return [self.draw(r, options) for r in rngs]
+
     @torch.inference_mode()
-    def new_batch(self, rngs: list[np.random.Generator], options: dict | None = None) -> Batch:
+    def new_batch(self, rngs: list[np.random.Generator], options: dict | None = None,
+                  drawn: list[Episode] | None = None) -> Batch:
         """One episode per generator: draw, degrade, render and score the baseline; redraw (from the same
         stream) only the episodes whose baseline is not finite (a flat crop under NIQE), at most 10 times.
-        A single env is a batch of one: both envs draw the same episodes from the same generator."""
+        A single env is a batch of one: both envs draw the same episodes from the same generator.
+        ``drawn``: the first draws, made already by :meth:`draw_all` from the same generators (the vector
+        env draws them while the device is still rendering the previous step)."""
         n = len(rngs)
         idx, eps, b = list(range(n)), [None] * n, None
-        for _ in range(10):
+        for attempt in range(10):
             for i in idx:
-                eps[i] = self.draw(rngs[i], options)
+                eps[i] = drawn[i] if drawn is not None and attempt == 0 else self.draw(rngs[i], options)
             sub = [eps[i] for i in idx]
             hr = self.hr_batch(sub)
             lr = self.degrade(sub, hr)
@@ -291,9 +301,10 @@ class EnvCore:
         return self.codec.encode(torch.stack([ep.kernel for ep in episodes])).to(self.device)
 
     @torch.inference_mode()
-    def render(self, lr: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    def render(self, lr: torch.Tensor, codes: torch.Tensor, check: bool = True) -> torch.Tensor:
         """SR for a batch, in chunks of ``render_chunk`` (on 2 CPU cores a batch of 8 renders faster per
-        image than one of 64: benchmarks/renderer_speed.py); on a GPU in one pass."""
+        image than one of 64: benchmarks/renderer_speed.py); on a GPU in one pass. ``check=False`` leaves
+        the finite check (which waits for the device) to the caller: ``check_finite(sr, SR_WHAT)``."""
         chunk = self.render_chunk or lr.shape[0]
         out = []
         for i in range(0, lr.shape[0], chunk):
@@ -301,7 +312,7 @@ class EnvCore:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 out.append(self.renderer(x, codes[i:i + chunk]).float().clamp(0, 1).contiguous())
         sr = out[0] if len(out) == 1 else torch.cat(out)
-        return check_finite(sr, "the renderer's SR image")  # broken weights must not become a reward
+        return check_finite(sr, SR_WHAT) if check else sr  # broken weights must not become a reward
 
     def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> np.ndarray:
         """PSNR-Y against HR (border = scale) for ``info``; reuses the reward's own PSNR pass when it is

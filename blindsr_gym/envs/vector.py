@@ -11,8 +11,8 @@ from gymnasium.vector.utils import batch_space
 
 from blindsr_gym.errors import InputError
 
-from ..utils import to_uint8
-from .core import EnvConfig, EnvCore
+from ..utils import NonFiniteOutputError, check_finite, to_uint8
+from .core import SR_WHAT, EnvConfig, EnvCore
 
 
 class BlindSRVectorEnv(VectorEnv):
@@ -79,7 +79,17 @@ class BlindSRVectorEnv(VectorEnv):
         c = self.core
         a, clipped = c.check_actions(actions, self.num_envs)
         codes = c.codec.action_to_code(torch.from_numpy(a)).to(c.device)
-        sr = c.render(self._lr, codes)
+        sr = c.render(self._lr, codes, check=False)
+        # the next episodes' draws (CPU) while the device renders: the step itself draws nothing from the
+        # generators, so drawing here changes no episode (the finite check below waits for the render)
+        states = [r.bit_generator.state for r in self._rngs]
+        drawn = c.draw_all(self._rngs, self._options)
+        try:
+            check_finite(sr, SR_WHAT)
+        except NonFiniteOutputError:  # a failed step leaves the generators where they were
+            for r, st in zip(self._rngs, states, strict=True):
+                r.bit_generator.state = st
+            raise
         scores = c.score(sr, self._hr)
         rewards = c.reward.reward(scores, self._baseline).numpy().astype(np.float64)
         psnr_sr = psnr_gt = None
@@ -98,7 +108,7 @@ class BlindSRVectorEnv(VectorEnv):
         obs_list[:] = list(final_obs)
         self._sr = sr
         self._final = (self._lr, sr, self._sr_gt, self._hr)  # the finished episodes, for final_panels()
-        self._new_episodes()  # same-step autoreset
+        self._new_episodes(drawn)  # same-step autoreset
         infos = self._masked({"final_obs": obs_list, "final_info": final, **self._reset_infos()})
         terminated = np.ones(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
@@ -130,8 +140,8 @@ class BlindSRVectorEnv(VectorEnv):
         self._episodes = None
 
     # -- helpers ----------------------------------------------------------------------------
-    def _new_episodes(self):
-        b = self.core.new_batch(self._rngs, self._options)
+    def _new_episodes(self, drawn=None):
+        b = self.core.new_batch(self._rngs, self._options, drawn)
         self._episodes, self._lr, self._hr, self._codes_gt = b.episodes, b.lr, b.hr, b.codes_gt
         self._sr_gt, self._baseline, self._psnr_gt = b.sr_gt, b.baseline, b.psnr_gt
         self._obs = to_uint8(self._lr)  # the observations, converted (and moved to the CPU) once
