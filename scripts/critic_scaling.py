@@ -104,16 +104,10 @@ def fit_critic(actor, feats, acts, rews, loss: str, lr: float, epochs: int, seed
 
 
 def score(critic, actor, f, sigma, rewards, ts) -> dict:
-    from critic_slope import summarise
+    from critic_slope import critic_curve, summarise
 
-    enc = critic.from_pooled(f)
-    with torch.no_grad():
-        q = np.stack([critic(None, actor.sigma_to_action(sigma * float(np.exp(t))).clamp(-1, 1), enc=enc)
-                      .double().numpy() for t in ts], 1)
-    t0 = torch.zeros(len(f), requires_grad=True)
-    critic(None, actor.sigma_to_action(sigma * t0.exp()).clamp(-1, 1), enc=enc).sum().backward()
-    s = summarise({"rewards": rewards, "q": q, "q_slope": t0.grad.double().numpy(),
-                   "width_log_ratio": np.zeros(len(f))}, ts)
+    q, q_slope = critic_curve(critic, actor, None, critic.from_pooled(f), sigma, ts)
+    s = summarise({"rewards": rewards, "q": q, "q_slope": q_slope, "width_log_ratio": np.zeros(len(f))}, ts)
     return {k: s[k] for k in (*SCORES, "gain_oracle", "true_slope_mean", "critic_slope_mean")}
 
 

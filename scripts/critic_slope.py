@@ -61,6 +61,20 @@ def load_run(run: Path, data: str | None, episodes: int):
     return cfg, actor.eval(), critic.eval(), env
 
 
+def critic_curve(critic, actor, x, enc, sigma, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The critic along each episode's width: ``Q [N, len(ts)]`` at ``sigma * exp(ts)`` and its slope at
+    ``t = 0`` by autograd (the direction the actor's step takes). ``x``: the observations, or None for a
+    critic whose ``enc`` holds all it reads."""
+    import torch
+
+    with torch.no_grad():
+        q = np.stack([critic(x, actor.sigma_to_action(sigma * float(np.exp(t))).clamp(-1, 1), enc=enc)
+                      .double().numpy() for t in ts], 1)
+    t0 = torch.zeros(len(sigma), requires_grad=True)
+    critic(x, actor.sigma_to_action(sigma * t0.exp()).clamp(-1, 1), enc=enc).sum().backward()
+    return q, t0.grad.double().numpy()
+
+
 def measure(actor, critic, env, seed: int, ts: np.ndarray) -> dict:
     """Per episode: the true rewards and the critic's Q at widths ``sigma * exp(ts)``, the slopes at 0, and
     the log of the actor's width over the true one."""
@@ -74,19 +88,14 @@ def measure(actor, critic, env, seed: int, ts: np.ndarray) -> dict:
     with torch.no_grad():
         sigma = actor.sigma(x)
         enc = critic.encode(x)
-    rewards, q = [], []
+    rewards = []
     for t in ts:
-        a = actor.sigma_to_action(sigma * float(np.exp(t))).clamp(-1, 1)
         env.reset(seed=seed)
-        _, r, _, _, _ = env.step(a.numpy())
+        _, r, _, _, _ = env.step(actor.sigma_to_action(sigma * float(np.exp(t))).clamp(-1, 1).numpy())
         rewards.append(np.asarray(r, dtype=np.float64))
-        with torch.no_grad():
-            q.append(critic(x, a, enc=enc).double().numpy())
-    t0 = torch.zeros(len(x), requires_grad=True)
-    a0 = actor.sigma_to_action(sigma * t0.exp()).clamp(-1, 1)
-    critic(x, a0, enc=enc).sum().backward()
+    q, q_slope = critic_curve(critic, actor, x, enc, sigma, ts)
     true_w = isotropic_sigma(env.core.codec.decode(torch.as_tensor(info["code_gt"], dtype=torch.float32))).numpy()
-    return {"rewards": np.stack(rewards, 1), "q": np.stack(q, 1), "q_slope": t0.grad.double().numpy(),
+    return {"rewards": np.stack(rewards, 1), "q": q, "q_slope": q_slope,
             "width_log_ratio": np.log(sigma.double().numpy() / np.maximum(true_w, 1e-6))}
 
 
