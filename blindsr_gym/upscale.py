@@ -15,7 +15,7 @@ Methods (``--method``):
   whole image and AMNet renders with it; the best blind pipeline shipped (docs/results.md, Table 2);
 * ``kenet``: KENet estimates the blur kernel, AMNet renders with its code;
 * ``dan``: DAN, which estimates its own kernel code;
-* ``amgan-rl``: an actor (``--actor``, default ``actor_niqe2_x4``) choosing AMGAN's code;
+* ``amgan-rl``: an actor (``--actor``, default ``actor_niqe3_x4``) choosing AMGAN's code;
 * ``bicubic``: MATLAB bicubic interpolation;
 * ``--sigma S``: non-blind, AMNet (or ``--renderer``) with an isotropic Gaussian of width S (HR pixels).
 

@@ -108,7 +108,8 @@ def main() -> int:
     # episode degraded and rendered with its true kernel once, for all three actors)
     gan = load_renderer("amgan_x4")
     niqe = get_metric("niqe")
-    actors = {n: load_actor(n, codec=gan.codec) for n in ("actor_niqe_x4", "actor_niqe2_x4", "actor_psnr_x4")}
+    actors = {n: load_actor(n, codec=gan.codec) for n in ("actor_niqe_x4", "actor_niqe2_x4", "actor_niqe3_x4",
+                                                           "actor_psnr_x4")}
     rew, ratio = {n: [] for n in actors}, {n: [] for n in actors}
     for i in range(3):
         hr = centre_crop(to_tensor(src[i]), 384)
@@ -120,7 +121,7 @@ def main() -> int:
                 rew[n].append(base - float(niqe(gan(lr, gan.codec.action_to_code(a(lr))))[0]))
                 ratio[n].append(float(a.sigma(lr)[0]) / sigma)
     rew_p, ratio_p = rew["actor_psnr_x4"], ratio["actor_psnr_x4"]
-    for name in ("actor_niqe_x4", "actor_niqe2_x4"):
+    for name in ("actor_niqe_x4", "actor_niqe2_x4", "actor_niqe3_x4"):
         r, w = rew[name], ratio[name]
         out[name] = {"rewards": _r(r), "reward_mean": round(float(np.mean(r)), 3),
                      "positive": int(np.sum(np.array(r) > 0)),

@@ -392,8 +392,9 @@ def test_shipped_psnr_actor_card_and_estimates_on_builtin_images():
 
 
 # measured by `python scripts/builtin_figures.py` (docs/builtin_figures.json): the mean Eq. 8 reward on the
-# built-in crops above the PSNR actor's (+0.08) by 0.33 (actor_niqe_x4) and 0.23 (actor_niqe2_x4)
-NIQE_ACTOR_MARGIN = {"actor_niqe_x4": 0.25, "actor_niqe2_x4": 0.15}
+# built-in crops above the PSNR actor's (+0.08) by 0.33 (actor_niqe_x4), 0.23 (actor_niqe2_x4) and 0.38
+# (actor_niqe3_x4)
+NIQE_ACTOR_MARGIN = {"actor_niqe_x4": 0.25, "actor_niqe2_x4": 0.15, "actor_niqe3_x4": 0.3}
 
 
 @pytest.mark.parametrize("name", sorted(NIQE_ACTOR_MARGIN))
@@ -433,9 +434,10 @@ def test_shipped_niqe_actor_card_and_reward_on_builtin_images(name):
                     out.append(base - float(niqe(renderer(lr, renderer.codec.action_to_code(a(lr))))[0]))  # Eq. 8
                 ratio.append(float(actor.sigma(lr)[0]) / sigma)
                 ratio_psnr.append(float(psnr_actor.sigma(lr)[0]) / sigma)
-    # measured (`python scripts/builtin_figures.py`): mean rewards +0.41 (actor_niqe_x4, 7 of 9 positive) and
-    # +0.32 (actor_niqe2_x4, 6 of 9); the 34,000-iteration actor_psnr_x4's +0.08. Widths 1.17 and 1.15 of the
-    # truth on average, the PSNR actor's 1.02 (the ratios' sums differ by 1.35 and 1.18).
+    # measured (`python scripts/builtin_figures.py`): mean rewards +0.41 (actor_niqe_x4, 7 of 9 positive),
+    # +0.31 (actor_niqe2_x4, 6 of 9) and +0.46 (actor_niqe3_x4, 7 of 9); the 34,000-iteration actor_psnr_x4's
+    # +0.08. Widths 1.17, 1.15 and 1.19 of the truth on average, the PSNR actor's 1.02 (the ratios' sums differ
+    # by 1.35, 1.18 and 1.53).
     assert sum(ratio) / len(ratio) > 1.05 and sum(ratio) > sum(ratio_psnr) + 0.7, (ratio, ratio_psnr)
     assert sum(rewards) / len(rewards) > 0.2, rewards
     assert sum(rewards) / len(rewards) > sum(rewards_psnr) / len(rewards_psnr) + NIQE_ACTOR_MARGIN[name], (
