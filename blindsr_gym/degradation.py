@@ -108,9 +108,9 @@ def blur(x: torch.Tensor, kernels: torch.Tensor, method: str = "direct") -> torc
     ``kernels``: one ``[k, k]`` for all images, or ``[N, k, k]``; k odd. A true convolution (the
     kernel is flipped); the Gaussian families are point-symmetric, so it equals correlation there.
     ``method``: ``"direct"`` (a grouped convolution), or ``"fft"`` (the same linear convolution through
-    real FFTs of the padded images; equal to float rounding, 1e-6 on [0, 1] images). On the CPU the FFT is
-    about 2x slower; on a GPU the direct path runs PyTorch's generic depthwise kernel (15 ms for 512 crops of
-    256² on an H200), which ``benchmarks/blur_speed.py`` compares with the FFT.
+    real FFTs of the padded images; equal to float rounding). On a GPU the direct path runs PyTorch's generic
+    depthwise kernel; ``benchmarks/blur_speed.py`` compares the two on a device (docs/cpu/blur_speed.json on
+    the CPU, where the direct one is faster).
     """
     if method not in ("direct", "fft"):
         raise InputError(f"method must be 'direct' or 'fft', got {method!r}")

@@ -70,7 +70,7 @@ def _channel_stats(x: torch.Tensor, eps: float, one_pass: bool | None = None) ->
     * ``one_pass`` (the default on a GPU): ``torch.var_mean`` on ``x`` in its own dtype, one read of ``x``
       (Welford, accumulated in float32; the results are rounded to bf16 under bf16 autocast, as the FC
       layers and the multiply-add round them anyway). On a GPU the two passes' full-size float32
-      temporaries took 30 ms of a 512-episode env step's 200 (docs/gpu/nvidia-h200/profile_gpu.json).
+      temporaries were a large share of a render (docs/gpu/nvidia-h200/).
     * otherwise two passes over a float32 copy (the mean, then the mean squared deviation): on the CPU
       ``torch.var_mean`` over (H, W) of a channels-last tensor is far slower
       (docs/experiments/2026-11-27_data_path_cpu.md), and the statistics stay exact under bf16 autocast.
@@ -174,8 +174,7 @@ class AMRB(nn.Module):
 
     def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         # conv2's bias goes to the AMLayer as a shift, which cancels it from the output: one elementwise pass
-        # over the features fewer per block (on an H200 the convolutions' bias adds took 26 ms of a
-        # 512-episode env step's 200: docs/gpu/nvidia-h200/profile_gpu.json)
+        # over the features fewer per block (a GPU render is bound by such passes: docs/gpu/nvidia-h200/)
         h = F.conv2d(F.relu(self.conv1(x), inplace=True), self.conv2.weight, None, padding=1)
         return x + self.am(h, code, shift=self.conv2.bias)
 

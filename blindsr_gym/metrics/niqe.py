@@ -150,9 +150,9 @@ def _quadratic_form(c: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
     The pristine covariance is positive definite (smallest eigenvalue 7e-6) and the image's is positive
     semi-definite, so their mean is positive definite and ``pinv`` is the inverse: a Cholesky factor gives the
-    same value to rounding (``tests/test_references.py`` holds it to the SVD's) at a fraction of the cost. The
-    batched SVD behind ``pinv`` was 86% of a 512-episode NIQE env step on an H200
-    (docs/gpu/nvidia-h200/profile_gpu.json). A matrix whose factorisation fails falls back to ``pinv``.
+    same value to rounding (``tests/test_metrics.py`` holds it to numpy's pinv) at a fraction of the cost of
+    the batched SVD behind ``pinv``, which dominated a NIQE env step on a GPU (docs/gpu/nvidia-h200/). A
+    matrix whose factorisation fails falls back to ``pinv``.
     """
     chol, info = torch.linalg.cholesky_ex(c)
     y = torch.linalg.solve_triangular(chol, d, upper=False)
