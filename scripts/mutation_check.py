@@ -91,6 +91,16 @@ MUTANTS = (
            ("tests/test_reliability.py", "tests/test_upscale.py")),
     Mutant("digest_unchecked", "a checkpoint's SHA-256 is not compared with its card", "blindsr_gym/utils.py",
            "if want and file_sha256(path) != want:", "if False:", ("tests/test_reliability.py",)),
+    Mutant("install_drops_evaluate", "pip install leaves blindsr_gym.evaluate out (found on the 2026-11-28 lease)",
+           "setup.cfg", "    blindsr_gym.evaluate\n", "",
+           ("tests/test_package.py::test_an_installed_copy_has_every_module_and_shipped_file",)),
+    Mutant("niqe_no_pinv_fallback", "NIQE's Cholesky path has no fallback for a matrix it cannot factor",
+           "blindsr_gym/metrics/niqe.py", "    if bad.any():", "    if False:", ("tests/test_metrics.py",)),
+    Mutant("amlayer_forgets_shift", "the AMLayer ignores conv2's folded bias", "renderers/amnet.py",
+           "mean_in = mu if shift is None else mu + shift.float()", "mean_in = mu", ("tests/test_renderers.py",)),
+    Mutant("failed_step_moves_generators", "a vector step whose render fails leaves its early draws in the "
+           "generators", "blindsr_gym/envs/vector.py", "                r.bit_generator.state = st",
+           "                pass", ("tests/test_reliability.py",)),
 )
 
 #: Large folders the tests only read: linked into the copy instead of copied.

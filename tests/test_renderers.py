@@ -106,6 +106,23 @@ def test_bf16_render_with_one_pass_statistics_is_as_close_to_float32(builtin_ima
     assert psnr[False] > 50 and abs(psnr[True] - psnr[False]) < 0.5, psnr
 
 
+@pytest.mark.parametrize("modulation", ["am", "adain"])
+def test_amrb_with_the_bias_folded_equals_the_block_as_written(modulation):
+    """AMRB leaves conv2's bias to the AMLayer as a shift; the block must still be x + AM(conv2(relu(conv1(x))))
+    with the bias applied, for random weights and a large bias (float32, 1e-5)."""
+    from blindsr_gym.renderers.amnet import AMRB
+
+    torch.manual_seed(0)
+    block = AMRB(channels=8, code_len=15, modulation=modulation)
+    for p in block.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    with torch.no_grad():
+        block.conv2.bias.add_(3.0)
+    x, k = torch.randn(2, 8, 9, 11), torch.randn(2, 15)
+    ref = x + block.am(block.conv2(torch.relu(block.conv1(x))), k)  # the layer's own bias path: none
+    torch.testing.assert_close(block(x, k), ref, rtol=1e-5, atol=1e-5)
+
+
 def test_amlayer_starts_near_identity_and_depends_on_code():
     torch.manual_seed(0)
     layer = AMLayer(channels=16)
