@@ -1,7 +1,6 @@
 """scripts/mutation_check.py keeps working as the code moves: every mutant's text is in its file exactly once,
 and the mutated file still parses, as Python or as setup.cfg (a mutant must be a plausible bug, not a syntax
-error). CI also runs the
-whole check (.ci/run)."""
+error). CI also runs the whole check (.ci/run)."""
 
 import ast
 import importlib.util
