@@ -106,7 +106,8 @@ def fit_critic(actor, feats, acts, rews, loss: str, lr: float, epochs: int, seed
 def score(critic, actor, f, sigma, rewards, ts) -> dict:
     from critic_slope import critic_curve, summarise
 
-    q, q_slope = critic_curve(critic, actor, None, critic.from_pooled(f), sigma, ts)
+    enc = critic.from_pooled(f)
+    q, q_slope = critic_curve(lambda a: critic(None, a, enc=enc), actor, sigma, ts)
     s = summarise({"rewards": rewards, "q": q, "q_slope": q_slope, "width_log_ratio": np.zeros(len(f))}, ts)
     return {k: s[k] for k in (*SCORES, "gain_oracle", "true_slope_mean", "critic_slope_mean")}
 

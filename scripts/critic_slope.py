@@ -61,17 +61,17 @@ def load_run(run: Path, data: str | None, episodes: int):
     return cfg, actor.eval(), critic.eval(), env
 
 
-def critic_curve(critic, actor, x, enc, sigma, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The critic along each episode's width: ``Q [N, len(ts)]`` at ``sigma * exp(ts)`` and its slope at
-    ``t = 0`` by autograd (the direction the actor's step takes). ``x``: the observations, or None for a
-    critic whose ``enc`` holds all it reads."""
+def critic_curve(q_of, actor, sigma, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A critic along each episode's width: ``Q [N, len(ts)]`` at ``sigma * exp(ts)`` and its slope at
+    ``t = 0`` by autograd (the direction the actor's step takes). ``q_of(actions) -> Q [N]`` is the critic
+    on the episodes' observations (its image encoding computed once by the caller)."""
     import torch
 
     with torch.no_grad():
-        q = np.stack([critic(x, actor.sigma_to_action(sigma * float(np.exp(t))).clamp(-1, 1), enc=enc)
-                      .double().numpy() for t in ts], 1)
+        q = np.stack([q_of(actor.sigma_to_action(sigma * float(np.exp(t))).clamp(-1, 1)).double().numpy()
+                      for t in ts], 1)
     t0 = torch.zeros(len(sigma), requires_grad=True)
-    critic(x, actor.sigma_to_action(sigma * t0.exp()).clamp(-1, 1), enc=enc).sum().backward()
+    q_of(actor.sigma_to_action(sigma * t0.exp()).clamp(-1, 1)).sum().backward()
     return q, t0.grad.double().numpy()
 
 
@@ -93,7 +93,7 @@ def measure(actor, critic, env, seed: int, ts: np.ndarray) -> dict:
         env.reset(seed=seed)
         _, r, _, _, _ = env.step(actor.sigma_to_action(sigma * float(np.exp(t))).clamp(-1, 1).numpy())
         rewards.append(np.asarray(r, dtype=np.float64))
-    q, q_slope = critic_curve(critic, actor, x, enc, sigma, ts)
+    q, q_slope = critic_curve(lambda a: critic(x, a, enc=enc), actor, sigma, ts)
     true_w = isotropic_sigma(env.core.codec.decode(torch.as_tensor(info["code_gt"], dtype=torch.float32))).numpy()
     return {"rewards": np.stack(rewards, 1), "q": q, "q_slope": q_slope,
             "width_log_ratio": np.log(sigma.double().numpy() / np.maximum(true_w, 1e-6))}

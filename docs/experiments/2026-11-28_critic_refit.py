@@ -72,11 +72,8 @@ def main(argv=None) -> int:
     truth = np.stack(truth, 1)
 
     def score(q_of):  # q_of(action) -> Q on the grid's episodes
-        with torch.no_grad():
-            q = np.stack([q_of(g).double().numpy() for g in grid], 1)
-        t0 = torch.zeros(len(x), requires_grad=True)
-        q_of(actor.sigma_to_action(sigma * t0.exp()).clamp(-1, 1)).sum().backward()
-        s = critic_slope.summarise({"rewards": truth, "q": q, "q_slope": t0.grad.double().numpy(),
+        q, q_slope = critic_slope.critic_curve(q_of, actor, sigma, ts)
+        s = critic_slope.summarise({"rewards": truth, "q": q, "q_slope": q_slope,
                                     "width_log_ratio": np.zeros(len(x))}, ts)
         return {k: round(s[k], 4) for k in KEYS}
 
