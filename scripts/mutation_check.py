@@ -98,6 +98,9 @@ MUTANTS = (
            "blindsr_gym/metrics/niqe.py", "    if bad.any():", "    if False:", ("tests/test_metrics.py",)),
     Mutant("amlayer_forgets_shift", "the AMLayer ignores conv2's folded bias", "renderers/amnet.py",
            "mean_in = mu if shift is None else mu + shift.float()", "mean_in = mu", ("tests/test_renderers.py",)),
+    Mutant("code_terms_forget_shift", "AMNet's batched FC pass leaves conv2's folded bias out of beta",
+           "renderers/amnet.py", "            b2 = torch.baddbmm(b2.unsqueeze(-1), w2[:, :, -c:], s).squeeze(-1)",
+           "            pass", ("tests/test_renderers.py",)),
     Mutant("failed_step_moves_generators", "a vector step whose render fails leaves its early draws in the "
            "generators", "blindsr_gym/envs/vector.py", "                r.bit_generator.state = st",
            "                pass", ("tests/test_reliability.py",)),

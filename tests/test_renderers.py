@@ -123,6 +123,53 @@ def test_amrb_with_the_bias_folded_equals_the_block_as_written(modulation):
     torch.testing.assert_close(block(x, k), ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("modulation", ["am", "adain"])
+def test_batched_conditions_equal_each_layer_on_its_own(modulation):
+    """AMNet computes every block's code-dependent FC work in one batched pass (code_terms) by default. Its
+    output and every parameter's gradient must equal the network whose AMLayers run their own FC layers, for
+    random weights and large conv2 biases (the shift the batched pass folds into beta): float32, 1e-5."""
+    from blindsr_gym.renderers.amnet import AMNet
+
+    torch.manual_seed(0)
+    nets = [AMNet(num_blocks=3, modulation=modulation).train() for _ in range(2)]
+    for p in nets[0].parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    with torch.no_grad():
+        for b in nets[0].blocks:
+            b.conv2.bias.add_(2.0)
+    nets[1].load_state_dict(nets[0].state_dict())
+    nets[1].batched_conditions = False
+    lr, code = torch.rand(2, 3, 12, 10), torch.randn(2, 15) * 0.01
+    out = [net(lr, code) for net in nets]
+    torch.testing.assert_close(out[0], out[1], rtol=1e-5, atol=1e-5)
+    for y in out:
+        y.square().mean().backward()
+    for (name, p0), p1 in zip(nets[0].named_parameters(), nets[1].parameters(), strict=True):
+        if p1.grad is None:  # adain: conv2's bias cancels from the output in both
+            assert p0.grad is None or p0.grad.abs().max() < 1e-9, name
+            continue
+        torch.testing.assert_close(p0.grad, p1.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_shipped_renderer_renders_the_same_with_batched_conditions():
+    """amnet_x4 with its AMLayers batched and one by one: float32 renders within 1e-5 of each other."""
+    r = load_renderer("amnet_x4")
+    lr = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    code = r.codec.encode(isotropic_gaussian([0.8, 2.6]))
+    with torch.inference_mode():
+        batched = r(lr, code)
+        r.batched_conditions = False
+        torch.testing.assert_close(batched, r(lr, code), rtol=0, atol=1e-5)
+
+
+def test_code_terms_refuses_layers_of_different_kinds():
+    from blindsr_gym.errors import InputError
+    from blindsr_gym.renderers.amnet import code_terms
+
+    with pytest.raises(InputError, match="one modulation"):
+        code_terms([AMLayer(8), AMLayer(8, modulation="adain")], torch.zeros(1, 15))
+
+
 def test_amlayer_starts_near_identity_and_depends_on_code():
     torch.manual_seed(0)
     layer = AMLayer(channels=16)

@@ -1,0 +1,113 @@
+"""What a render costs beyond its convolutions: AMNet's forward with the blocks' code-dependent FC layers
+batched before the body (``batched_conditions=True``, the default) against each AMLayer running its own
+(``False``), side by side in one run; prints JSON.
+
+    python benchmarks/render_overhead.py [--device cpu] [--threads 2] [--repeats 20]
+
+For each precision (fp32, bf16 autocast) and path:
+
+* ``ops``: the tensor operations a forward dispatches (views and allocations excluded), counted with a
+  ``TorchDispatchMode``. On a GPU nearly each one is a kernel launch, which costs the CPU several
+  microseconds whatever the tensor's size: at batch 1 a render is bound by them.
+* ``latency_ms``: median wall time of a batch-1 forward at ``--size`` (64: the paper's Table 6 setting),
+  and of a batch-``--batch`` forward (the env's step renders a batch).
+
+Random weights (``build_renderer("amnet")``): the cost does not depend on them. The ratios are
+per-block over batched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import platform
+import sys
+import time
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from blindsr_gym.renderers import build_renderer
+from blindsr_gym.utils import resolve_device
+
+# operations that launch no kernel: views, metadata and allocations
+NO_KERNEL = {"view", "_unsafe_view", "as_strided", "slice", "select", "expand", "unsqueeze", "squeeze", "t",
+             "transpose", "permute", "detach", "alias", "_reshape_alias", "reshape", "split", "split_with_sizes",
+             "unbind", "lift_fresh", "empty", "empty_strided", "empty_like", "numpy_T", "to"}
+
+
+class _Count(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: collections.Counter = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if name == "to":  # aten.to is a no-op when nothing changes; count it when it made a new tensor
+            if isinstance(out, torch.Tensor) and isinstance(args[0], torch.Tensor) and out is not args[0]:
+                self.ops["_to_copy"] += 1
+        elif name not in NO_KERNEL:
+            self.ops[name] += 1
+        return out
+
+
+def _median_ms(fn, repeats: int, device: torch.device) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return 1e3 * times[len(times) // 2]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--size", type=int, default=64, help="LR side")
+    ap.add_argument("--batch", type=int, default=16, help="the second, batched forward")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    g = torch.Generator().manual_seed(0)
+    model = build_renderer("amnet").eval().requires_grad_(False).to(device).to(memory_format=torch.channels_last)
+    res: dict = {"command": "python " + " ".join(sys.argv), "device": str(device), "torch": torch.__version__,
+                 "threads": args.threads, "cpu": platform.processor() or platform.machine(), "size": args.size}
+    if device.type == "cuda":
+        res["gpu"] = torch.cuda.get_device_name()
+    inputs = {b: (torch.rand(b, 3, args.size, args.size, generator=g).to(device)
+                  .contiguous(memory_format=torch.channels_last), torch.rand(b, 15, generator=g).to(device) * 0.01)
+              for b in (1, args.batch)}
+    for prec in ("fp32", "bf16"):
+        for path, batched in (("batched", True), ("per_block", False)):
+            model.batched_conditions = batched
+
+            def fwd(b, prec=prec):
+                with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                            enabled=prec == "bf16"):
+                    return model(*inputs[b])
+            fwd(1)
+            with _Count() as count:
+                fwd(1)
+            key = f"{prec}_{path}"
+            res[key] = {"ops": sum(count.ops.values()), "top_ops": dict(count.ops.most_common(8)),
+                        "latency_ms_batch1": round(_median_ms(lambda: fwd(1), args.repeats, device), 3),
+                        f"latency_ms_batch{args.batch}": round(_median_ms(lambda: fwd(args.batch), args.repeats,
+                                                                          device), 3)}
+        a, b = res[f"{prec}_batched"], res[f"{prec}_per_block"]
+        res[f"{prec}_per_block_over_batched"] = {k: round(b[k] / a[k], 3) for k in a if k != "top_ops"}
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
