@@ -292,3 +292,22 @@ def test_one_env_config_builds_both_envs_and_unknown_arguments_are_named():
     assert venv.core.config == replace(cfg, lr_size=32) and venv.single_observation_space.shape == (32, 32, 3)
     with pytest.raises(InputTypeError, match="unknown environment argument.*lr_sise.*lr_size"):
         BlindSREnv(lr_sise=32, **FAKE)
+
+
+@pytest.mark.parametrize("family", ["isotropic", "anisotropic", "dan_setting2"])
+def test_a_batch_of_draws_equals_the_draws_one_by_one(family):
+    """draw_all makes the family's kernels of all episodes in one call; each episode must still be what its
+    own generator gives drawn alone (index, window, kernel bit for bit, noise), in the generators' order."""
+    from blindsr_gym.envs.core import EnvCore
+
+    core = EnvCore(kernel_family=family, noise=3.0, **FAKE)
+    batch = core.draw_all([np.random.default_rng(s) for s in range(8)])
+    for s, ep in enumerate(batch):
+        alone = core.draw(np.random.default_rng(s))
+        assert (ep.image_index, ep.top, ep.left, ep.params) == (alone.image_index, alone.top, alone.left,
+                                                                alone.params)
+        assert torch.equal(ep.kernel, alone.kernel) and ep.family_params is None
+        np.testing.assert_array_equal(ep.noise_draw, alone.noise_draw)
+    kernels = torch.stack([ep.kernel for ep in batch])
+    assert len({tuple(k.flatten()[:50].tolist()) for k in kernels}) == 8  # eight different kernels
+    torch.testing.assert_close(kernels.sum(dim=(-1, -2)), torch.ones(8))

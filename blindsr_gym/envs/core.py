@@ -66,6 +66,7 @@ class Episode:
     params: dict  # the kernel's parameters, e.g. {"sigma": 1.3}
     noise: float
     noise_draw: np.ndarray | None = None  # the episode's standard-normal noise [3, h, w] when noise > 0
+    family_params: dict | None = None  # the family's parameters until draw_all makes the kernel
 
 
 @dataclass
@@ -185,6 +186,27 @@ class EnvCore:
 
     # -- episodes ---------------------------------------------------------------------------
     def draw(self, rng: np.random.Generator, options: dict | None = None) -> Episode:
+        """One episode from ``rng``: :meth:`draw_all` with one generator."""
+        return self.draw_all([rng], options)[0]
+
+    def draw_all(self, rngs: list[np.random.Generator], options: dict | None = None) -> list[Episode]:
+        """One episode drawn from each generator (CPU only): what :meth:`new_batch` draws first.
+
+        Each generator is drawn in the per-image order (image index, window, kernel parameters, noise); the
+        kernels of the family's draws are then made for all episodes in one call of ``family.make`` (for
+        the built-in families the same kernels, bit for bit, as one call per episode)."""
+        opts = self._check_options(options)
+        eps = [self._draw(r, opts) for r in rngs]
+        drawn = [ep for ep in eps if ep.kernel is None and ep.family_params is not None]
+        if drawn:
+            keys = list(drawn[0].family_params)
+            kernels = self.family.make(**{k: np.concatenate([np.atleast_1d(ep.family_params[k]) for ep in drawn])
+                                          for k in keys})
+            for ep, k in zip(drawn, kernels, strict=True):
+                ep.kernel, ep.family_params = k, None
+        return eps
+
+    def _check_options(self, options: dict | None) -> dict:
         opts = dict(options or {})
         unknown = set(opts) - set(OPTION_KEYS)
         if unknown:
@@ -195,24 +217,37 @@ class EnvCore:
                 raise InputError(f"image_index must be in [0, {len(self.source)}), got {index!r}")
             if index not in self.eligible:
                 raise InputError(f"image {index} ({self.source.names[index]}) is smaller than the crop")
-        else:
+        noise = opts.get("noise", self.noise)
+        try:
+            ok = math.isfinite(float(noise)) and float(noise) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(f"noise must be >= 0, got {noise!r}")
+        if "kernel" in opts and "sigma" in opts:
+            raise InputError("give options 'kernel' or 'sigma', not both")
+        return opts
+
+    def _draw(self, rng: np.random.Generator, opts: dict) -> Episode:
+        """An episode's draws from ``rng``; a kernel drawn from the family is left to :meth:`draw_all`
+        (``kernel=None``, its parameters in ``family_params``)."""
+        index = opts.get("image_index")
+        if index is None:
             index = int(self.eligible[int(rng.integers(len(self.eligible)))])
         noise = float(opts.get("noise", self.noise))
-        if not (math.isfinite(noise) and noise >= 0):
-            raise InputError(f"noise must be >= 0, got {noise!r}")
         shape = self.images.shapes[index]
         index, top, left = self.source.random_window(rng, self.crop_side, index, shape=shape)
         if self.real_lr:
             return Episode(index, top, left, None, {}, 0.0)
-        kernel, params = self._kernel(rng, opts)
+        kernel, params, family_params = self._kernel(rng, opts)
         draw = None
-        if noise > 0:  # drawn here, after the kernel, as the per-image degrade() drew it
+        if noise > 0:  # drawn here, after the kernel's parameters, as the per-image degrade() drew it
             draw = rng.standard_normal((1, 3, self.lr_size, self.lr_size), dtype=np.float32)[0]
-        return Episode(index, top, left, kernel, params, noise, draw)
+        return Episode(index, top, left, kernel, params, noise, draw, family_params)
 
-    def _kernel(self, rng, opts) -> tuple[torch.Tensor, dict]:
-        if "kernel" in opts and "sigma" in opts:
-            raise InputError("give options 'kernel' or 'sigma', not both")
+    def _kernel(self, rng, opts) -> tuple[torch.Tensor | None, dict, dict | None]:
+        """``(kernel, info params, family params)``: a given kernel or sigma, or the family's draw (its kernel
+        made later, in one batch)."""
         if "kernel" in opts:
             k = torch.as_tensor(np.asarray(opts["kernel"], dtype=np.float32))
             size = self.codec.size
@@ -220,15 +255,15 @@ class EnvCore:
                 raise InputError(f"options['kernel'] must be {size}x{size}, got {tuple(k.shape)}")
             if not torch.isfinite(k).all() or abs(float(k.sum()) - 1) > 1e-3 or (k < -1e-6).any():
                 raise InputError("options['kernel'] must be finite, non-negative and sum to 1")
-            return k, {}
+            return k, {}, None
         if "sigma" in opts:
             sigma = opts["sigma"]
             if not isinstance(sigma, (int, float, np.floating)) or not (math.isfinite(sigma) and sigma > 0):
                 raise InputError(f"options['sigma'] must be a positive number, got {sigma!r}")
-            return isotropic_gaussian(float(sigma), self.codec.size), {"sigma": float(sigma)}
+            return isotropic_gaussian(float(sigma), self.codec.size), {"sigma": float(sigma)}, None
         params = self.family.sample_params(rng, 1)
         flat = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in params.items() if np.asarray(v).size == 1}
-        return self.family.make(**params)[0], flat
+        return None, flat, params
 
     def crops(self, episodes: list[Episode]) -> torch.Tensor:
         """The episodes' crops, float NCHW in [0, 1] on the device: HR, or the LR itself for real LR input."""
@@ -256,10 +291,6 @@ class EnvCore:
             return None
         return self.crops(episodes)
 
-    def draw_all(self, rngs: list[np.random.Generator], options: dict | None = None) -> list[Episode]:
-        """One episode drawn from each generator (CPU only): what :meth:`new_batch` draws first."""
-        return [self.draw(r, options) for r in rngs]
-
     @torch.inference_mode()
     def new_batch(self, rngs: list[np.random.Generator], options: dict | None = None,
                   drawn: list[Episode] | None = None) -> Batch:
@@ -271,8 +302,9 @@ class EnvCore:
         n = len(rngs)
         idx, eps, b = list(range(n)), [None] * n, None
         for attempt in range(10):
-            for i in idx:
-                eps[i] = drawn[i] if drawn is not None and attempt == 0 else self.draw(rngs[i], options)
+            fresh = drawn if drawn is not None and attempt == 0 else self.draw_all([rngs[i] for i in idx], options)
+            for i, ep in zip(idx, fresh, strict=True):
+                eps[i] = ep
             sub = [eps[i] for i in idx]
             hr = self.hr_batch(sub)
             lr = self.degrade(sub, hr)

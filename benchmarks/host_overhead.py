@@ -1,10 +1,10 @@
-"""What a render costs beyond its convolutions: AMNet's forward with the blocks' code-dependent FC layers
-batched before the body (``batched_conditions=True``, the default) against each AMLayer running its own
-(``False``), side by side in one run; prints JSON.
+"""The host's share of an env step, each part side by side with the way it was done before; prints JSON.
 
-    python benchmarks/render_overhead.py [--device cpu] [--threads 2] [--repeats 20]
+    python benchmarks/host_overhead.py [--device cpu] [--threads 2] [--repeats 20]
 
-For each precision (fp32, bf16 autocast) and path:
+**Renders** (``render``): AMNet's forward with the blocks' code-dependent FC layers batched before the body
+(``batched_conditions=True``, the default) against each AMLayer running its own (``False``). For each
+precision (fp32, bf16 autocast) and path:
 
 * ``ops``: the tensor operations a forward dispatches (views and allocations excluded), counted with a
   ``TorchDispatchMode``. On a GPU nearly each one is a kernel launch, which costs the CPU several
@@ -14,6 +14,10 @@ For each precision (fp32, bf16 autocast) and path:
 
 Random weights (``build_renderer("amnet")``): the cost does not depend on them. The ratios are
 per-block over batched.
+
+**Episode draws** (``draw``): ``EnvCore.draw_all`` for ``--envs`` generators, which makes the kernels of
+all episodes in one call of the family, against drawing them one by one (``EnvCore.draw``, a batch of one
+each: what every episode cost before), median milliseconds. The drawing is CPU work on any device.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--size", type=int, default=64, help="LR side")
     ap.add_argument("--batch", type=int, default=16, help="the second, batched forward")
+    ap.add_argument("--envs", type=int, nargs="+", default=[96, 512], help="episodes drawn at once")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -106,7 +111,25 @@ def main() -> None:
                                                                           device), 3)}
         a, b = res[f"{prec}_batched"], res[f"{prec}_per_block"]
         res[f"{prec}_per_block_over_batched"] = {k: round(b[k] / a[k], 3) for k in a if k != "top_ops"}
+    res["draw"] = _draws(args.envs, args.repeats)
     print(json.dumps(res, indent=1))
+
+
+def _draws(sizes: list[int], repeats: int) -> dict:
+    import numpy as np
+
+    from blindsr_gym.envs.core import EnvCore
+
+    out = {}
+    for family in ("isotropic", "anisotropic"):
+        core = EnvCore(renderer="bicubic", device="cpu", kernel_family=family)
+        for n in sizes:
+            rngs = [np.random.default_rng(s) for s in range(n)]
+            batched = _median_ms(lambda: core.draw_all(rngs), repeats, torch.device("cpu"))  # noqa: B023
+            one_by_one = _median_ms(lambda: [core.draw(r) for r in rngs], repeats, torch.device("cpu"))  # noqa: B023
+            out[f"{family}_{n}"] = {"draw_all_ms": round(batched, 3), "one_by_one_ms": round(one_by_one, 3),
+                                    "one_by_one_over_draw_all": round(one_by_one / batched, 2)}
+    return out
 
 
 if __name__ == "__main__":
