@@ -57,8 +57,18 @@ def _resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> 
 
 
 def _matrix(in_len: int, out_len: int, scale: float, antialias: bool, like: torch.Tensor) -> torch.Tensor:
-    m = _resize_matrix(in_len, out_len, scale, antialias)  # cached: never modified in place
-    return torch.from_numpy(m).to(dtype=like.dtype, device=like.device)
+    if like.device.type == "cpu":
+        m = _resize_matrix(in_len, out_len, scale, antialias)  # cached: never modified in place
+        return torch.from_numpy(m).to(dtype=like.dtype)
+    return _device_matrix(in_len, out_len, scale, antialias, like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=64)
+def _device_matrix(in_len: int, out_len: int, scale: float, antialias: bool, dtype: torch.dtype,
+                   device: torch.device) -> torch.Tensor:
+    """The matrix on an accelerator, copied there once: a copy per call would synchronise the stream."""
+    with torch.inference_mode(False):  # usable in autograd too, whatever mode fills the cache
+        return torch.from_numpy(_resize_matrix(in_len, out_len, scale, antialias)).to(dtype=dtype, device=device)
 
 
 def _check_image(x, name: str = "x") -> torch.Tensor:

@@ -13,8 +13,8 @@ import torch
 
 from blindsr_gym.errors import InputError
 
-__all__ = ["NonFiniteOutputError", "check_finite", "to_tensor", "to_uint8", "centre_crop", "resolve_device",
-           "tune_cpu_malloc", "file_sha256", "read_checkpoint", "write_checkpoint"]
+__all__ = ["NonFiniteOutputError", "check_finite", "to_device", "to_tensor", "to_uint8", "centre_crop",
+           "resolve_device", "tune_cpu_malloc", "file_sha256", "read_checkpoint", "write_checkpoint"]
 
 
 class NonFiniteOutputError(RuntimeError):
@@ -27,6 +27,17 @@ def check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
         raise NonFiniteOutputError(f"{what} is not finite (NaN or inf): the model's weights or its input are "
                                    "broken, so no image was made from it")
     return x
+
+
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """``t`` on ``device``. From the CPU to a GPU the copy goes through pinned memory and does not wait:
+    a plain copy from pageable memory synchronises the whole stream, so every one of them would stall the
+    host until the GPU has finished all the work queued before it. (The pinned staging block is not reused
+    before the copy is done: PyTorch's host allocator records the copy's stream.)"""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def to_tensor(img, device: torch.device | str | None = None) -> torch.Tensor:

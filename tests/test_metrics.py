@@ -239,16 +239,21 @@ def test_pyiqa_missing_names_the_extra(monkeypatch):
     pyiqa_adapter.pyiqa_metric.cache_clear()
 
 
-def test_fast_y_and_psnr_equal_the_float64_formula_exactly():
+@pytest.mark.parametrize("look_up_all", [False, True])
+def test_fast_y_and_psnr_equal_the_float64_formula_exactly(look_up_all, monkeypatch):
     """rgb_to_y's table look-up and psnr's integer sum equal the float64 reference formula bit for bit (every
-    one of the 2**24 colours, and images with values on the rounding boundaries)."""
+    one of the 2**24 colours, and images with values on the rounding boundaries), with the near pixels looked
+    up alone (the CPU's way) or with every pixel indexed (an accelerator's, which does not wait for it)."""
     from blindsr_gym.metrics.color import YCBCR_Y, rgb_to_y_levels
 
     lv = torch.arange(2**24, dtype=torch.int64)
     rgb = torch.stack([lv >> 16, (lv >> 8) & 255, lv & 255]).double() / 255  # [3, 2**24] on exact levels
     y_ref = torch.floor(16 + YCBCR_Y[0] * rgb[0] + YCBCR_Y[1] * rgb[1] + YCBCR_Y[2] * rgb[2] + 0.5)
-    y_fast = rgb_to_y_levels(rgb.float().reshape(1, 3, 4096, 4096)).reshape(-1)
+    y_fast = rgb_to_y_levels(rgb.float().reshape(1, 3, 4096, 4096), look_up_all).reshape(-1)
     assert torch.equal(y_fast.double(), y_ref)
+    import blindsr_gym.metrics.fidelity as fidelity  # psnr's Y below takes the same path
+
+    monkeypatch.setattr(fidelity, "rgb_to_y_levels", lambda x: rgb_to_y_levels(x, look_up_all))
     g = torch.Generator().manual_seed(0)
     hr = torch.randint(0, 256, (4, 3, 40, 36), generator=g).float() / 255
     sr = (hr * 255 + torch.randint(-6, 7, hr.shape, generator=g) + 0.5 * (torch.rand(hr.shape, generator=g) > 0.5))

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from blindsr_gym.errors import InputError
 
-from ..utils import to_uint8
+from ..utils import to_device, to_uint8
 from .core import EnvConfig, EnvCore, Episode
 
 
@@ -108,7 +108,7 @@ class BlindSREnv(gym.Env):
             raise RuntimeError("the episode is over (every episode is one step); call reset()")
         c = self.core
         a, clipped = c.check_actions(action, None)
-        code = c.codec.action_to_code(torch.from_numpy(a)[None]).to(c.device)
+        code = to_device(c.codec.action_to_code(torch.from_numpy(a)[None]), c.device)
         sr = c.render(self._lr, code)
         scores = c.score(sr, self._hr)
         reward = float(c.reward.reward(scores, self._baseline)[0])

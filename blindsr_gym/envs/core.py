@@ -28,7 +28,7 @@ from ..kernels import KernelFamily, get_family, isotropic_gaussian
 from ..metrics import at_scale
 from ..rewards import Reward, make_reward
 from ..synthesis import DeviceImages
-from ..utils import check_finite, resolve_device, to_uint8
+from ..utils import check_finite, resolve_device, to_device, to_uint8
 
 OPTION_KEYS = ("image_index", "kernel", "sigma", "noise")
 PRECISIONS = ("fp32", "bf16")
@@ -277,13 +277,13 @@ class EnvCore:
         if self.real_lr:
             return self.crops(episodes)
         hr = self.crops(episodes) if hr is None else hr
-        kernels = torch.stack([ep.kernel for ep in episodes]).to(self.device)
+        kernels = to_device(torch.stack([ep.kernel for ep in episodes]), self.device)
         noise = None
         if any(ep.noise > 0 for ep in episodes):
             zero = np.zeros((3, self.lr_size, self.lr_size), np.float32)
             draws = torch.from_numpy(np.stack([zero if ep.noise_draw is None else ep.noise_draw for ep in episodes]))
             scale = torch.tensor([ep.noise / 255.0 for ep in episodes], dtype=torch.float32)
-            noise = (draws * scale[:, None, None, None]).to(self.device)
+            noise = to_device(draws * scale[:, None, None, None], self.device)
         return eq1(hr, kernels, self.scale, noise)
 
     def hr_batch(self, episodes: list[Episode]) -> torch.Tensor | None:
@@ -330,7 +330,7 @@ class EnvCore:
     def codes(self, episodes: list[Episode]) -> torch.Tensor | None:
         if self.real_lr:
             return None
-        return self.codec.encode(torch.stack([ep.kernel for ep in episodes])).to(self.device)
+        return to_device(self.codec.encode(torch.stack([ep.kernel for ep in episodes])), self.device)
 
     @torch.inference_mode()
     def render(self, lr: torch.Tensor, codes: torch.Tensor, check: bool = True) -> torch.Tensor:

@@ -11,7 +11,7 @@ from gymnasium.vector.utils import batch_space
 
 from blindsr_gym.errors import InputError
 
-from ..utils import NonFiniteOutputError, check_finite, to_uint8
+from ..utils import NonFiniteOutputError, check_finite, to_device, to_uint8
 from .core import SR_WHAT, EnvConfig, EnvCore
 
 
@@ -78,7 +78,7 @@ class BlindSRVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         c = self.core
         a, clipped = c.check_actions(actions, self.num_envs)
-        codes = c.codec.action_to_code(torch.from_numpy(a)).to(c.device)
+        codes = to_device(c.codec.action_to_code(torch.from_numpy(a)), c.device)
         sr = c.render(self._lr, codes, check=False)
         # the next episodes' draws (CPU) while the device renders: the step itself draws nothing from the
         # generators, so drawing here changes no episode (the finite check below waits for the render)

@@ -57,11 +57,13 @@ def _y_table(device: torch.device) -> torch.Tensor:
     return _round(y).to(torch.uint8).reshape(-1).to(device)
 
 
-def rgb_to_y_levels(x: torch.Tensor) -> torch.Tensor:
+def rgb_to_y_levels(x: torch.Tensor, look_up_all: bool | None = None) -> torch.Tensor:
     """The rounded Y of :func:`rgb_to_y` as uint8 ``[N, 1, H, W]``, exactly, without a float64 pass.
 
     Y is computed in float32, whose error (< 1e-4 level) can only change the rounding of a value within
     1e-3 of a half level; those few pixels are looked up in the exact table of every colour.
+    ``look_up_all`` (default: on any device but the CPU): index the table at every pixel and keep the near
+    ones, instead of first asking whether there are any, which waits for the device.
     """
     lv = _check_rgb(x).float().clamp(0, 1).mul_(255).add_(0.5).floor_()  # 8-bit levels, as to_levels
     y = lv[:, 0:1] * (YCBCR_Y[0] / 255)
@@ -69,6 +71,10 @@ def rgb_to_y_levels(x: torch.Tensor) -> torch.Tensor:
     out = torch.floor(y)
     frac = y.sub_(out)  # in [0, 1): a value near 0 or 1 is near a half level of Y
     near = (frac < 1e-3) | (frac > 1 - 1e-3)
+    if x.device.type != "cpu" if look_up_all is None else look_up_all:
+        li = lv.to(torch.int32)
+        idx = (li[:, 0:1] << 16) | (li[:, 1:2] << 8) | li[:, 2:3]
+        return torch.where(near, _y_table(x.device)[idx].float(), out).to(torch.uint8)
     if bool(near.any()):
         li = lv.to(torch.int32)
         idx = (li[:, 0:1] << 16) | (li[:, 1:2] << 8) | li[:, 2:3]

@@ -78,13 +78,21 @@ def _aggd_tables() -> tuple[np.ndarray, ...]:
     return gam, r_gam, np.sqrt(g1 / g3), g2 / g1
 
 
-def _tables(device) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.as_tensor(t, dtype=torch.float64, device=device) for t in _aggd_tables())
+@functools.lru_cache(maxsize=8)
+def _constants(device: torch.device) -> dict:
+    """The pristine model, the window's taps and the AGGD tables as float64 tensors on ``device``, made once
+    per device: on a GPU each copy from the host would synchronise the stream."""
+    p = niqe_params()
+    with torch.inference_mode(False):
+        put = lambda a: torch.as_tensor(a, dtype=torch.float64).to(device)  # noqa: E731
+        return {"taps": put(p["window"].sum(axis=1)),  # the window is outer(taps, taps)
+                "mu": put(p["mu"]), "cov": put(p["cov"]), "tables": tuple(put(t) for t in _aggd_tables())}
 
 
 def _aggd(v: torch.Tensor, tables) -> tuple[torch.Tensor, ...]:
     """``estimateaggdparam.m`` for each row of ``v`` [B, M]: (alpha, beta_l, beta_r, alpha index)."""
     gam, r_gam, sqrt_g1_g3, _ = tables
+    r_max = _aggd_tables()[1][-1]  # the grid's last ratio, from the host's copy (reading the tensor would sync)
     neg, pos = v < 0, v > 0
     sq = v * v
     # mean over an empty selection is NaN in MATLAB; 0/0 gives the same here.
@@ -94,7 +102,7 @@ def _aggd(v: torch.Tensor, tables) -> tuple[torch.Tensor, ...]:
     rhat = v.abs().mean(1).pow(2) / sq.mean(1)
     rn = rhat * (gh.pow(3) + 1) * (gh + 1) / (gh.pow(2) + 1).pow(2)
     # argmin of (r_gam - rn)^2 over a strictly increasing grid: compare the two neighbours of rn.
-    hi = torch.searchsorted(r_gam, rn.clamp(max=float(r_gam[-1]))).clamp(1, r_gam.numel() - 1)
+    hi = torch.searchsorted(r_gam, rn.clamp(max=r_max)).clamp(1, r_gam.numel() - 1)
     lo = hi - 1
     idx = torch.where((r_gam[lo] - rn).pow(2) <= (r_gam[hi] - rn).pow(2), lo, hi)
     # MATLAB's min over an all-NaN (or all-inf) vector returns the first index.
@@ -199,13 +207,11 @@ def _niqe(x: torch.Tensor, color: str) -> torch.Tensor:
         img = rgb_to_gray(x) if color == "gray" else rgb_to_y(x)
     else:
         img = to_levels(x)
-    p = niqe_params()
-    dev = img.device
-    taps = torch.as_tensor(p["window"].sum(axis=1), device=dev)  # the window is outer(taps, taps)
-    tables = _tables(dev)
+    k = _constants(img.device)
+    taps, tables = k["taps"], k["tables"]
     f1 = _block_features(img, BLOCK, taps, tables)
     f2 = _block_features(imresize(img, 0.5), BLOCK // 2, taps, tables)
     feat = torch.cat([f1, f2], dim=-1)
-    mu_p = torch.as_tensor(p["mu"], device=dev).expand(feat.shape[0], -1)
-    cov_p = torch.as_tensor(p["cov"], device=dev).expand(feat.shape[0], -1, -1)
+    mu_p = k["mu"].expand(feat.shape[0], -1)
+    cov_p = k["cov"].expand(feat.shape[0], -1, -1)
     return _mvg_distance(feat, mu_p, cov_p)
