@@ -5,13 +5,16 @@
 #
 #   device run: bash benchmarks/gpu_suite.sh        (carry: [".device"])
 #
-# JSON files go to $OUT (the device tool brings them back), one per benchmark, with the command that made
-# each; copy them to docs/gpu/<device>/ and commit them with the machine's card (device.json). Locally,
+# One JSON file per benchmark, each with the command that made it, bundled into $OUT/results.tar (rebuilt
+# after every step, so a run stopped at its limit still returns what it finished) beside $OUT/suite.log: the
+# device tool returns at most 8 files. Here: `tar -xf <files_at>/results.tar -C docs/gpu/<device>/` and commit
+# them with the machine's card (device.json). Locally,
 # `OUT=/tmp/suite DEVICE=cpu SMALL=1 bash benchmarks/gpu_suite.sh` runs the same steps small, on the CPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu_suite}
 DEVICE=${DEVICE:-cuda}
+RES=$(mktemp -d)  # the JSON files, tarred into $OUT/results.tar after each step
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PYTHON=${PYTHON:-python3}  # the device's python3 holds torch; a local dry-run passes PYTHON=.venv/bin/python
@@ -25,20 +28,21 @@ if [ -d .device/whl ]; then  # the device has torch but not gymnasium: install t
 fi
 PY="$PYTHON -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
 N=${N:-512}; NS=${NS:-64}; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20  # N, NS: env sizes
-if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; fi
+REPEATS=10
+if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; REPEATS=2; fi
 failed=0
-# at most 8 files come back from $OUT: seven JSON files and one log of every step's stderr
 # ONLY="env_niqe_bf16 cost_table" reruns just those steps (a rerun on the same warm machine)
-run() {  # run NAME TIMEOUT ARGS...: stdout -> $OUT/NAME.json, stderr -> $OUT/suite.log
+run() {  # run NAME TIMEOUT ARGS...: stdout -> NAME.json in results.tar, stderr -> $OUT/suite.log
   local name=$1 limit=$2; shift 2
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   local t0=$SECONDS
   echo "== $name: $*" >> "$OUT/suite.log"
-  if timeout "$limit" $PY "$@" > "$OUT/$name.json" 2> >(tee -a "$OUT/suite.log" | tail -n 2 > /tmp/gpu_suite_last.err); then
+  if timeout "$limit" $PY "$@" > "$RES/$name.json" 2> >(tee -a "$OUT/suite.log" | tail -n 2 > /tmp/gpu_suite_last.err); then
     echo "ok      $name ($((SECONDS - t0)) s)"
   else
     sleep 1; echo "FAILED  $name ($((SECONDS - t0)) s): $(tr '\n' ' ' < /tmp/gpu_suite_last.err)"; failed=1
   fi
+  tar -cf "$OUT/results.tar" -C "$RES" .
 }
 run device 60 -c "import json, platform, torch; d = torch.cuda.is_available(); print(json.dumps({
   'gpu': torch.cuda.get_device_name() if d else None, 'torch': torch.__version__, 'cuda': torch.version.cuda,
@@ -57,5 +61,9 @@ run train_amnet_bf16 120 benchmarks/train_speed.py --device "$DEVICE" --batch 64
   --steps $TRAIN_STEPS --peak-tflops $PEAK
 run ddpg_niqe_bf16 150 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
   --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
-echo "files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+# where the time goes, and the host's share of a step, side by side with the ways they replaced
+run host_overhead 90 benchmarks/host_overhead.py --device "$DEVICE" --threads 8 --repeats $REPEATS --batch $N
+run blur_speed 60 benchmarks/blur_speed.py --device "$DEVICE" --num $N --repeats $REPEATS
+run profile_gpu 120 benchmarks/profile_gpu.py --device "$DEVICE" --num-envs $N --steps $STEPS --top 40 --threads 8
+echo "in $OUT/results.tar: $(tar -tf "$OUT/results.tar" | grep -c json) JSON files"
 exit $failed

@@ -86,9 +86,11 @@ class Reward:
             raise InputError(f"metric(s) {need} compare against HR, which is unknown here (real LR input); "
                              "use no-reference metrics such as 'niqe'")
 
-    def scores(self, sr: torch.Tensor, hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Every metric's raw value, ``{name: float64 [N]}``."""
-        return {m.name: m(sr, hr).to(torch.float64).cpu() for m, _ in self.terms}
+    def scores(self, sr: torch.Tensor, hr: torch.Tensor | None, to_cpu: bool = True) -> dict[str, torch.Tensor]:
+        """Every metric's raw value, ``{name: float64 [N]}``, on the CPU; with ``to_cpu=False`` where the metric
+        computed it (on a GPU: without waiting for it)."""
+        out = {m.name: m(sr, hr).to(torch.float64) for m, _ in self.terms}
+        return {k: v.cpu() for k, v in out.items()} if to_cpu else out
 
     def reward(self, scores: Mapping[str, torch.Tensor], baseline: Mapping[str, torch.Tensor] | None) -> torch.Tensor:
         """Rewards ``[N]`` from :meth:`scores` of the action's SR and of the true-kernel SR (baseline)."""

@@ -46,7 +46,7 @@ MUTANTS = (
            "code = self.codec.encode(shown)", "code = self.codec.encode(shown).roll(1, 0)",
            ("tests/test_references.py", "tests/test_renderer_training.py", "tests/test_kenet.py")),
     Mutant("env_fixed_blur", "the env blurs every episode with sigma 2.0, whatever its kernel",
-           "blindsr_gym/envs/core.py", "kernels = torch.stack([ep.kernel for ep in episodes]).to(self.device)",
+           "blindsr_gym/envs/core.py", "kernels = to_device(torch.stack([ep.kernel for ep in episodes]), self.device)",
            "kernels = isotropic_gaussian(np.full(len(episodes), 2.0), episodes[0].kernel.shape[-1])",
            ("tests/test_envs.py", "tests/test_references.py")),
     Mutant("ddpg_resume_skips_weights", "DDPG --resume restores the buffer but not the networks or optimisers",
@@ -101,6 +101,10 @@ MUTANTS = (
     Mutant("code_terms_forget_shift", "AMNet's batched FC pass leaves conv2's folded bias out of beta",
            "renderers/amnet.py", "            b2 = torch.baddbmm(b2.unsqueeze(-1), w2[:, :, -c:], s).squeeze(-1)",
            "            pass", ("tests/test_renderers.py",)),
+    Mutant("step_rewards_a_broken_render", "the vector step, waiting once for the device, forgets to check the "
+           "action's render", "blindsr_gym/envs/vector.py",
+           "                check_finite(sr, SR_WHAT)  # raises: broken weights must not become a reward",
+           "                pass", ("tests/test_reliability.py",)),
     Mutant("failed_step_moves_generators", "a vector step whose render fails leaves its early draws in the "
            "generators", "blindsr_gym/envs/vector.py", "                r.bit_generator.state = st",
            "                pass", ("tests/test_reliability.py",)),

@@ -240,6 +240,40 @@ def test_a_vector_step_with_a_non_finite_render_raises_and_leaves_the_generators
     assert [r.bit_generator.state for r in env._rngs] == before
 
 
+@pytest.mark.parametrize("metric", ["psnr", "niqe"])
+def test_a_step_whose_action_render_alone_is_not_finite_changes_nothing(metric):
+    """The step queues the action's render, its scores and the next episodes before it waits for the device
+    once. When only the action's render is broken, the step must still raise before any reward, and leave the
+    env as it was: stepping again with a good renderer gives what an env that never failed gives."""
+    from blindsr_gym.envs import BlindSRVectorEnv
+    from blindsr_gym.utils import NonFiniteOutputError
+
+    class NaNOnce(torch.nn.Module):
+        def __init__(self, good):
+            super().__init__()
+            self.good, self.codec, self.scale, self.calls = good, good.codec, good.scale, 0
+
+        def forward(self, lr, code):
+            self.calls += 1
+            sr = self.good(lr, code)
+            return sr * float("nan") if self.calls == 1 else sr
+
+    kw = dict(num_envs=3, renderer="bicubic", metric=metric, lr_size=48 if metric == "niqe" else 16, device="cpu")
+    env, twin = BlindSRVectorEnv(**kw), BlindSRVectorEnv(**kw)
+    env.reset(seed=0)
+    twin.reset(seed=0)
+    good = env.core.renderer
+    env.core.renderer = NaNOnce(good)
+    a = np.random.default_rng(0).uniform(-1, 1, (3, 15)).astype(np.float32)
+    with pytest.raises(NonFiniteOutputError, match="not finite"):
+        env.step(a)
+    assert env.core.renderer.calls == 2  # the action's render, then the next episodes' were queued
+    env.core.renderer = good
+    out, ref = env.step(a), twin.step(a)
+    np.testing.assert_array_equal(out[0], ref[0])  # the same next episodes
+    np.testing.assert_array_equal(out[1], ref[1])  # the same rewards, for the same episodes
+
+
 # ------------------------------------------------------------------ 4. resume (the rest: tests/test_harness.py)
 def test_a_truncated_resume_state_is_one_line(hr_folder, tmp_path, capsys):
     from blindsr_gym.agents.pretrain import PretrainConfig, pretrain

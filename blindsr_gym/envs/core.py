@@ -311,20 +311,26 @@ class EnvCore:
             if self.real_lr:
                 return Batch(eps, lr)
             codes = self.codes(sub)
-            sr_gt = self.render(lr, codes)
-            baseline = self.score(sr_gt, hr)
+            sr_gt = self.render(lr, codes, check=False)
+            baseline = self.score(sr_gt, hr, to_cpu=False)
             psnr_gt = self.hr_psnr(sr_gt, hr, baseline)
             if b is None:
-                b = Batch(eps, lr, hr, codes, sr_gt, baseline, psnr_gt.copy())
+                b = Batch(eps, lr, hr, codes, sr_gt, baseline, psnr_gt)
             else:
                 b.lr[idx], b.hr[idx], b.codes_gt[idx], b.sr_gt[idx] = lr, hr, codes, sr_gt
                 b.psnr_gt[idx] = psnr_gt
                 for k, v in baseline.items():
                     b.baseline[k][idx] = v
             ok = torch.stack([torch.isfinite(v) for v in baseline.values()]).all(0)
-            idx = [i for i, good in zip(idx, ok.tolist(), strict=True) if not good]
-            if not idx:
-                return b  # b.episodes is `eps`, redrawn in place
+            # the batch's one wait for the device: whether the renders are finite and which baselines are
+            finite, *good = torch.cat([torch.isfinite(sr_gt).all().reshape(1), ok]).tolist()
+            if not finite:
+                check_finite(sr_gt, SR_WHAT)  # raises: broken weights must not become a baseline
+            idx = [i for i, g in zip(idx, good, strict=True) if not g]
+            if not idx:  # b.episodes is `eps`, redrawn in place
+                b.baseline = {k: v.cpu() for k, v in b.baseline.items()}
+                b.psnr_gt = b.psnr_gt.cpu().numpy()
+                return b
         raise InputError("10 draws in a row gave a non-finite baseline metric; is the dataset flat?")
 
     def codes(self, episodes: list[Episode]) -> torch.Tensor | None:
@@ -346,20 +352,23 @@ class EnvCore:
         sr = out[0] if len(out) == 1 else torch.cat(out)
         return check_finite(sr, SR_WHAT) if check else sr  # broken weights must not become a reward
 
-    def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> np.ndarray:
-        """PSNR-Y against HR (border = scale) for ``info``; reuses the reward's own PSNR pass when it is
-        the same computation, so a PSNR reward is not scored twice."""
+    def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> torch.Tensor:
+        """PSNR-Y against HR (border = scale) for ``info``, float64 ``[N]`` where ``scores`` are; reuses the
+        reward's own PSNR pass when it is the same computation, so a PSNR reward is not scored twice."""
         from ..metrics import psnr
 
         same = any(m.name == "psnr" and m.fn is psnr and m.options == {"crop_border": self.scale}
                    for m, _ in self.reward.terms)
         if "psnr" in scores and same:
-            return scores["psnr"].numpy()
-        return psnr(sr, hr, crop_border=self.scale).cpu().numpy()
+            return scores["psnr"]
+        out = psnr(sr, hr, crop_border=self.scale).to(torch.float64)
+        return out.to(next(iter(scores.values())).device) if scores else out
 
-    def score(self, sr: torch.Tensor, hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def score(self, sr: torch.Tensor, hr: torch.Tensor | None, to_cpu: bool = True) -> dict[str, torch.Tensor]:
+        """The reward's metrics of ``sr``, float64 ``[N]`` each: on the CPU, or (``to_cpu=False``) where they
+        were computed, without waiting for the device."""
         with torch.inference_mode():
-            return self.reward.scores(sr, hr)
+            return self.reward.scores(sr, hr, to_cpu)
 
     # -- actions ----------------------------------------------------------------------------
     def check_actions(self, actions, n: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -79,23 +79,31 @@ class BlindSRVectorEnv(VectorEnv):
         c = self.core
         a, clipped = c.check_actions(actions, self.num_envs)
         codes = to_device(c.codec.action_to_code(torch.from_numpy(a)), c.device)
+        # Everything of the step is queued on the device before the host waits for it once (in new_batch):
+        # the action's render and scores, then the next episodes, drawn here (CPU) while the device renders.
+        # The step itself draws nothing from the generators, so drawing here changes no episode; a step that
+        # fails leaves the generators where they were and the env on its current episodes.
         sr = c.render(self._lr, codes, check=False)
-        # the next episodes' draws (CPU) while the device renders: the step itself draws nothing from the
-        # generators, so drawing here changes no episode (the finite check below waits for the render)
+        finite = torch.isfinite(sr).all()
         states = [r.bit_generator.state for r in self._rngs]
-        drawn = c.draw_all(self._rngs, self._options)
         try:
-            check_finite(sr, SR_WHAT)
-        except NonFiniteOutputError:  # a failed step leaves the generators where they were
+            drawn = c.draw_all(self._rngs, self._options)
+            scores = c.score(sr, self._hr, to_cpu=False)
+            psnr_sr = None if self._hr is None else c.hr_psnr(sr, self._hr, scores)
+            batch = c.new_batch(self._rngs, self._options, drawn)
+            if not bool(finite):
+                check_finite(sr, SR_WHAT)  # raises: broken weights must not become a reward
+        except BaseException as e:
             for r, st in zip(self._rngs, states, strict=True):
                 r.bit_generator.state = st
+            if isinstance(e, Exception) and not isinstance(e, NonFiniteOutputError) and not bool(finite):
+                check_finite(sr, SR_WHAT)  # a broken render is the error, whatever scoring it raised
             raise
-        scores = c.score(sr, self._hr)
+        scores = {k: v.cpu() for k, v in scores.items()}
         rewards = c.reward.reward(scores, self._baseline).numpy().astype(np.float64)
-        psnr_sr = psnr_gt = None
-        if self._hr is not None:
-            psnr_sr = c.hr_psnr(sr, self._hr, scores)
-            psnr_gt = self._psnr_gt
+        psnr_gt = None
+        if psnr_sr is not None:
+            psnr_sr, psnr_gt = psnr_sr.cpu().numpy(), self._psnr_gt
         final_obs = self._obs.copy()  # the array returned for these episodes belongs to the caller
         final = self._reset_infos()
         final.update(metric={k: v.double().cpu().numpy() for k, v in scores.items()},
@@ -108,7 +116,7 @@ class BlindSRVectorEnv(VectorEnv):
         obs_list[:] = list(final_obs)
         self._sr = sr
         self._final = (self._lr, sr, self._sr_gt, self._hr)  # the finished episodes, for final_panels()
-        self._new_episodes(drawn)  # same-step autoreset
+        self._new_episodes(batch=batch)  # same-step autoreset
         infos = self._masked({"final_obs": obs_list, "final_info": final, **self._reset_infos()})
         terminated = np.ones(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
@@ -140,8 +148,8 @@ class BlindSRVectorEnv(VectorEnv):
         self._episodes = None
 
     # -- helpers ----------------------------------------------------------------------------
-    def _new_episodes(self, drawn=None):
-        b = self.core.new_batch(self._rngs, self._options, drawn)
+    def _new_episodes(self, batch=None):
+        b = batch if batch is not None else self.core.new_batch(self._rngs, self._options)
         self._episodes, self._lr, self._hr, self._codes_gt = b.episodes, b.lr, b.hr, b.codes_gt
         self._sr_gt, self._baseline, self._psnr_gt = b.sr_gt, b.baseline, b.psnr_gt
         self._obs = to_uint8(self._lr)  # the observations, converted (and moved to the CPU) once
