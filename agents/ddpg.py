@@ -45,6 +45,7 @@ import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
 from blindsr_gym.training import decayed
+from blindsr_gym.utils import to_device
 
 from .networks import Actor, ActorFeatureCritic, Critic, obs_to_tensor
 from .rollouts import (  # noqa: F401  (re-exported: the names predate agents/rollouts.py)
@@ -205,11 +206,10 @@ class DDPGUpdate:
         logs = {}
         for _ in range(critic_updates):
             o, act, r, *f = sample()
-            act_t = torch.from_numpy(act).to(self.device)
-            r_t = torch.from_numpy(r).to(self.device)
+            act_t, r_t = to_device(torch.from_numpy(act), self.device), to_device(torch.from_numpy(r), self.device)
             # a frozen encoder's features come from the buffer, and serve the actor's step too; the
             # critic then never reads the images, so only the actor's step converts them
-            enc = self.critic.from_pooled(torch.from_numpy(f[0]).to(self.device)) if self.frozen else None
+            enc = self.critic.from_pooled(to_device(torch.from_numpy(f[0]), self.device)) if self.frozen else None
             s = None if self.frozen else obs_to_tensor(o, self.device)
             q = self.critic(s, act_t, enc=enc)
             loss_c = self.loss_fn(q, r_t)
@@ -223,11 +223,12 @@ class DDPGUpdate:
             self.opt_a.zero_grad(set_to_none=True)
             loss_a.backward()
             self.opt_a.step()
-            logs["losses/actor"] = loss_a.item()
+            logs["losses/actor"] = loss_a.detach()
         # the critic's fit on its last batch: the share of the rewards' variance its Q explains
-        r2 = 1 - float(((r_t - q.detach()) ** 2).mean() / r_t.var(unbiased=False).clamp_min(1e-12))
-        logs.update({"losses/critic": loss_c.item(), "losses/q": q.detach().mean().item(), "losses/critic_r2": r2})
-        return logs
+        r2 = 1 - ((r_t - q.detach()) ** 2).mean() / r_t.var(unbiased=False).clamp_min(1e-12)
+        logs.update({"losses/critic": loss_c.detach(), "losses/q": q.detach().mean(), "losses/critic_r2": r2})
+        values = torch.stack([v.float() for v in logs.values()]).tolist()  # one wait for the device, not four
+        return dict(zip(logs, values, strict=True))
 
 
 def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progress: bool = True,
@@ -338,7 +339,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         seed = ENV_SLOPE_SEED * (cfg.seed + 1) + it * cfg.num_envs
         obs0, _ = env.reset(seed=seed)
         x = obs_to_tensor(obs0, device)
-        u = torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32)).to(device)
+        u = to_device(torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32)), device)
         sigma = actor.sigma(x)  # one forward: its values choose the widths, its graph takes the actor's step
         with torch.no_grad():
             feats = critic.encoder.pooled(x).cpu().numpy() if frozen else None
@@ -353,7 +354,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             rewards.append(np.asarray(r, dtype=np.float32))
             logs.update({k: (v + logs[k]) / 2 if k in logs else v for k, v in rollout_logs(r, info).items()})
         if it >= cfg.critic_warmup:
-            slope = torch.from_numpy(rewards[0] - rewards[1]).to(device) * u / (2 * cfg.exploration_noise ** 2)
+            slope = to_device(torch.from_numpy(rewards[0] - rewards[1]), device) * u / (2 * cfg.exploration_noise ** 2)
             loss_a = -(slope * sigma.log()).mean()
             opt_a.zero_grad(set_to_none=True)
             loss_a.backward()
@@ -375,7 +376,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                 x = obs_to_tensor(obs, device)
                 if cfg.exploration == "sigma":  # along the family's curve: sigma * exp(noise)
                     noise = torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32))
-                    a = actor.sigma_to_action(actor.sigma(x) * noise.exp().to(device)).cpu().numpy()
+                    a = actor.sigma_to_action(actor.sigma(x) * to_device(noise.exp(), device)).cpu().numpy()
                 else:
                     a = actor(x).cpu().numpy()
                     a = a + rng.normal(0, cfg.exploration_noise, a.shape).astype(np.float32)

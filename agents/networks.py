@@ -33,11 +33,12 @@ from torch import nn
 
 from blindsr_gym.errors import InputError
 from blindsr_gym.layers import ChannelAttention
+from blindsr_gym.utils import to_device
 
 
 def obs_to_tensor(obs, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 observations ``[N, H, W, 3]`` (or one ``[H, W, 3]``) to float NCHW in [0, 1]."""
-    x = torch.as_tensor(np.asarray(obs), device=device)
+    x = to_device(torch.as_tensor(np.asarray(obs)), device)  # to a GPU without waiting for it
     if x.dim() == 3:
         x = x[None]
     if x.dim() != 4 or x.shape[-1] != 3:
