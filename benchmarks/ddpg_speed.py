@@ -35,6 +35,7 @@ def main() -> None:
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"], help="the env's renderer")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--init-actor", default="actor_psnr_x4")
+    p.add_argument("--cuda-graphs", action="store_true", help="the envs replay their renders from CUDA graphs")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--peak-tflops", type=float, default=None, help="the chip's dense bf16 peak (H100 SXM: 989)")
     args = p.parse_args()
@@ -46,7 +47,8 @@ def main() -> None:
     from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
 
     def config(iterations: int) -> DDPGConfig:
-        return DDPGConfig(env_id=args.env, env_kwargs={"precision": args.precision}, num_envs=args.num_envs,
+        env_kwargs = {"precision": args.precision, **({"cuda_graphs": True} if args.cuda_graphs else {})}
+        return DDPGConfig(env_id=args.env, env_kwargs=env_kwargs, num_envs=args.num_envs,
                           batch_size=args.batch, iterations=iterations, eval_episodes=1, eval_every=iterations,
                           ckpt_every=iterations, device=args.device, init_actor=str(resolve_actor(args.init_actor)))
 
@@ -62,7 +64,8 @@ def main() -> None:
     s_per_it = timed["wall_s"] / args.iterations
     out = {"command": "python " + " ".join(sys.argv), "device": args.device, "torch": torch.__version__,
            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-           "env": args.env, "precision": args.precision, "num_envs": args.num_envs, "batch": args.batch,
+           "env": args.env, "precision": args.precision, "cuda_graphs": args.cuda_graphs, "num_envs": args.num_envs,
+           "batch": args.batch,
            "iterations": args.iterations, "it_per_s": round(1 / s_per_it, 3),
            "episodes_per_s": round(args.num_envs / s_per_it, 1),
            "paper_budget_s": round(PAPER_ITERATIONS * s_per_it * 96 / args.num_envs, 1),

@@ -7,7 +7,8 @@ One "env step" is one finished episode: for the vector envs a step finishes N ep
 same-step autoreset renders the next N baselines inside it, so every number counts both renders
 of an episode (its true-kernel baseline and its action). The single env is timed as reset + step.
 All three run in the same process on the same device; ratios batched/sync and batched/single are
-printed with the numbers. Each figure is the best of --repeats timings after a warm-up.
+printed with the numbers. Each figure is the best of --repeats timings after a warm-up. On a GPU the batched
+env is also timed with ``cuda_graphs=True`` (each render replayed from a CUDA graph), with the ratio.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def main() -> None:
 
     out["batched_steps_per_s"] = vector_rate(BlindSRVectorEnv(num_envs=n, **kw))
     out["batched_over_single"] = out["batched_steps_per_s"] / out["single_steps_per_s"]
+    if args.device.startswith("cuda"):
+        out["batched_graphs_steps_per_s"] = vector_rate(BlindSRVectorEnv(num_envs=n, cuda_graphs=True, **kw))
+        out["graphs_over_eager"] = out["batched_graphs_steps_per_s"] / out["batched_steps_per_s"]
     if not args.skip_sync:
         ns = args.sync_envs or n
         out["sync_num_envs"] = ns

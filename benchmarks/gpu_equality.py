@@ -9,6 +9,8 @@ Checks (the CI runs the same on the CPU, tests/test_synthesis.py and tests/test_
 * the SR images of the same LR and codes within 1e-5, and the rewards the CPU gives the device's SR images
   within 1e-3 (the fake "bicubic" renderer; TF32 off); the rewards of the whole path within 1e-3 for PSNR
   (for NIQE reported: its block-wise grid argmin turns the render's float rounding into ~1e-2);
+* on a GPU, the batched env with ``cuda_graphs=True`` against the same env rendering eagerly (amnet_x4, bf16,
+  PSNR): identical observations, rewards within 1e-3 dB;
 * PSNR-Y's fast path on the device against the float64 formula, on every one of the 2**24 colours;
 * PSNR, SSIM and NIQE of 32 SR-like 256x256 images on the device (one pass) against the CPU (a few images
   per pass; OpenCV's filter for SSIM): max |difference| <= 1e-6 dB, 1e-7 and 1e-3.
@@ -76,6 +78,20 @@ def main() -> int:
                                           "max_reward_diff": worst_reward, "max_sr_diff": worst_sr,
                                           "max_reward_diff_same_sr": worst_same_sr,
                                           "end_to_end_reward_held_to_1e-3": metric != "niqe", "passed": passed}
+    if args.device.startswith("cuda"):
+        kw = dict(renderer="amnet_x4", metric="psnr", precision="bf16", device=args.device)
+        envs = [BlindSRVectorEnv(num_envs=n, cuda_graphs=g, **kw) for g in (False, True)]
+        obs = [e.reset(seed=3)[0] for e in envs]
+        same_obs, worst = all(np.array_equal(obs[0], o) for o in obs), 0.0
+        for _ in range(3):
+            a = rng.uniform(-1, 1, (n, 15)).astype(np.float32)
+            steps = [e.step(a) for e in envs]
+            same_obs &= np.array_equal(steps[0][0], steps[1][0])
+            worst = max(worst, float(np.max(np.abs(steps[0][1] - steps[1][1]))))
+        passed = same_obs and worst <= 1e-3
+        ok &= passed
+        out["checks"]["cuda_graphs_vs_eager"] = {"same_observations": same_obs, "max_reward_diff": worst,
+                                                 "passed": passed}
     lv = torch.arange(2**24, dtype=torch.int64)
     rgb = torch.stack([lv >> 16, (lv >> 8) & 255, lv & 255]).double() / 255
     y_ref = torch.floor(16 + YCBCR_Y[0] * rgb[0] + YCBCR_Y[1] * rgb[1] + YCBCR_Y[2] * rgb[2] + 0.5)

@@ -61,6 +61,9 @@ run train_amnet_bf16 120 benchmarks/train_speed.py --device "$DEVICE" --batch 64
   --steps $TRAIN_STEPS --peak-tflops $PEAK
 run ddpg_niqe_bf16 150 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
   --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
+[ "$DEVICE" = cuda ] && run ddpg_niqe_bf16_graphs 150 benchmarks/ddpg_speed.py --device "$DEVICE" \
+  --env BlindSR-NIQE-v0 --precision bf16 --cuda-graphs --num-envs $DDPG_ENVS --batch $DDPG_ENVS \
+  --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
 # where the time goes, and the host's share of a step, side by side with the ways they replaced
 run host_overhead 90 benchmarks/host_overhead.py --device "$DEVICE" --threads 8 --repeats $REPEATS --batch $N
 run blur_speed 60 benchmarks/blur_speed.py --device "$DEVICE" --num $N --repeats $REPEATS

@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import blindsr_gym
 from blindsr_gym.envs import BlindSREnv, BlindSRVectorEnv
+from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import isotropic_gaussian
 from blindsr_gym.metrics import register_metric
 from blindsr_gym.renderers import SHIPPED, _resolve
@@ -311,3 +312,30 @@ def test_a_batch_of_draws_equals_the_draws_one_by_one(family):
     kernels = torch.stack([ep.kernel for ep in batch])
     assert len({tuple(k.flatten()[:50].tolist()) for k in kernels}) == 8  # eight different kernels
     torch.testing.assert_close(kernels.sum(dim=(-1, -2)), torch.ones(8))
+
+
+def test_cuda_graphs_is_a_bool_and_changes_nothing_off_a_gpu():
+    """cuda_graphs only changes how a GPU launches the renders: on the CPU the env is the same env."""
+    with pytest.raises(InputError, match="cuda_graphs"):
+        BlindSRVectorEnv(num_envs=2, cuda_graphs="yes", **FAKE)
+    envs = [BlindSRVectorEnv(num_envs=2, cuda_graphs=g, **FAKE) for g in (False, True)]
+    assert not envs[1].core.cuda_graphs  # no GPU here: off
+    obs = [e.reset(seed=4)[0] for e in envs]
+    np.testing.assert_array_equal(obs[0], obs[1])
+    a = np.random.default_rng(0).uniform(-1, 1, (2, 15)).astype(np.float32)
+    (o0, r0, *_), (o1, r1, *_) = (e.step(a) for e in envs)
+    np.testing.assert_array_equal(o0, o1)
+    np.testing.assert_array_equal(r0, r1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (gpu_equality.py checks them there)")
+def test_cuda_graph_renders_equal_eager_ones():
+    kw = dict(num_envs=4, renderer="amnet_x4", metric="psnr", precision="bf16", device="cuda")
+    envs = [BlindSRVectorEnv(cuda_graphs=g, **kw) for g in (False, True)]
+    obs = [e.reset(seed=4)[0] for e in envs]
+    np.testing.assert_array_equal(obs[0], obs[1])
+    a = np.random.default_rng(0).uniform(-1, 1, (4, 15)).astype(np.float32)
+    for _ in range(2):
+        (o0, r0, *_), (o1, r1, *_) = (e.step(a) for e in envs)
+        np.testing.assert_array_equal(o0, o1)
+        np.testing.assert_allclose(r0, r1, atol=1e-3)

@@ -110,8 +110,8 @@ def test_cost_table_matches_the_paper_macs():
 @pytest.mark.skipif(not torch.cuda.is_available(),
                     reason="CUDA graphs need a GPU; there gpu_suite.sh's cost_table records graph_max_abs_diff too")
 def test_cuda_graphed_amnet_equals_eager():
-    from blindsr_gym.evaluate.cost import cuda_graphed
     from blindsr_gym.renderers import load_renderer
+    from blindsr_gym.utils import cuda_graphed
 
     model = load_renderer("amnet_x4", device="cuda")
     g = torch.Generator().manual_seed(0)

@@ -28,7 +28,7 @@ from ..kernels import KernelFamily, get_family, isotropic_gaussian
 from ..metrics import at_scale
 from ..rewards import Reward, make_reward
 from ..synthesis import DeviceImages
-from ..utils import check_finite, resolve_device, to_device, to_uint8
+from ..utils import check_finite, cuda_graphed, resolve_device, to_device, to_uint8
 
 OPTION_KEYS = ("image_index", "kernel", "sigma", "noise")
 PRECISIONS = ("fp32", "bf16")
@@ -100,6 +100,7 @@ class EnvConfig:
     noise: float = 0.0  # additive noise sigma in 8-bit levels
     device: Any = "auto"  # "auto": CUDA when present
     precision: str = "fp32"  # "fp32", or "bf16" autocast for the renderer
+    cuda_graphs: bool = False  # on a GPU: renders replayed from CUDA graphs, one per batch shape
 
     @classmethod
     def build(cls, config: EnvConfig | None = None, **overrides) -> EnvConfig:
@@ -142,6 +143,10 @@ class EnvCore:
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
+        if not isinstance(cfg.cuda_graphs, bool):
+            raise InputError(f"cuda_graphs must be True or False, got {cfg.cuda_graphs!r}")
+        self.cuda_graphs = cfg.cuda_graphs and self.device.type == "cuda"
+        self._graphs: dict = {}
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
             raise InputError(f"noise must be a noise sigma >= 0 in 8-bit levels, got {noise!r}")
         self.noise = float(noise)
@@ -343,6 +348,9 @@ class EnvCore:
         """SR for a batch, in chunks of ``render_chunk`` (on 2 CPU cores a batch of 8 renders faster per
         image than one of 64: benchmarks/renderer_speed.py); on a GPU in one pass. ``check=False`` leaves
         the finite check (which waits for the device) to the caller: ``check_finite(sr, SR_WHAT)``."""
+        if self.cuda_graphs:
+            sr = self._graph_render(lr, codes)
+            return check_finite(sr, SR_WHAT) if check else sr
         chunk = self.render_chunk or lr.shape[0]
         out = []
         for i in range(0, lr.shape[0], chunk):
@@ -351,6 +359,20 @@ class EnvCore:
                 out.append(self.renderer(x, codes[i:i + chunk]).float().clamp(0, 1).contiguous())
         sr = out[0] if len(out) == 1 else torch.cat(out)
         return check_finite(sr, SR_WHAT) if check else sr  # broken weights must not become a reward
+
+    def _graph_render(self, lr: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """The render replayed from a CUDA graph captured at the first batch of this shape: the same kernels
+        with one launch from the host instead of hundreds (the graph's output is copied out, as the next
+        replay overwrites it)."""
+        key = (tuple(lr.shape), tuple(codes.shape), lr.dtype, codes.dtype)
+        lr = lr.contiguous(memory_format=torch.channels_last)
+        if key not in self._graphs:
+            def forward(x, c):  # autocast's cast cache must be off while capturing (PyTorch's CUDA graph notes)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16",
+                                    cache_enabled=False):
+                    return self.renderer(x, c).float().clamp(0, 1).contiguous()
+            self._graphs[key] = cuda_graphed(forward, lr, codes)
+        return self._graphs[key](lr, codes).clone()
 
     def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> torch.Tensor:
         """PSNR-Y against HR (border = scale) for ``info``, float64 ``[N]`` where ``scores`` are; reuses the

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..utils import cuda_graphed
+
 
 def _cost_models() -> dict[str, tuple[list[torch.nn.Module], Callable]]:
     """name -> (modules whose parameters count, ``fn(lr)`` running the method once), random weights."""
@@ -42,31 +44,6 @@ def _median_latency(fn, lr: torch.Tensor, repeats: int) -> float:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
     return float(np.median(times))
-
-
-def cuda_graphed(fn: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor,
-                 warmup: int = 3) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``fn`` captured once into a CUDA graph for inputs shaped like ``example``: a call copies its input into
-    the graph's input, replays every kernel of ``fn`` with one launch, and returns the graph's output tensor
-    (overwritten by the next call). At batch 1 a network of many small kernels is bound by their launches, so
-    replaying them at once measures what the GPU itself takes. ``fn`` must not synchronise with the host."""
-    static_in = example.clone()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
-        for _ in range(warmup):
-            fn(static_in)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = fn(static_in)
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        static_in.copy_(x)
-        graph.replay()
-        return static_out
-
-    return run
 
 
 @torch.no_grad()
