@@ -31,6 +31,7 @@ from ..synthesis import DeviceImages
 from ..utils import check_finite, cuda_graphed, resolve_device, to_device, to_uint8
 
 OPTION_KEYS = ("image_index", "kernel", "sigma", "noise")
+MAX_GRAPHS = 2  # CUDA graphs an env captures (cuda_graphs=True): the batch's shape, and one more
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -348,8 +349,8 @@ class EnvCore:
         """SR for a batch, in chunks of ``render_chunk`` (on 2 CPU cores a batch of 8 renders faster per
         image than one of 64: benchmarks/renderer_speed.py); on a GPU in one pass. ``check=False`` leaves
         the finite check (which waits for the device) to the caller: ``check_finite(sr, SR_WHAT)``."""
-        if self.cuda_graphs:
-            sr = self._graph_render(lr, codes)
+        sr = self._graph_render(lr, codes) if self.cuda_graphs else None
+        if sr is not None:
             return check_finite(sr, SR_WHAT) if check else sr
         chunk = self.render_chunk or lr.shape[0]
         out = []
@@ -360,11 +361,14 @@ class EnvCore:
         sr = out[0] if len(out) == 1 else torch.cat(out)
         return check_finite(sr, SR_WHAT) if check else sr  # broken weights must not become a reward
 
-    def _graph_render(self, lr: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    def _graph_render(self, lr: torch.Tensor, codes: torch.Tensor) -> torch.Tensor | None:
         """The render replayed from a CUDA graph captured at the first batch of this shape: the same kernels
         with one launch from the host instead of hundreds (the graph's output is copied out, as the next
-        replay overwrites it)."""
+        replay overwrites it). None (render eagerly) for a shape beyond the first ``MAX_GRAPHS``: the odd
+        sizes of redrawn episodes are not worth a capture and its memory."""
         key = (tuple(lr.shape), tuple(codes.shape), lr.dtype, codes.dtype)
+        if key not in self._graphs and len(self._graphs) >= MAX_GRAPHS:
+            return None
         lr = lr.contiguous(memory_format=torch.channels_last)
         if key not in self._graphs:
             def forward(x, c):  # autocast's cast cache must be off while capturing (PyTorch's CUDA graph notes)
