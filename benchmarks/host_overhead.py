@@ -15,6 +15,9 @@ precision (fp32, bf16 autocast) and path:
 Random weights (``build_renderer("amnet")``): the cost does not depend on them. The ratios are
 per-block over batched.
 
+On a GPU also ``fused_conv_relu`` (``conv_relu``): the batch-``--batch`` bf16 forward with each block's conv1,
+bias and ReLU as one cuDNN call against the three separate passes, and the largest difference of the outputs.
+
 **Episode draws** (``draw``): ``EnvCore.draw_all`` for ``--envs`` generators, which makes the kernels of
 all episodes in one call of the family, against drawing them one by one (``EnvCore.draw``, a batch of one
 each: what every episode cost before), median milliseconds. The drawing is CPU work on any device.
@@ -111,8 +114,26 @@ def main() -> None:
                                                                           device), 3)}
         a, b = res[f"{prec}_batched"], res[f"{prec}_per_block"]
         res[f"{prec}_per_block_over_batched"] = {k: round(b[k] / a[k], 3) for k in a if k != "top_ops"}
+    if device.type == "cuda":
+        res["fused_conv_relu"] = _fused(model, inputs[args.batch], args.repeats, device)
     res["draw"] = _draws(args.envs, args.repeats)
     print(json.dumps(res, indent=1))
+
+
+def _fused(model, inputs, repeats: int, device: torch.device) -> dict:
+    out, ms = {}, {}
+    for fused in (False, True):
+        model.fused_conv_relu = fused
+
+        def fwd():
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+                return model(*inputs).float()
+        out[fused] = fwd()
+        ms[fused] = _median_ms(fwd, repeats, device)
+    model.fused_conv_relu = False
+    return {"batch": inputs[0].shape[0], "unfused_ms": round(ms[False], 3), "fused_ms": round(ms[True], 3),
+            "unfused_over_fused": round(ms[False] / ms[True], 3),
+            "max_abs_diff": float((out[True] - out[False]).abs().max())}
 
 
 def _draws(sizes: list[int], repeats: int) -> dict:

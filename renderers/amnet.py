@@ -213,6 +213,17 @@ def code_terms(layers: list[AMLayer], code: torch.Tensor, shifts: list[torch.Ten
         return torch.baddbmm(torch.cat([b1, b2], dim=1).unsqueeze(1), fk, w.transpose(1, 2))
 
 
+def conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``relu(conv(x))``: on a GPU outside autograd one cuDNN call with the bias and the ReLU fused
+    (``torch.cudnn_convolution_relu``, in autocast's dtype when autocast is on), which saves the two
+    elementwise passes PyTorch otherwise makes after cuDNN's convolution; elsewhere the plain layers."""
+    if not x.is_cuda or torch.is_grad_enabled() or not hasattr(torch, "cudnn_convolution_relu"):
+        return F.relu(conv(x), inplace=True)
+    dt = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+    return torch.cudnn_convolution_relu(x.to(dt), conv.weight.to(dt), conv.bias.to(dt), conv.stride, conv.padding,
+                                        conv.dilation, conv.groups)
+
+
 class AMRB(nn.Module):
     """Adaptive-modulation residual block: ``x + AM(conv(relu(conv(x))), k)``."""
 
@@ -222,12 +233,15 @@ class AMRB(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.am = AMLayer(channels, code_len, channels, modulation=modulation)
 
-    def forward(self, x: torch.Tensor, code: torch.Tensor, terms: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, code: torch.Tensor, terms: torch.Tensor | None = None,
+                fused: bool = False) -> torch.Tensor:
         """``terms``: this block's slice of :func:`code_terms` (with ``shifts=[conv2.bias]``), computed for all
-        blocks at once by AMNet; without it the AMLayer computes its FC layers itself."""
+        blocks at once by AMNet; without it the AMLayer computes its FC layers itself. ``fused``: conv1, its
+        bias and the ReLU as one cuDNN call where that applies (:func:`conv_relu`)."""
         # conv2's bias goes to the AMLayer as a shift, which cancels it from the output: one elementwise pass
         # over the features fewer per block (a GPU render is bound by such passes: docs/gpu/nvidia-h200/)
-        h = F.conv2d(F.relu(self.conv1(x), inplace=True), self.conv2.weight, None, padding=1)
+        r = conv_relu(x, self.conv1) if fused else F.relu(self.conv1(x), inplace=True)
+        h = F.conv2d(r, self.conv2.weight, None, padding=1)
         if terms is None:
             return x + self.am(h, code, shift=self.conv2.bias)
         return x + self.am.modulate(h, terms)
@@ -259,6 +273,9 @@ class AMNet(nn.Module):
         # True: the blocks' code-dependent FC layers run batched before the body (code_terms); False: each
         # AMLayer runs its own (the layer as written; the same output to float rounding)
         self.batched_conditions = True
+        # True: on a GPU outside autograd, each block's conv1 + bias + ReLU run as one cuDNN call (conv_relu);
+        # off until a GPU run shows it faster (benchmarks/host_overhead.py measures both)
+        self.fused_conv_relu = False
         register_code_box(self, codec)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
         self.blocks = nn.ModuleList(AMRB(channels, code_len, modulation) for _ in range(num_blocks))
@@ -277,7 +294,7 @@ class AMNet(nn.Module):
         feat = self.head(lr)
         x = feat
         for i, block in enumerate(self.blocks):
-            x = block(x, k, None if terms is None else terms[i])
+            x = block(x, k, None if terms is None else terms[i], self.fused_conv_relu)
         sr = self.upsample(self.body_tail(x) + feat)
         if self.image_skip:
             sr = sr + bicubic_upsample(lr, self.scale)

@@ -162,6 +162,29 @@ def test_shipped_renderer_renders_the_same_with_batched_conditions():
         torch.testing.assert_close(batched, r(lr, code), rtol=0, atol=1e-5)
 
 
+def test_fused_conv_relu_is_the_plain_layers_off_a_gpu():
+    """fused_conv_relu only changes how a GPU runs conv1 + bias + ReLU; on the CPU (and under autograd) the
+    render is the same, bit for bit."""
+    r = load_renderer("amnet_x4")
+    lr, code = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.zeros(1, 15)
+    with torch.inference_mode():
+        plain = r(lr, code)
+        r.fused_conv_relu = True
+        assert torch.equal(r(lr, code), plain)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN's fused convolution needs a GPU")
+def test_fused_conv_relu_equals_the_plain_layers_on_a_gpu(monkeypatch):
+    r = load_renderer("amnet_x4", device="cuda").to(memory_format=torch.channels_last)
+    lr = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)).cuda()
+    code = torch.zeros(4, 15, device="cuda")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    with torch.inference_mode():
+        plain = r(lr, code)
+        r.fused_conv_relu = True
+        torch.testing.assert_close(r(lr, code), plain, rtol=0, atol=1e-4)
+
+
 def test_code_terms_refuses_layers_of_different_kinds():
     from blindsr_gym.errors import InputError
     from blindsr_gym.renderers.amnet import code_terms
