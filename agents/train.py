@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="env steps between validations (default: steps/10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks, exploration and episodes")
     p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto'")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="on a GPU, the env replays its renders from CUDA graphs (the same renders, fewer launches)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     g = p.add_argument_group("DDPG (--algo ddpg)")
     g.add_argument("--critic-loss", default="eq11", choices=["eq11", "eq10"],
@@ -106,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     env_kwargs = {k: v for k, v in (("renderer", args.renderer), ("metric", args.metric),
                                     ("dataset", args.dataset), ("lr_size", args.lr_size),
                                     ("precision", args.precision)) if v is not None}
+    if args.cuda_graphs:
+        env_kwargs["cuda_graphs"] = True
     eval_kwargs = {"dataset": args.eval_dataset} if args.eval_dataset else {}
     if args.algo == "ddpg":
         from .ddpg import DDPGConfig, train_ddpg

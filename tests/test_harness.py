@@ -277,3 +277,16 @@ def test_the_time_budget_flag(hr_folder, tmp_path, capsys):
     assert rc == 0 and summary["step"] == 2 and summary["stopped_by_time_budget"]
     rc = main(["train", "--algo", "sb3:td3", "--steps", "8", "--out", str(tmp_path / "s"), "--time-budget", "1"])
     assert rc == 2 and "--time-budget is for --algo ddpg" in capsys.readouterr().err
+
+
+def test_a_ddpg_resume_may_change_how_renders_launch_but_not_what_renders():
+    """--cuda-graphs changes the launches, not the renders: a run may resume with or without it; another
+    renderer is still refused."""
+    from blindsr_gym.agents.ddpg import RESUME_ALLOWED
+    from blindsr_gym.training import config_differences
+
+    saved = {"env_kwargs": {"renderer": "amnet_x4", "precision": "bf16"}}
+    graphs = {"env_kwargs": {"renderer": "amnet_x4", "precision": "bf16", "cuda_graphs": True}}
+    assert config_differences(saved, graphs, RESUME_ALLOWED) == []
+    other = {"env_kwargs": {"renderer": "amgan_x4", "precision": "bf16", "cuda_graphs": True}}
+    assert config_differences(saved, other, RESUME_ALLOWED) == ["env_kwargs.renderer: 'amnet_x4' -> 'amgan_x4'"]
