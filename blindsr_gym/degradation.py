@@ -147,6 +147,41 @@ def blur(x: torch.Tensor, kernels: torch.Tensor, method: str = "direct") -> torc
     return F.conv2d(xp, weight, groups=n * c).reshape(n, c, h, w)
 
 
+def _blur_downscale_separable(hr: torch.Tensor, taps: torch.Tensor, scale: int) -> torch.Tensor:
+    x = _check_image(hr, "hr")
+    n, _, h, w = x.shape
+    if taps.dim() != 2 or taps.shape[0] != n or taps.shape[1] % 2 == 0:
+        raise InputError(f"taps must be [{n}, k] with k odd, got {tuple(taps.shape)}")
+    if taps.shape[1] // 2 >= min(h, w):
+        raise InputError(f"images of {h}x{w} are too small for reflect padding by {taps.shape[1] // 2}")
+    ah = _axis_maps(taps, h, scale)  # [N, h / scale, h]
+    aw = ah if w == h else _axis_maps(taps, w, scale)
+    with torch.autocast(x.device.type, enabled=False):
+        return (ah[:, None].to(x.dtype) @ x) @ aw[:, None].to(x.dtype).transpose(-1, -2)
+
+
+def _axis_maps(taps: torch.Tensor, length: int, scale: int) -> torch.Tensor:
+    """``[N, ceil(length / scale), length]`` float64: each image's blur-then-downscale along one axis,
+    ``sum_t taps[:, t] * (M P_t)`` with the cached ``M P_t`` (M: MATLAB's resize matrix; P_t: the reflect-padded
+    shift that brings input pixel ``i + (k - 1 - t) - k // 2`` to output ``i``, tap t of a true convolution)."""
+    mp = _shifted_resize(length, taps.shape[1], scale, taps.device)
+    return torch.einsum("nt,toj->noj", taps.to(torch.float64), mp)
+
+
+@functools.lru_cache(maxsize=16)
+def _shifted_resize(length: int, k: int, scale: int, device: torch.device) -> torch.Tensor:
+    out_len = math.ceil(length / scale)
+    m = _resize_matrix(length, out_len, 1.0 / scale, True)  # [out, length]
+    src = np.arange(length)[:, None] + (k - 1 - np.arange(k))[None, :] - k // 2  # [length, k]
+    src = np.abs(src)  # F.pad's "reflect": -i for i < 0, 2 (L - 1) - i past the end
+    src = np.where(src > length - 1, 2 * (length - 1) - src, src)
+    mp = np.zeros((k, out_len, length))
+    for t in range(k):
+        np.add.at(mp[t].T, src[:, t], m.T)  # column i of M lands on the input pixel tap t reads
+    with torch.inference_mode(False):
+        return torch.from_numpy(mp).to(device)
+
+
 def to_levels(x: torch.Tensor) -> torch.Tensor:
     """Float [0, 1] to 8-bit levels 0..255 in x's dtype: clamped, rounded half up (MATLAB's im2uint8)."""
     return torch.floor(x.clamp(0, 1) * 255 + 0.5)
@@ -182,11 +217,22 @@ def degrade(hr: torch.Tensor, kernels: torch.Tensor, scale: int = 4, noise_sigma
     return eq1(hr, kernels, scale, noise)
 
 
-def eq1(hr: torch.Tensor, kernels: torch.Tensor, scale: int, noise: torch.Tensor | None = None) -> torch.Tensor:
+def eq1(hr: torch.Tensor, kernels: torch.Tensor, scale: int, noise: torch.Tensor | None = None,
+        taps: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 1 for a batch, the one implementation every caller uses: blur each image with its kernel,
     MATLAB bicubic downscaling by ``scale``, add ``noise`` (already in [0, 1] units, the LR's shape), and
-    quantise to 8 bits. ``degrade`` draws the noise; the batched env and trainers draw it per sample."""
-    lr = imresize(blur(hr, kernels), 1.0 / scale)
+    quantise to 8 bits. ``degrade`` draws the noise; the batched env and trainers draw it per sample.
+
+    ``taps`` ``[N, k]``: each kernel's 1-D factors, when it is separable (``kernels[i] = outer(taps[i],
+    taps[i])``, as every isotropic Gaussian: :func:`~blindsr_gym.kernels.isotropic_taps`). The blur and the
+    downscaling are then one linear map per axis, ``A = M B`` (M the resize matrix, B the reflect-padded 1-D
+    convolution), applied as two matrix products per image: the same values to float rounding (within 1e-5 of
+    the two-step path; the 8-bit levels agree in more than 99.9% of pixels and never by more than one), with a
+    fraction of the work of a 2-D blur at full resolution."""
+    if taps is not None:
+        lr = _blur_downscale_separable(hr, taps, scale)
+    else:
+        lr = imresize(blur(hr, kernels), 1.0 / scale)
     if noise is not None:
         lr = lr + noise
     return quantize(lr)

@@ -26,6 +26,7 @@ from blindsr_gym.errors import InputError
 
 __all__ = [
     "isotropic_gaussian",
+    "isotropic_taps",
     "isotropic_sigma",
     "anisotropic_gaussian",
     "KernelFamily",
@@ -77,6 +78,16 @@ def isotropic_gaussian(sigma, size: int = 21) -> torch.Tensor:
     xx, yy = _grid(size)
     k = np.exp(-(xx**2 + yy**2) / (2.0 * s[..., None, None] ** 2))
     return _normalise(k)
+
+
+def isotropic_taps(sigma, size: int = 21) -> np.ndarray:
+    """The 1-D factors of :func:`isotropic_gaussian`, float64 ``[n, size]`` summing to 1: the kernel of width
+    ``sigma`` is ``outer(taps, taps)`` (to float64 rounding), so blurring with it is two 1-D passes."""
+    size = _check_size(size)
+    s = np.atleast_1d(_as_positive("sigma", sigma))
+    ax = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    t = np.exp(-ax**2 / (2.0 * s[:, None] ** 2))
+    return t / t.sum(axis=1, keepdims=True)
 
 
 @functools.lru_cache(maxsize=8)

@@ -309,6 +309,7 @@ def test_a_batch_of_draws_equals_the_draws_one_by_one(family):
                                                                 alone.params)
         assert torch.equal(ep.kernel, alone.kernel) and ep.family_params is None
         np.testing.assert_array_equal(ep.noise_draw, alone.noise_draw)
+        assert (ep.taps is None) == (family != "isotropic") and (ep.taps is None or np.array_equal(ep.taps, alone.taps))
     kernels = torch.stack([ep.kernel for ep in batch])
     assert len({tuple(k.flatten()[:50].tolist()) for k in kernels}) == 8  # eight different kernels
     torch.testing.assert_close(kernels.sum(dim=(-1, -2)), torch.ones(8))
@@ -339,3 +340,26 @@ def test_cuda_graph_renders_equal_eager_ones():
         (o0, r0, *_), (o1, r1, *_) = (e.step(a) for e in envs)
         np.testing.assert_array_equal(o0, o1)
         np.testing.assert_allclose(r0, r1, atol=1e-3)
+
+
+def test_separable_eq1_in_the_env_keeps_the_levels_and_psnr_rewards(monkeypatch):
+    """Off the CPU the env runs Eq. 1 of isotropic Gaussians separably (eq1's taps). Forced on here: the same
+    episodes' LR images within one level in >= 99.9% of pixels of the two-step path's (the CPU's default, bit
+    for bit the per-image degrade), and the PSNR rewards of the same actions within 1e-3 dB."""
+    import blindsr_gym.degradation as degradation
+
+    calls, separable = [], degradation._blur_downscale_separable
+    monkeypatch.setattr(degradation, "_blur_downscale_separable", lambda *a: calls.append(1) or separable(*a))
+    envs = [BlindSRVectorEnv(num_envs=8, renderer="amnet_x4", metric="psnr", device="cpu") for _ in range(2)]
+    assert not envs[0].core.separable_eq1  # the CPU's default
+    envs[0].reset(seed=7)
+    assert not calls
+    envs[1].core.separable_eq1 = True
+    obs = [envs[0].reset(seed=7)[0], envs[1].reset(seed=7)[0]]
+    a = np.random.default_rng(0).uniform(-1, 1, (8, 15)).astype(np.float32)
+    (o0, r0, *_), (o1, r1, *_) = (e.step(a) for e in envs)
+    for x, y in ((obs[0], obs[1]), (o0, o1)):
+        d = np.abs(x.astype(int) - y.astype(int))
+        assert d.max() <= 1 and (d == 0).mean() >= 0.999
+    assert len(calls) == 2  # the reset's episodes and the step's next ones
+    assert np.abs(r0 - r1).max() <= 1e-3

@@ -24,7 +24,7 @@ from blindsr_gym.errors import InputError, InputTypeError
 
 from ..data import ImageFolder, ImageSource, builtin
 from ..degradation import eq1, imresize
-from ..kernels import KernelFamily, get_family, isotropic_gaussian
+from ..kernels import IsotropicFamily, KernelFamily, get_family, isotropic_gaussian, isotropic_taps
 from ..metrics import at_scale
 from ..rewards import Reward, make_reward
 from ..synthesis import DeviceImages
@@ -68,6 +68,7 @@ class Episode:
     noise: float
     noise_draw: np.ndarray | None = None  # the episode's standard-normal noise [3, h, w] when noise > 0
     family_params: dict | None = None  # the family's parameters until draw_all makes the kernel
+    taps: np.ndarray | None = None  # [k] float64 when the kernel is outer(taps, taps) (isotropic Gaussians)
 
 
 @dataclass
@@ -134,6 +135,11 @@ class EnvCore:
         # NHWC convolutions: faster with oneDNN on the CPU and with cuDNN's tensor-core kernels on a GPU
         self.renderer = self.renderer.to(memory_format=torch.channels_last)
         self.render_chunk = 8 if self.device.type == "cpu" else None
+        # Eq. 1 of isotropic Gaussians as two matrix products per image (eq1's taps) off the CPU. On the CPU
+        # the two-step path stays: its LR images are bit for bit the per-image degrade()'s, which keeps NIQE
+        # rewards on the CPU equal to the reference's (a one-level change in a few LR pixels can move NIQE by
+        # 1e-2: docs/experiments/2026-11-28_host_side.md)
+        self.separable_eq1 = self.device.type != "cpu"
         self.codec = self.renderer.codec
         self.scale = int(self.renderer.scale)
         if scale is not None and scale != self.scale:
@@ -206,10 +212,13 @@ class EnvCore:
         drawn = [ep for ep in eps if ep.kernel is None and ep.family_params is not None]
         if drawn:
             keys = list(drawn[0].family_params)
-            kernels = self.family.make(**{k: np.concatenate([np.atleast_1d(ep.family_params[k]) for ep in drawn])
-                                          for k in keys})
-            for ep, k in zip(drawn, kernels, strict=True):
-                ep.kernel, ep.family_params = k, None
+            params = {k: np.concatenate([np.atleast_1d(ep.family_params[k]) for ep in drawn]) for k in keys}
+            kernels = self.family.make(**params)
+            # the built-in isotropic family's kernels are outer(taps, taps): Eq. 1 then runs separably
+            taps = isotropic_taps(params["sigma"], self.family.size) if type(self.family) is IsotropicFamily \
+                else [None] * len(drawn)
+            for ep, k, t in zip(drawn, kernels, taps, strict=True):
+                ep.kernel, ep.family_params, ep.taps = k, None, t
         return eps
 
     def _check_options(self, options: dict | None) -> dict:
@@ -249,7 +258,8 @@ class EnvCore:
         draw = None
         if noise > 0:  # drawn here, after the kernel's parameters, as the per-image degrade() drew it
             draw = rng.standard_normal((1, 3, self.lr_size, self.lr_size), dtype=np.float32)[0]
-        return Episode(index, top, left, kernel, params, noise, draw, family_params)
+        taps = isotropic_taps(params["sigma"], self.codec.size)[0] if "sigma" in opts else None
+        return Episode(index, top, left, kernel, params, noise, draw, family_params, taps)
 
     def _kernel(self, rng, opts) -> tuple[torch.Tensor | None, dict, dict | None]:
         """``(kernel, info params, family params)``: a given kernel or sigma, or the family's draw (its kernel
@@ -290,7 +300,10 @@ class EnvCore:
             draws = torch.from_numpy(np.stack([zero if ep.noise_draw is None else ep.noise_draw for ep in episodes]))
             scale = torch.tensor([ep.noise / 255.0 for ep in episodes], dtype=torch.float32)
             noise = to_device(draws * scale[:, None, None, None], self.device)
-        return eq1(hr, kernels, self.scale, noise)
+        taps = None
+        if self.separable_eq1 and all(ep.taps is not None for ep in episodes):  # two matrix products each
+            taps = to_device(torch.from_numpy(np.stack([ep.taps for ep in episodes])), self.device)
+        return eq1(hr, kernels, self.scale, noise, taps)
 
     def hr_batch(self, episodes: list[Episode]) -> torch.Tensor | None:
         if self.real_lr:
