@@ -119,8 +119,7 @@ def blur(x: torch.Tensor, kernels: torch.Tensor, method: str = "direct") -> torc
     kernel is flipped); the Gaussian families are point-symmetric, so it equals correlation there.
     ``method``: ``"direct"`` (a grouped convolution), or ``"fft"`` (the same linear convolution through
     real FFTs of the padded images; equal to float rounding). On a GPU the direct path runs PyTorch's generic
-    depthwise kernel; ``benchmarks/blur_speed.py`` compares the two on a device (docs/cpu/blur_speed.json on
-    the CPU, where the direct one is faster).
+    depthwise kernel; ``benchmarks/blur_speed.py`` compares both with :func:`eq1`'s separable path on a device.
     """
     if method not in ("direct", "fft"):
         raise InputError(f"method must be 'direct' or 'fft', got {method!r}")
