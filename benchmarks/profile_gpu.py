@@ -1,5 +1,7 @@
 """Where a batched env step and a renderer training step spend their time on a device: torch.profiler's
-top operators by self device time and by self CPU time, and cProfile's top Python functions; prints JSON.
+top operators by self device time and by self CPU time, the host's kernel launches and waits for the device
+(``kernel_launches``, ``graph_launches``, ``stream_waits``, one profiled step; the last includes the
+benchmark's own final synchronisation), and cProfile's top Python functions; prints JSON.
 
     python benchmarks/profile_gpu.py [--device cuda] [--num-envs 512] [--steps 3] [--metrics psnr niqe]
 
@@ -40,6 +42,11 @@ def _profile(fn, device: str, steps: int, top: int) -> dict:
         fn()
         _sync(device)
     ev = prof.key_averages()
+    counts = {e.key: e.count for e in ev}
+    host = {"kernel_launches": sum(counts.get(k, 0) for k in ("cudaLaunchKernel", "cudaLaunchKernelExC",
+                                                                "cuLaunchKernelEx", "cuLaunchKernel")),
+            "graph_launches": counts.get("cudaGraphLaunch", 0),
+            "stream_waits": sum(counts.get(k, 0) for k in ("cudaStreamSynchronize", "cudaDeviceSynchronize"))}
     dev_key = "self_device_time_total" if hasattr(ev[0], "self_device_time_total") else "self_cuda_time_total"
     dev_total = sum(getattr(e, dev_key, 0) for e in ev)
     cpu_total = sum(e.self_cpu_time_total for e in ev)
@@ -58,7 +65,7 @@ def _profile(fn, device: str, steps: int, top: int) -> dict:
     py = sorted(((v[2], f"{k[0].split('/')[-1]}:{k[1]}:{k[2]}") for k, v in st.stats.items()), reverse=True)[:top]
     return {"wall_s_best": round(min(walls), 5), "device_busy_ms": round(dev_total / 1e3, 3),
             "device_busy_share_of_wall": round(dev_total / 1e6 / min(walls), 3) if dev_total else None,
-            "cpu_self_ms": round(cpu_total / 1e3, 3),
+            "cpu_self_ms": round(cpu_total / 1e3, 3), **host,
             "top_device": rows(dev_key, dev_total) if dev_total else [],
             "top_cpu": rows("self_cpu_time_total", cpu_total),
             "top_python_self_s": [{"where": w, "s": round(t, 4)} for t, w in py]}
