@@ -18,6 +18,11 @@ per-block over batched.
 On a GPU also ``fused_conv_relu`` (``conv_relu``): the batch-``--batch`` bf16 forward with each block's conv1,
 bias and ReLU as one cuDNN call against the three separate passes, and the largest difference of the outputs.
 
+**NIQE** (``niqe``): the operations one call of ``niqe`` dispatches for ``--niqe-images`` 256x256 images
+(on the CPU in passes of a few images, on a GPU in one), its reads of device values and its median time,
+with its block features fused (one filter pass, one AGGD fit for the five coefficient maps; the default off
+the CPU) and separate (the CPU's default).
+
 **Episode draws** (``draw``): ``EnvCore.draw_all`` for ``--envs`` generators, which makes the kernels of
 all episodes in one call of the family, against drawing them one by one (``EnvCore.draw``, a batch of one
 each: what every episode cost before), median milliseconds. The drawing is CPU work on any device.
@@ -84,6 +89,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64, help="LR side")
     ap.add_argument("--batch", type=int, default=16, help="the second, batched forward")
     ap.add_argument("--envs", type=int, nargs="+", default=[96, 512], help="episodes drawn at once")
+    ap.add_argument("--niqe-images", type=int, default=16, help="images of the NIQE call")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -116,6 +122,7 @@ def main() -> None:
         res[f"{prec}_per_block_over_batched"] = {k: round(b[k] / a[k], 3) for k in a if k != "top_ops"}
     if device.type == "cuda":
         res["fused_conv_relu"] = _fused(model, inputs[args.batch], args.repeats, device)
+    res["niqe"] = _niqe(args.niqe_images, args.repeats, device)
     res["draw"] = _draws(args.envs, args.repeats)
     print(json.dumps(res, indent=1))
 
@@ -134,6 +141,31 @@ def _fused(model, inputs, repeats: int, device: torch.device) -> dict:
     return {"batch": inputs[0].shape[0], "unfused_ms": round(ms[False], 3), "fused_ms": round(ms[True], 3),
             "unfused_over_fused": round(ms[False] / ms[True], 3),
             "max_abs_diff": float((out[True] - out[False]).abs().max())}
+
+
+def _niqe(n: int, repeats: int, device: torch.device) -> dict:
+    import importlib
+
+    from blindsr_gym.metrics import niqe
+
+    niqe_module = importlib.import_module("blindsr_gym.metrics.niqe")  # the package's `niqe` is the function
+
+    x = torch.rand(n, 3, 256, 256, generator=torch.Generator().manual_seed(0)).to(device)
+    out: dict = {"images": n}
+    values = {}
+    for name, fused in (("fused", True), ("separate", False)):
+        niqe_module.FUSED_FEATURES = fused
+        try:
+            values[name] = niqe(x)
+            with _Count() as count:
+                niqe(x)
+            out[name] = {"ops": sum(count.ops.values()), "reads_of_device_values": count.ops["_local_scalar_dense"],
+                         "ms": round(_median_ms(lambda: niqe(x), repeats, device), 3)}
+        finally:
+            niqe_module.FUSED_FEATURES = None
+    out["separate_over_fused"] = {k: round(out["separate"][k] / out["fused"][k], 3) for k in ("ops", "ms")}
+    out["same_scores"] = bool(torch.equal(values["fused"], values["separate"]))
+    return out
 
 
 def _draws(sizes: list[int], repeats: int) -> dict:

@@ -376,3 +376,24 @@ def test_niqe_in_passes_equals_one_image_at_a_time(builtin_images):
         assert torch.equal(niqe(x), one_by_one)
     finally:
         niqe_module.CPU_PASS_PIXELS = old
+
+
+def test_niqe_fused_block_features_equal_the_separate_calls(builtin_images):
+    """Off the CPU NIQE filters the image and its square in one pass and fits the coefficients and their four
+    neighbour products in one call (a third of the launches). The features must be the separate calls', bit for
+    bit (NIQE's grid argmin turns any rounding into score changes), at both scales, NaN rows included."""
+    import numpy as np
+
+    from blindsr_gym.degradation import imresize
+    from blindsr_gym.metrics.color import rgb_to_gray
+    from blindsr_gym.metrics.niqe import BLOCK, _block_features, _constants
+    from blindsr_gym.utils import to_tensor
+
+    rng = np.random.default_rng(0)
+    img = rgb_to_gray(torch.cat([to_tensor(builtin_images.random_crop(rng, 192)[0]) for _ in range(6)]))
+    img[0] = 128.0  # a flat image: its blocks' fits are NaN
+    k = _constants(torch.device("cpu"))
+    for block, x in ((BLOCK, img), (BLOCK // 2, imresize(img, 0.5))):
+        plain, fused = (_block_features(x, block, k["taps"], k["tables"], fused=f) for f in (False, True))
+        assert plain.shape == (6, 4, 18) and torch.isnan(plain[0]).any()
+        assert torch.equal(plain.nan_to_num(-7.0), fused.nan_to_num(-7.0))

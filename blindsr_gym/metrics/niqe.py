@@ -111,26 +111,40 @@ def _aggd(v: torch.Tensor, tables) -> tuple[torch.Tensor, ...]:
     return gam[idx], left * f, right * f, idx
 
 
-def _block_features(img: torch.Tensor, block: int, taps: torch.Tensor, tables) -> torch.Tensor:
-    """MSCN + ``computefeature.m`` on every ``block`` x ``block`` block: [N, blocks, 18]."""
-    n = img.shape[0]
+def _block_features(img: torch.Tensor, block: int, taps: torch.Tensor, tables,
+                    fused: bool | None = None) -> torch.Tensor:
+    """MSCN + ``computefeature.m`` on every ``block`` x ``block`` block: [N, blocks, 18].
+
+    ``fused`` (default: on any device but the CPU): filter the image and its square in one pass, and fit the
+    coefficients and their four neighbour products in one call of :func:`_aggd` (each row is fitted on its own),
+    a third of the operations to launch; the same values, bit for bit on the CPU (``tests/test_metrics.py``).
+    On the CPU the stacked copies cost more than the calls they save (``benchmarks/host_overhead.py``)."""
+    fused = img.device.type != "cpu" if fused is None else fused
+    n, c = img.shape[:2]
     pad = taps.numel() // 2
     # imfilter(..., 'replicate') with the 7x7 window, which is the outer product of ``taps``
-    mu = separable(F.pad(img, (pad,) * 4, mode="replicate"), taps)
-    mu2 = separable(F.pad(img * img, (pad,) * 4, mode="replicate"), taps)
+    if fused:
+        both = separable(F.pad(torch.cat([img, img * img], dim=1), (pad,) * 4, mode="replicate"), taps)
+        mu, mu2 = both[:, :c], both[:, c:]
+    else:
+        mu = separable(F.pad(img, (pad,) * 4, mode="replicate"), taps)
+        mu2 = separable(F.pad(img * img, (pad,) * 4, mode="replicate"), taps)
     sigma = torch.sqrt((mu2 - mu * mu).abs())
     mscn = (img - mu) / (sigma + 1)
     h, w = mscn.shape[-2:]
     b = mscn.reshape(n, h // block, block, w // block, block).permute(0, 1, 3, 2, 4)
     b = b.reshape(-1, block, block)  # [N*blocks, block, block]
     nb = b.shape[0]
-    feats = []
-    alpha, bl, br, _ = _aggd(b.reshape(nb, -1), tables)
-    feats += [alpha, (bl + br) / 2]
+    pairs = [b * torch.roll(b, shifts=shift, dims=(1, 2)) for shift in ((0, 1), (1, 0), (1, 1), (1, -1))]
+    if fused:
+        fits = [t.reshape(5, nb) for t in _aggd(torch.stack([b, *pairs]).reshape(5 * nb, -1), tables)]
+        fits = [tuple(t[j] for t in fits) for j in range(5)]
+    else:
+        fits = [_aggd(v.reshape(nb, -1), tables) for v in (b, *pairs)]
+    alpha, bl, br, _ = fits[0]
+    feats = [alpha, (bl + br) / 2]
     g2_g1 = tables[3]
-    for shift in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        pair = b * torch.roll(b, shifts=shift, dims=(1, 2))
-        alpha, bl, br, idx = _aggd(pair.reshape(nb, -1), tables)
+    for alpha, bl, br, idx in fits[1:]:
         feats += [alpha, (br - bl) * g2_g1[idx], bl, br]
     return torch.stack(feats, dim=1).reshape(n, -1, 18)
 
@@ -200,6 +214,9 @@ def niqe(x: torch.Tensor, crop_border: int = 0, color: str = "gray") -> torch.Te
 #: Pixels per pass on the CPU: four 256x256 images, about the fastest of 1 to 64 per pass
 #: (``python benchmarks/metrics.py --sweep-passes``; docs/experiments/2026-11-27_cpu_malloc.md).
 CPU_PASS_PIXELS = 1 << 18
+#: :func:`_block_features`' ``fused``: None chooses by device (fused off the CPU); ``benchmarks/host_overhead.py``
+#: sets True and False to time both on one device.
+FUSED_FEATURES: bool | None = None
 
 
 def _niqe(x: torch.Tensor, color: str) -> torch.Tensor:
@@ -209,8 +226,8 @@ def _niqe(x: torch.Tensor, color: str) -> torch.Tensor:
         img = to_levels(x)
     k = _constants(img.device)
     taps, tables = k["taps"], k["tables"]
-    f1 = _block_features(img, BLOCK, taps, tables)
-    f2 = _block_features(imresize(img, 0.5), BLOCK // 2, taps, tables)
+    f1 = _block_features(img, BLOCK, taps, tables, FUSED_FEATURES)
+    f2 = _block_features(imresize(img, 0.5), BLOCK // 2, taps, tables, FUSED_FEATURES)
     feat = torch.cat([f1, f2], dim=-1)
     mu_p = k["mu"].expand(feat.shape[0], -1)
     cov_p = k["cov"].expand(feat.shape[0], -1, -1)
