@@ -392,16 +392,16 @@ class EnvCore:
         return self._graphs[key](lr, codes).clone()
 
     def hr_psnr(self, sr: torch.Tensor, hr: torch.Tensor, scores: dict[str, torch.Tensor]) -> torch.Tensor:
-        """PSNR-Y against HR (border = scale) for ``info``, float64 ``[N]`` where ``scores`` are; reuses the
-        reward's own PSNR pass when it is the same computation, so a PSNR reward is not scored twice."""
+        """PSNR-Y against HR (border = scale) for ``info``, float64 ``[N]`` (where it was computed; the caller
+        reads it); reuses the reward's own PSNR pass when it is the same computation, so a PSNR reward is not
+        scored twice."""
         from ..metrics import psnr
 
         same = any(m.name == "psnr" and m.fn is psnr and m.options == {"crop_border": self.scale}
                    for m, _ in self.reward.terms)
         if "psnr" in scores and same:
             return scores["psnr"]
-        out = psnr(sr, hr, crop_border=self.scale).to(torch.float64)
-        return out.to(next(iter(scores.values())).device) if scores else out
+        return psnr(sr, hr, crop_border=self.scale).to(torch.float64)
 
     def score(self, sr: torch.Tensor, hr: torch.Tensor | None, to_cpu: bool = True) -> dict[str, torch.Tensor]:
         """The reward's metrics of ``sr``, float64 ``[N]`` each: on the CPU, or (``to_cpu=False``) where they
