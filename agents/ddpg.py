@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
-from blindsr_gym.training import decayed
+from blindsr_gym.training import adam, decayed
 from blindsr_gym.utils import to_device
 
 from .networks import Actor, ActorFeatureCritic, Critic, obs_to_tensor
@@ -274,8 +274,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             critic = ActorFeatureCritic(actor).to(device)
     if cfg.exploration == "sigma" and actor.head_kind != "sigma":
         raise InputError("exploration='sigma' needs a sigma-head actor (init_actor with head='sigma')")
-    opt_a = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
-    opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
+    opt_a = adam(actor.parameters(), cfg.actor_lr, device)
+    opt_c = adam(critic.parameters(), cfg.critic_lr, device)
     learner = DDPGUpdate(actor, critic, opt_a, opt_c, cfg.critic_loss, device)
     frozen = learner.frozen  # its image features are kept in the buffer
     buffer = ReplayBuffer(cfg.buffer_size, env.single_observation_space.shape, code_len,

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import isotropic_sigma
-from blindsr_gym.training import decayed
+from blindsr_gym.training import adam, decayed
 
 from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
@@ -259,7 +259,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
         k_hat = estimate(model, lr)
         return adaptive_attention_loss(k_hat, k) if cfg.loss == "att" else (k_hat - k).abs().sum(dim=(1, 2)).mean()
 
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), cfg.lr, device)
 
     updater = EstimatorStep(opt, loss_fn, cfg.lr_at)
 

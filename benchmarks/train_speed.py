@@ -8,7 +8,9 @@ SyntheticPairs (on the device; the built-in images, since speed does not depend 
 forward and L1 loss, backward, Adam. The FLOPs of one step are counted with ``torch.utils.flop_counter``
 (forward and backward); achieved TFLOP/s = FLOPs x it/s. ``--peak-tflops``: the chip's dense bf16 peak, to
 report the fraction used (H100 SXM: 989; the default is none). The same step with the data synthesis
-alone and with the model alone are timed too, side by side, so the share of each is visible.
+alone and with the model alone are timed too, side by side, so the share of each is visible. The optimiser
+is the trainers' (``blindsr_gym.training.adam``: fused on CUDA); its update alone is timed beside the other
+implementation (``adam_step_ms``: PyTorch's default multi-tensor update against the fused one).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
     from blindsr_gym.kernels import KernelCodec
     from blindsr_gym.renderers import build_renderer
     from blindsr_gym.renderers.train import SyntheticPairs
+    from blindsr_gym.training import adam
     from blindsr_gym.utils import resolve_device
 
     device = resolve_device(args.device)  # on the CPU also tune_cpu_malloc(), as the trainer does
@@ -54,7 +57,7 @@ def main() -> None:
     model = build_renderer("amnet").to(device).train()
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    opt = adam(model.parameters(), 2e-4, device)
     rng = np.random.default_rng(0)
     amp = args.amp == "bf16"
 
@@ -92,12 +95,19 @@ def main() -> None:
     t_data = timed(data, args.steps)
     fixed = data()
     t_model = timed(lambda: model_step(*fixed), args.steps)
+    # the update alone, each implementation on the same gradients (its own moments; the weights move a little)
+    updates = {name: torch.optim.Adam(model.parameters(), lr=2e-4, fused=fused)
+               for name, fused in (("foreach", False), ("fused", True))}
+    t_adam = {name: timed(o.step, args.steps) for name, o in updates.items()}
     out = {"command": "python " + " ".join(sys.argv), "device": str(device), "torch": torch.__version__,
            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
            "batch": args.batch, "lr_patch": args.patch, "amp": args.amp, "channels_last": args.channels_last,
            "gflop_per_step": round(flops / 1e9, 1), "it_per_s": round(1 / t_step, 3),
            "step_s": round(t_step, 5), "data_s": round(t_data, 5), "model_s": round(t_model, 5),
-           "data_share": round(t_data / t_step, 3), "achieved_tflops": round(flops / t_step / 1e12, 2)}
+           "data_share": round(t_data / t_step, 3), "achieved_tflops": round(flops / t_step / 1e12, 2),
+           "adam": "fused" if opt.defaults["fused"] else "default",
+           "adam_step_ms": {k: round(v * 1e3, 3) for k, v in t_adam.items()},
+           "adam_fused_speedup": round(t_adam["foreach"] / t_adam["fused"], 2)}
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name()
         out["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

@@ -8,8 +8,8 @@ differ between machines). Anything else (another renderer, metric, batch, crop s
 a replay buffer or an optimiser state from one setting would silently train another.
 
 It also holds what the trainers share beyond resume, so that no trainer imports another: the precision
-choice (:func:`resolve_amp`), the hardware named in model cards (:func:`hardware_string`) and the
-exponential learning-rate decay (:func:`decayed`).
+choice (:func:`resolve_amp`), the optimiser (:func:`adam`), the hardware named in model cards
+(:func:`hardware_string`) and the exponential learning-rate decay (:func:`decayed`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 from blindsr_gym.errors import InputError
 
 __all__ = ["ResumeError", "Run", "config_differences", "check_resume_config", "load_state", "resolve_amp",
-           "hardware_string", "decayed", "multistep"]
+           "adam", "hardware_string", "decayed", "multistep"]
 
 #: Keys any trainer's resume may change: where things are and how often it reports; not what it learns.
 #: (A data folder may sit elsewhere on another machine; its images must be the same.)
@@ -103,6 +103,14 @@ def _cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def adam(params, lr: float, device: str | torch.device) -> torch.optim.Adam:
+    """The trainers' Adam: on CUDA the fused implementation (one kernel for every parameter's update instead
+    of a dozen multi-tensor passes over them), elsewhere PyTorch's default. Both keep the same state, so a
+    resume state moves between devices either way."""
+    fused = torch.device(device).type == "cuda"
+    return torch.optim.Adam(params, lr=lr, fused=True if fused else None)
 
 
 def hardware_string(device: torch.device) -> str:

@@ -46,6 +46,7 @@ from blindsr_gym.synthesis import SyntheticPairs, augment, widen_kernels  # noqa
 from blindsr_gym.training import (  # noqa: F401  (re-exported)
     ResumeError,
     Run,
+    adam,
     check_resume_config,
     hardware_string,
     load_state,
@@ -298,7 +299,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         init_card = read_model_card(cfg.init)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = adam(model.parameters(), cfg.lr, device)
     rng = np.random.default_rng([cfg.seed, rank])
     step = 0
     if state is not None:
@@ -413,7 +414,7 @@ class _GanParts:
 
         self.cfg = cfg
         self.d = Discriminator(cfg.num_outcomes).to(device)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr_d)
+        self.opt_d = adam(self.d.parameters(), cfg.lr_d, device)
         self.realness = RealnessLoss(cfg.num_outcomes).to(device)
         self.percep = PerceptualLoss(cfg.vgg_weights).to(device) if (cfg.vgg_weights and cfg.w_percep) else None
         self.ddp_d = self.d

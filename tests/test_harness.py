@@ -290,3 +290,39 @@ def test_a_ddpg_resume_may_change_how_renders_launch_but_not_what_renders():
     assert config_differences(saved, graphs, RESUME_ALLOWED) == []
     other = {"env_kwargs": {"renderer": "amgan_x4", "precision": "bf16", "cuda_graphs": True}}
     assert config_differences(saved, other, RESUME_ALLOWED) == ["env_kwargs.renderer: 'amnet_x4' -> 'amgan_x4'"]
+
+
+def test_the_trainers_adam_is_fused_on_cuda_only_and_its_state_moves_between_the_two():
+    """A lease trains with the fused update; the CPU resumes its state with the default one (and back)."""
+    from blindsr_gym.training import adam
+
+    def fresh():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+
+    assert adam(fresh().parameters(), 1e-2, "cuda").defaults["fused"] is True
+    assert not adam(fresh().parameters(), 1e-2, "cpu").defaults["fused"]
+    x = torch.randn(32, 6)
+
+    def step(model, opt):
+        opt.zero_grad()
+        model(x).square().mean().backward()
+        opt.step()
+
+    ref = fresh()
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2, fused=True)
+    for _ in range(6):
+        step(ref, ref_opt)
+    for first, second in ((True, None), (None, True)):  # fused -> default, default -> fused
+        model = fresh()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2, fused=first)
+        for _ in range(3):
+            step(model, opt)
+        moved = fresh()
+        moved.load_state_dict(model.state_dict())
+        opt2 = torch.optim.Adam(moved.parameters(), lr=1e-2, fused=second)
+        opt2.load_state_dict(opt.state_dict())
+        for _ in range(3):
+            step(moved, opt2)
+        for a, b in zip(ref.parameters(), moved.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
