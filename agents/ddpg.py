@@ -295,13 +295,12 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     # draws exactly the episodes the uninterrupted one does (the env's own state is not in the checkpoint)
     obs, _ = env.reset(seed=cfg.seed + start)
 
-    writer = run.writer(start)
+    per_iteration = cfg.num_envs * (2 if cfg.actor_gradient == "env" else 1)  # episodes rendered per iteration
+    writer = run.writer(start * per_iteration)  # the points are logged at episode counts
     if start == 0:
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
             f"|{k}|{v}|" for k, v in asdict(cfg).items()))
     bar = run.progress(progress, cfg.iterations, start, f"ddpg {cfg.env_id}")
-
-    per_iteration = cfg.num_envs * (2 if cfg.actor_gradient == "env" else 1)  # episodes rendered per iteration
 
     def card_for(it, note=None):
         algorithm = (f"one-step DDPG, critic loss {cfg.critic_loss}" if cfg.actor_gradient == "critic" else

@@ -190,13 +190,17 @@ class Run:
 
             save_torch({**state, "config": self.config, "wall_s": self.wall}, self.state_path)
 
-    def writer(self, step: int = 0, subdir: str = ""):
+    def writer(self, logged_through: int = 0, subdir: str = ""):
         """The run's TensorBoard ``SummaryWriter`` (in ``folder/subdir``), created on first use; None when this
-        process does not write."""
+        process does not write. ``logged_through``: the last step, in the units the run logs its points at, that
+        the resume state covers (0 for a new run). TensorBoard drops the earlier files' points after it, which
+        a killed run logged past its last checkpoint and the resumed run logs again; the points up to it stay."""
         if self._writer is None and self.writes:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(self.folder / subdir), purge_step=step if step else None)
+            # purge_step: points at this step and later are dropped
+            self._writer = SummaryWriter(str(self.folder / subdir),
+                                         purge_step=logged_through + 1 if logged_through else None)
         return self._writer
 
     def progress(self, enabled: bool, total: int, initial: int, desc: str, unit: str = "it"):

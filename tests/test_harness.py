@@ -96,6 +96,19 @@ def test_a_run_split_by_a_resume_equals_the_uninterrupted_run(hr_folder, tmp_pat
     ca, cb = a.pop("config"), b.pop("config")
     _same(a, b)
     assert {**ca, "out": ""} == {**cb, "out": ""}  # the stored setting is the run's (the folder aside)
+    # the curves too: the resumed run's TensorBoard keeps the points logged before the resume, drops none
+    full, split = _curves(tmp_path / "full"), _curves(tmp_path / "split")
+    assert full and split == full
+
+
+def _curves(folder) -> dict:
+    """``{tag: [steps]}`` of the scalars TensorBoard shows for a run folder (its event files, wherever they are)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = {p.parent for p in folder.rglob("events.out.tfevents.*")}
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 @pytest.mark.parametrize("name", ["renderer", "pretrain-actor", "ddpg"])
