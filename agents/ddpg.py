@@ -78,10 +78,10 @@ def mse_critic_loss(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
 
 
 #: What ``--resume`` may change besides blindsr_gym.training.RESUME_ALLOWED: a longer run, the validation
-#: episodes, and the env's device, data folder and CUDA graphs (how the renders launch); never its renderer,
-#: metric, crop size or number of envs.
+#: episodes, and the env's device, data folder, CUDA graphs and compilation (how the renders run); never its
+#: renderer, metric, crop size or number of envs.
 RESUME_ALLOWED = ("iterations", "eval_episodes", "eval_seed", "eval_env_kwargs", "env_kwargs.device",
-                  "env_kwargs.dataset", "env_kwargs.cuda_graphs")
+                  "env_kwargs.dataset", "env_kwargs.cuda_graphs", "env_kwargs.compile")
 
 @dataclass
 class DDPGConfig:

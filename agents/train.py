@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="on a GPU, the env replays its renders from CUDA graphs (the same renders, fewer launches)")
+    p.add_argument("--compile", action="store_true",
+                   help="the env's AMNet renders its residual blocks through torch.compile (fused elementwise work; "
+                        "the first render compiles for some seconds)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     g = p.add_argument_group("DDPG (--algo ddpg)")
     g.add_argument("--critic-loss", default="eq11", choices=["eq11", "eq10"],
@@ -110,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
                                     ("precision", args.precision)) if v is not None}
     if args.cuda_graphs:
         env_kwargs["cuda_graphs"] = True
+    if args.compile:
+        env_kwargs["compile"] = True
     eval_kwargs = {"dataset": args.eval_dataset} if args.eval_dataset else {}
     if args.algo == "ddpg":
         from .ddpg import DDPGConfig, train_ddpg

@@ -1,7 +1,7 @@
 """Environment steps per second: one BlindSREnv, SyncVectorEnv of N, and the batched BlindSRVectorEnv of N.
 
     python benchmarks/env_throughput.py [--renderer amnet_x4] [--metric niqe] [--num-envs 64]
-        [--steps 3] [--device cpu] [--threads 2] [--precision fp32]
+        [--steps 3] [--device cpu] [--threads 2] [--precision fp32] [--compile]
 
 One "env step" is one finished episode: for the vector envs a step finishes N episodes, and the
 same-step autoreset renders the next N baselines inside it, so every number counts both renders
@@ -9,6 +9,8 @@ of an episode (its true-kernel baseline and its action). The single env is timed
 All three run in the same process on the same device; ratios batched/sync and batched/single are
 printed with the numbers. Each figure is the best of --repeats timings after a warm-up. On a GPU the batched
 env is also timed with ``cuda_graphs=True`` (each render replayed from a CUDA graph), with the ratio.
+``--compile`` also times the batched env with ``compile=True`` (AMNet's blocks through ``torch.compile``;
+the compilation falls in the warm-up), beside the eager one (``compiled_over_eager``), and on a GPU with both.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main() -> None:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-sync", action="store_true", help="skip SyncVectorEnv (slow on CPU)")
+    p.add_argument("--compile", action="store_true", help="also time the batched env with compile=True")
     p.add_argument("--sync-envs", type=int, default=None,
                    help="SyncVectorEnv's size (default --num-envs); its steps/s hardly depend on it, as it "
                         "steps its envs one after the other, and building hundreds of envs takes minutes")
@@ -94,6 +97,13 @@ def main() -> None:
     if args.device.startswith("cuda"):
         out["batched_graphs_steps_per_s"] = vector_rate(BlindSRVectorEnv(num_envs=n, cuda_graphs=True, **kw))
         out["graphs_over_eager"] = out["batched_graphs_steps_per_s"] / out["batched_steps_per_s"]
+    if args.compile:
+        out["batched_compiled_steps_per_s"] = vector_rate(BlindSRVectorEnv(num_envs=n, compile=True, **kw))
+        out["compiled_over_eager"] = out["batched_compiled_steps_per_s"] / out["batched_steps_per_s"]
+        if args.device.startswith("cuda"):
+            out["batched_graphs_compiled_steps_per_s"] = vector_rate(
+                BlindSRVectorEnv(num_envs=n, cuda_graphs=True, compile=True, **kw))
+            out["graphs_compiled_over_eager"] = out["batched_graphs_compiled_steps_per_s"] / out["batched_steps_per_s"]
     if not args.skip_sync:
         ns = args.sync_envs or n
         out["sync_num_envs"] = ns

@@ -28,8 +28,8 @@ if [ -d .device/whl ]; then  # the device has torch but not gymnasium: install t
 fi
 PY="$PYTHON -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
 N=${N:-512}; NS=${NS:-64}; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20  # N, NS: env sizes
-REPEATS=10
-if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; REPEATS=2; fi
+REPEATS=10; TB=64  # TB: the training benchmarks' batch (the paper's)
+if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; REPEATS=2; TB=8; fi
 failed=0
 # ONLY="env_niqe_bf16 cost_table" reruns just those steps (a rerun on the same warm machine)
 run() {  # run NAME TIMEOUT ARGS...: stdout -> NAME.json in results.tar, stderr -> $OUT/suite.log
@@ -57,7 +57,7 @@ run cost_table 120 -c "import json, sys, torch; from blindsr_gym.evaluate import
 print(json.dumps({'command': 'cost_table(repeats=20) on cpu and cuda', 'threads': torch.get_num_threads(),
                   'rows': [r for d in ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
                            for r in cost_table(repeats=20, device=d)]}, indent=1))"
-run train_amnet_bf16 120 benchmarks/train_speed.py --device "$DEVICE" --batch 64 --patch 64 --amp bf16 \
+run train_amnet_bf16 120 benchmarks/train_speed.py --device "$DEVICE" --batch $TB --patch 64 --amp bf16 \
   --steps $TRAIN_STEPS --peak-tflops $PEAK
 run ddpg_niqe_bf16 150 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
   --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
@@ -68,5 +68,13 @@ run ddpg_niqe_bf16 150 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR
 run host_overhead 90 benchmarks/host_overhead.py --device "$DEVICE" --threads 8 --repeats $REPEATS --batch $N
 run blur_speed 60 benchmarks/blur_speed.py --device "$DEVICE" --num $N --repeats $REPEATS
 run profile_gpu 120 benchmarks/profile_gpu.py --device "$DEVICE" --num-envs $N --steps $STEPS --top 40 --threads 8
+# last, as their compile times are unknown there: AMNet's blocks through torch.compile, each beside the eager run
+# (a step cut off at its limit costs only itself; COMPILE=0 skips them)
+if [ "${COMPILE:-1}" = 1 ]; then
+  run train_amnet_bf16_compile 180 benchmarks/train_speed.py --device "$DEVICE" --batch $TB --patch 64 --amp bf16 \
+    --steps $TRAIN_STEPS --peak-tflops $PEAK --compile
+  run env_psnr_bf16_compile 180 benchmarks/env_throughput.py --device "$DEVICE" --metric psnr --precision bf16 \
+    --num-envs $N --steps $STEPS --repeats 2 --single-episodes 4 --threads 8 --skip-sync --compile
+fi
 echo "in $OUT/results.tar: $(tar -tf "$OUT/results.tar" | grep -c json) JSON files"
 exit $failed

@@ -1,7 +1,7 @@
 """Renderer training throughput on one device: iterations/s and achieved TFLOP/s; prints JSON.
 
     python benchmarks/train_speed.py [--device cuda] [--batch 64] [--patch 64] [--steps 20] [--amp bf16]
-        [--peak-tflops 989]
+        [--peak-tflops 989] [--compile]
 
 One training step is what ``blindsr-gym train-renderer`` does per iteration: a batch of Eq. 1 pairs from
 SyntheticPairs (on the device; the built-in images, since speed does not depend on the content), AMNet's
@@ -10,7 +10,10 @@ forward and L1 loss, backward, Adam. The FLOPs of one step are counted with ``to
 report the fraction used (H100 SXM: 989; the default is none). The same step with the data synthesis
 alone and with the model alone are timed too, side by side, so the share of each is visible. The optimiser
 is the trainers' (``blindsr_gym.training.adam``: fused on CUDA); its update alone is timed beside the other
-implementation (``adam_step_ms``: PyTorch's default multi-tensor update against the fused one).
+implementation (``adam_step_ms``: PyTorch's default multi-tensor update against the fused one). ``--compile``
+also times the step with AMNet's blocks compiled (``renderers.compiled_blocks``, as ``train-renderer
+--compile``) beside the eager step: ``compile_s`` (the first compiled step, compilation included),
+``compiled_it_per_s`` and ``compiled_over_eager``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--peak-tflops", type=float, default=None)
+    p.add_argument("--compile", action="store_true", help="also time the step with AMNet's blocks compiled")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -43,7 +47,7 @@ def main() -> None:
 
     from blindsr_gym.data import ImageList, builtin
     from blindsr_gym.kernels import KernelCodec
-    from blindsr_gym.renderers import build_renderer
+    from blindsr_gym.renderers import build_renderer, compiled_blocks
     from blindsr_gym.renderers.train import SyntheticPairs
     from blindsr_gym.training import adam
     from blindsr_gym.utils import resolve_device
@@ -68,10 +72,12 @@ def main() -> None:
     def data():
         return pairs.sample(rng, args.batch, device)
 
+    compiled = False
+
     def model_step(lr, code, hr):
         if args.channels_last:
             lr = lr.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp), compiled_blocks(compiled):
             loss = F.l1_loss(model(lr, code).float(), hr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -99,6 +105,13 @@ def main() -> None:
     updates = {name: torch.optim.Adam(model.parameters(), lr=2e-4, fused=fused)
                for name, fused in (("foreach", False), ("fused", True))}
     t_adam = {name: timed(o.step, args.steps) for name, o in updates.items()}
+    if args.compile:
+        compiled = True
+        t = time.perf_counter()
+        model_step(*fixed)
+        sync()
+        compile_s = time.perf_counter() - t
+        t_compiled = timed(lambda: model_step(*data()), args.steps)
     out = {"command": "python " + " ".join(sys.argv), "device": str(device), "torch": torch.__version__,
            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
            "batch": args.batch, "lr_patch": args.patch, "amp": args.amp, "channels_last": args.channels_last,
@@ -108,6 +121,12 @@ def main() -> None:
            "adam": "fused" if opt.defaults["fused"] else "default",
            "adam_step_ms": {k: round(v * 1e3, 3) for k, v in t_adam.items()},
            "adam_fused_speedup": round(t_adam["foreach"] / t_adam["fused"], 2)}
+    if args.compile:
+        out.update(compile_s=round(compile_s, 2), compiled_it_per_s=round(1 / t_compiled, 3),
+                   compiled_over_eager=round(t_step / t_compiled, 3),
+                   compiled_achieved_tflops=round(flops / t_compiled / 1e12, 2))
+        if args.peak_tflops:
+            out["compiled_fraction_of_peak"] = round(flops / t_compiled / 1e12 / args.peak_tflops, 4)
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name()
         out["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

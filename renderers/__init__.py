@@ -7,6 +7,9 @@ one. Every renderer has ``forward(lr, code)`` (LR float NCHW in [0, 1], code ``[
 Checkpoint format: one ``.safetensors`` file holding the weights, the codec's arrays and, in its
 metadata, the architecture, its keyword arguments and the codec hash; a model card ``.json`` of the
 same stem sits next to it. Loading checks all of them.
+
+``with compiled_blocks(): ...`` runs AMNet's residual blocks through ``torch.compile`` (opt-in; the env's
+``compile=True`` and the trainers' ``--compile`` use it).
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from torch import nn
 from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import KernelCodec
 
-from .amnet import AMNet, amnet, amnet_l
+from .amnet import AMNet, amnet, amnet_l, compiled_blocks
 from .bicubic import BicubicRenderer
 from .dan import DAN
 
 __all__ = ["ARCHS", "SHIPPED", "build_renderer", "load_renderer", "save_renderer", "read_model_card",
-           "AMNet", "BicubicRenderer", "DAN", "RendererCheckpointError"]
+           "compiled_blocks", "AMNet", "BicubicRenderer", "DAN", "RendererCheckpointError"]
 
 FORMAT = "blindsr-gym-renderer/1"
 ARCHS = {"amnet": amnet, "amnet_l": amnet_l, "bicubic": BicubicRenderer, "dan": DAN}

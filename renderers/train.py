@@ -42,6 +42,7 @@ from blindsr_gym.errors import InputError
 from blindsr_gym.fileio import write_text
 from blindsr_gym.kernels import KernelCodec, gaussian8
 from blindsr_gym.metrics import psnr
+from blindsr_gym.renderers import compiled_blocks
 from blindsr_gym.synthesis import SyntheticPairs, augment, widen_kernels  # noqa: F401  (re-exported)
 from blindsr_gym.training import (  # noqa: F401  (re-exported)
     ResumeError,
@@ -79,6 +80,9 @@ class TrainConfig:
     code_blur: float = 0.0
     code_blur_p: float = 0.0
     amp: str = "auto"  # "bf16", "off", or "auto" (bf16 where the hardware runs it fast)
+    # AMNet's residual blocks through torch.compile in the training step (renderers.compiled_blocks; validation
+    # stays eager, its image sizes vary). How the step runs, not what it computes: a resume may change it
+    compile: bool = False
     ckpt_every: int = 500
     val_data: str | None = None
     val_every: int = 1000
@@ -271,7 +275,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
 
     out = Path(cfg.out)
     # older runs lack newer fields; the process count is checked on its own, with its own message
-    run = Run(out, "last.pt", dict(asdict(cfg), world=world), ("world", *RESUME_ALLOWED), resume=resume,
+    run = Run(out, "last.pt", dict(asdict(cfg), world=world), ("world", "compile", *RESUME_ALLOWED), resume=resume,
               defaults=asdict(TrainConfig(data="", out="")), writes=rank == 0, time_budget=time_budget)
     state, state_path = run.state, run.state_path
     if state is not None and state["config"].get("world", world) != world:
@@ -371,7 +375,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         lr_img, code, hr = pairs.sample(rng, per_rank, device)
         if device.type == "cpu":
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
-        logs = updater.update(lr_img, code, hr, step)
+        with compiled_blocks(cfg.compile):
+            logs = updater.update(lr_img, code, hr, step)
         step += 1
         run.tick()
         if rank == 0:
@@ -502,6 +507,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--code-blur-p", type=float, default=d.code_blur_p, help="probability of --code-blur per sample")
     p.add_argument("--amp", default=d.amp, choices=["auto", "bf16", "off"],
                    help="bf16 autocast (auto: where the hardware runs it fast)")
+    p.add_argument("--compile", action="store_true",
+                   help="AMNet's residual blocks through torch.compile in the training step (fused elementwise "
+                        "work; the first step compiles for some seconds; a resume may turn it on or off)")
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every, help="steps between checkpoints")
     p.add_argument("--val-data", default=None, help="held-out HR folder; validated with Gaussian8 kernels")
     p.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations on --val-data")
@@ -533,7 +541,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(data=args.data, out=args.out, arch=args.arch, arch_kwargs=arch_kwargs, scale=args.scale,
                        patch=args.patch, batch=args.batch, lr=args.lr, lr_milestones=sorted(args.lr_milestones),
                        lr_gamma=args.lr_gamma, iters=args.iters, family=args.family, noise=args.noise, amp=args.amp,
-                       code_blur=args.code_blur, code_blur_p=args.code_blur_p, ckpt_every=args.ckpt_every,
+                       code_blur=args.code_blur, code_blur_p=args.code_blur_p, compile=args.compile,
+                       ckpt_every=args.ckpt_every,
                        val_data=args.val_data, val_every=args.val_every,
                        seed=args.seed, device=args.device, threads=args.threads, gan=args.gan, init=args.init,
                        w_l1=args.w_l1, w_percep=args.w_percep, w_adv=args.w_adv, lr_d=args.lr_d,

@@ -293,8 +293,8 @@ def test_the_time_budget_flag(hr_folder, tmp_path, capsys):
 
 
 def test_a_ddpg_resume_may_change_how_renders_launch_but_not_what_renders():
-    """--cuda-graphs changes the launches, not the renders: a run may resume with or without it; another
-    renderer is still refused."""
+    """--cuda-graphs and --compile change how the renders run, not what they render: a run may resume with
+    or without them; another renderer is still refused."""
     from blindsr_gym.agents.ddpg import RESUME_ALLOWED
     from blindsr_gym.training import config_differences
 
@@ -303,6 +303,8 @@ def test_a_ddpg_resume_may_change_how_renders_launch_but_not_what_renders():
     assert config_differences(saved, graphs, RESUME_ALLOWED) == []
     other = {"env_kwargs": {"renderer": "amgan_x4", "precision": "bf16", "cuda_graphs": True}}
     assert config_differences(saved, other, RESUME_ALLOWED) == ["env_kwargs.renderer: 'amnet_x4' -> 'amgan_x4'"]
+    compiled = {"env_kwargs": {"renderer": "amnet_x4", "precision": "bf16", "compile": True}}
+    assert config_differences(saved, compiled, RESUME_ALLOWED) == []
 
 
 def test_the_trainers_adam_is_fused_on_cuda_only_and_its_state_moves_between_the_two():
@@ -339,3 +341,18 @@ def test_the_trainers_adam_is_fused_on_cuda_only_and_its_state_moves_between_the
             step(moved, opt2)
         for a, b in zip(ref.parameters(), moved.parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_a_renderer_run_may_resume_with_its_blocks_compiled(hr_folder, tmp_path):
+    """--compile changes how the training step runs (torch.compile over AMNet's blocks), not what it learns:
+    the resume is allowed, and the weights equal the eager run's to float rounding (float32; 3e-8 measured)."""
+    _renderer(hr_folder, tmp_path / "eager")
+    _renderer(hr_folder, tmp_path / "split", stop_after=2)
+    torch._dynamo.utils.counters.clear()
+    _renderer(hr_folder, tmp_path / "split", resume=True, compile=True)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+    a = torch.load(tmp_path / "eager" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert b["step"] == 4 and b["config"]["compile"] is True
+    for k in a["model"]:
+        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=1e-5, msg=k)

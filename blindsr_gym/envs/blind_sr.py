@@ -72,7 +72,9 @@ class BlindSREnv(gym.Env):
       ``kernel_family`` (``"isotropic"``, ``"anisotropic"``, ``"dan_setting2"`` or a KernelFamily),
       ``noise`` (8-bit sigma, default 0), ``device`` (``"auto"``: CUDA when present),
       ``precision`` (``"fp32"``, or ``"bf16"`` autocast for speed), ``cuda_graphs`` (on a GPU, replay each
-      render from a CUDA graph: one launch instead of hundreds; default off), ``render_mode`` (``"rgb_array"``).
+      render from a CUDA graph: one launch instead of hundreds; default off), ``compile`` (AMNet's residual
+      blocks through ``torch.compile``: the first render compiles for some seconds; default off),
+      ``render_mode`` (``"rgb_array"``).
 
     ## Version History
     - v0: initial release.

@@ -26,6 +26,7 @@ from ..data import ImageFolder, ImageSource, builtin
 from ..degradation import eq1, imresize
 from ..kernels import IsotropicFamily, KernelFamily, get_family, isotropic_gaussian, isotropic_taps
 from ..metrics import at_scale
+from ..renderers import compiled_blocks
 from ..rewards import Reward, make_reward
 from ..synthesis import DeviceImages
 from ..utils import check_finite, cuda_graphed, resolve_device, to_device, to_uint8
@@ -103,6 +104,7 @@ class EnvConfig:
     device: Any = "auto"  # "auto": CUDA when present
     precision: str = "fp32"  # "fp32", or "bf16" autocast for the renderer
     cuda_graphs: bool = False  # on a GPU: renders replayed from CUDA graphs, one per batch shape
+    compile: bool = False  # AMNet's residual blocks through torch.compile (renderers.compiled_blocks)
 
     @classmethod
     def build(cls, config: EnvConfig | None = None, **overrides) -> EnvConfig:
@@ -153,6 +155,9 @@ class EnvCore:
         if not isinstance(cfg.cuda_graphs, bool):
             raise InputError(f"cuda_graphs must be True or False, got {cfg.cuda_graphs!r}")
         self.cuda_graphs = cfg.cuda_graphs and self.device.type == "cuda"
+        if not isinstance(cfg.compile, bool):
+            raise InputError(f"compile must be True or False, got {cfg.compile!r}")
+        self.compile = cfg.compile
         self._graphs: dict = {}
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
             raise InputError(f"noise must be a noise sigma >= 0 in 8-bit levels, got {noise!r}")
@@ -369,7 +374,8 @@ class EnvCore:
         out = []
         for i in range(0, lr.shape[0], chunk):
             x = lr[i:i + chunk].contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"), \
+                    compiled_blocks(self.compile):
                 out.append(self.renderer(x, codes[i:i + chunk]).float().clamp(0, 1).contiguous())
         sr = out[0] if len(out) == 1 else torch.cat(out)
         return check_finite(sr, SR_WHAT) if check else sr  # broken weights must not become a reward
@@ -386,7 +392,7 @@ class EnvCore:
         if key not in self._graphs:
             def forward(x, c):  # autocast's cast cache must be off while capturing (PyTorch's CUDA graph notes)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16",
-                                    cache_enabled=False):
+                                    cache_enabled=False), compiled_blocks(self.compile):
                     return self.renderer(x, c).float().clamp(0, 1).contiguous()
             self._graphs[key] = cuda_graphed(forward, lr, codes)
         return self._graphs[key](lr, codes).clone()

@@ -24,7 +24,7 @@ class BlindSRVectorEnv(VectorEnv):
     metric call, then draws the next N episodes and renders their true-kernel baselines in one more
     pass, all on the env's device. On a GPU all of it is queued before the host waits for the device
     once (the draws run on the host while the device renders); ``cuda_graphs=True`` replays each
-    render from a CUDA graph.
+    render from a CUDA graph, and ``compile=True`` runs AMNet's blocks through ``torch.compile``.
 
     Autoreset: ``AutoresetMode.SAME_STEP``. Every episode is one step, so every ``step`` ends all N
     episodes and resets them at once: the observations it returns are the *next* episodes' LR
