@@ -256,6 +256,28 @@ class GANStep(RendererStep):
         logs["d_loss"] = self.gan.discriminator_step(sr.detach(), hr, self.amp)
 
 
+def _init_weights(init: str, arch: str, codec: KernelCodec) -> tuple[dict, dict, dict]:
+    """``(weights, network config, card)`` of ``--init``: a renderer checkpoint or shipped name (its model card),
+    or another run's resume state (``last.pt``: its weights, and a card made from its stored setting), so that a
+    run can go on at another batch or crop size from where a run stopped, with no weights file in between."""
+    from blindsr_gym.renderers import build_renderer, load_renderer, read_model_card
+
+    if not str(init).endswith(".pt"):
+        start = load_renderer(init, arch=arch, codec=codec)
+        return start.state_dict(), start.config, read_model_card(init)
+    state = load_state(init)
+    saved = state.get("config", {})
+    if saved.get("arch") != arch or saved.get("gan"):
+        raise InputError(f"--init {init}: the resume state of a {saved.get('arch')!r}"
+                         f"{' GAN' if saved.get('gan') else ''} run; this run trains {arch!r}")
+    net = build_renderer(arch, codec=codec, scale=saved.get("scale", 4), **saved.get("arch_kwargs", {}))
+    card = {"training": {"resume_state": str(init), "data": saved.get("data"), "iterations": state["step"],
+                         "batch": saved.get("batch"), "lr_patch": saved.get("patch"), "lr": saved.get("lr"),
+                         "kernel_family": saved.get("family"), "wall_time_s": round(float(state.get("wall_s", 0)), 1),
+                         **({"init_training": state["init_card"]} if state.get("init_card") else {})}}
+    return state["model"], net.config, card
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_budget: float | None = None) -> dict:
     """Run (or resume) training; returns a summary dict. Works under torchrun or as one process.
     ``time_budget`` (seconds): stop at the first checkpoint after it has passed (``--resume`` goes on)."""
@@ -294,13 +316,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
     # a resumed run has its weights and the init's card in its state, so the init file need not be there
     # (a GPU lease leaves it behind to fit the resume state in)
     if cfg.init and state is None:
-        from blindsr_gym.renderers import load_renderer, read_model_card
-
-        start = load_renderer(cfg.init, arch=cfg.arch, codec=codec)
-        if start.config != model.config:
-            raise InputError(f"--init {cfg.init} has config {start.config}, the run wants {model.config}")
-        model.load_state_dict(start.state_dict())
-        init_card = read_model_card(cfg.init)
+        weights, config, init_card = _init_weights(cfg.init, cfg.arch, codec)
+        if config != model.config:
+            raise InputError(f"--init {cfg.init} has config {config}, the run wants {model.config}")
+        model.load_state_dict(weights)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), cfg.lr, device)
@@ -522,8 +541,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("AMGAN fine-tuning")
     g.add_argument("--gan", action="store_true", help="fine-tune --init with L1 + perceptual + RealnessGAN losses")
     g.add_argument("--init", default=None,
-                   help="checkpoint (.safetensors) or shipped name to start from: the AMNet that --gan fine-tunes, "
-                        "or without --gan a warm start of the same architecture (its weights, a fresh Adam)")
+                   help="checkpoint (.safetensors), shipped name or another run's resume state (last.pt) to start "
+                        "from: the AMNet that --gan fine-tunes, or without --gan a warm start of the same "
+                        "architecture (its weights, a fresh Adam)")
     g.add_argument("--w-l1", type=float, default=d.w_l1, help="weight of the L1 term")
     g.add_argument("--w-percep", type=float, default=d.w_percep, help="weight of the VGG perceptual term")
     g.add_argument("--w-adv", type=float, default=d.w_adv, help="weight of the adversarial (RealnessGAN) term")

@@ -356,3 +356,23 @@ def test_a_renderer_run_may_resume_with_its_blocks_compiled(hr_folder, tmp_path)
     assert b["step"] == 4 and b["config"]["compile"] is True
     for k in a["model"]:
         torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=1e-5, msg=k)
+
+
+def test_a_run_starts_from_another_runs_resume_state(hr_folder, tmp_path):
+    """--init last.pt: the weights of where another run stopped (a new batch or crop size needs a new run), and
+    a card that records that run; a state of another architecture, or of a GAN run, is refused by name."""
+    from blindsr_gym.errors import InputError
+
+    _renderer(hr_folder, tmp_path / "first", iters=2)
+    state = tmp_path / "first" / "last.pt"
+    _renderer(hr_folder, tmp_path / "second", iters=1, init=str(state), batch=4)
+    first = torch.load(state, weights_only=True)["model"]
+    # one step of a fresh Adam moves each weight by about the lr at most (2e-4): the start was the first run's
+    second = torch.load(tmp_path / "second" / "last.pt", weights_only=True)["model"]
+    for k in first:
+        torch.testing.assert_close(second[k], first[k], rtol=0, atol=5e-4, msg=k)
+    card = json.loads((tmp_path / "second" / "amnet.json").read_text())["training"]
+    assert card["init_training"]["training"]["iterations"] == 2
+    assert card["init_training"]["training"]["resume_state"] == str(state)
+    with pytest.raises(InputError, match="'amnet' run; this run trains 'dan'"):
+        _dan(hr_folder, tmp_path / "third", iters=1, init=str(state))
