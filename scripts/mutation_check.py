@@ -111,6 +111,13 @@ MUTANTS = (
     Mutant("failed_step_moves_generators", "a vector step whose render fails leaves its early draws in the "
            "generators", "blindsr_gym/envs/vector.py", "                r.bit_generator.state = st",
            "                pass", ("tests/test_reliability.py",)),
+    Mutant("ddpg_resume_purges_its_curve", "a resumed DDPG run purges TensorBoard from its iteration number while "
+           "it logs at episode counts", "agents/ddpg.py", "    writer = run.writer(start * per_iteration)",
+           "    writer = run.writer(start)",
+           ("tests/test_harness.py::test_a_run_split_by_a_resume_equals_the_uninterrupted_run",)),
+    Mutant("compiled_blocks_ignored", "compile=True and --compile leave AMNet's blocks eager", "renderers/amnet.py",
+           "        run = _compiled_run_block() if _COMPILED.get() else _run_block",
+           "        run = _run_block", ("tests/test_renderers.py", "tests/test_envs.py")),
 )
 
 #: Large folders the tests only read: linked into the copy instead of copied.
