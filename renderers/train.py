@@ -116,6 +116,8 @@ class TrainConfig:
             raise InputError(f"code_blur must be >= 0 (HR pixels), got {self.code_blur!r}")
         if not 0 <= self.code_blur_p <= 1:
             raise InputError(f"code_blur_p must be a probability in [0, 1], got {self.code_blur_p!r}")
+        if self.compile and self.arch == "dan":
+            raise InputError("compile runs AMNet's residual blocks through torch.compile; DAN has none")
         if self.code_blur_p > 0 and self.arch == "dan":
             raise InputError("code_blur is for the code-conditioned renderers; DAN estimates its own code")
         if self.gan and not self.init:

@@ -370,6 +370,8 @@ def test_compile_is_a_bool_and_renders_what_the_eager_env_renders():
     the same actions within 1e-4 dB of the eager env's (float32 on the CPU)."""
     with pytest.raises(InputError, match="compile"):
         BlindSRVectorEnv(num_envs=2, compile=1, **FAKE)
+    with pytest.raises(InputError, match="the renderer is a BicubicRenderer"):
+        BlindSRVectorEnv(num_envs=2, compile=True, **FAKE)
     kw = dict(num_envs=2, renderer="amnet_x4", metric="psnr", lr_size=24, device="cpu")
     envs = [BlindSRVectorEnv(compile=c, **kw) for c in (False, True)]
     assert envs[1].core.compile and not envs[0].core.compile

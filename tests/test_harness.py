@@ -354,6 +354,11 @@ def test_a_renderer_run_may_resume_with_its_blocks_compiled(hr_folder, tmp_path)
     a = torch.load(tmp_path / "eager" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
     assert b["step"] == 4 and b["config"]["compile"] is True
+    from blindsr_gym.errors import InputError
+    from blindsr_gym.renderers.train import TrainConfig
+
+    with pytest.raises(InputError, match="DAN has none"):
+        TrainConfig(data="x", out="y", arch="dan", compile=True)
     for k in a["model"]:
         torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=1e-5, msg=k)
 

@@ -26,7 +26,7 @@ from ..data import ImageFolder, ImageSource, builtin
 from ..degradation import eq1, imresize
 from ..kernels import IsotropicFamily, KernelFamily, get_family, isotropic_gaussian, isotropic_taps
 from ..metrics import at_scale
-from ..renderers import compiled_blocks
+from ..renderers import AMNet, compiled_blocks
 from ..rewards import Reward, make_reward
 from ..synthesis import DeviceImages
 from ..utils import check_finite, cuda_graphed, resolve_device, to_device, to_uint8
@@ -157,6 +157,9 @@ class EnvCore:
         self.cuda_graphs = cfg.cuda_graphs and self.device.type == "cuda"
         if not isinstance(cfg.compile, bool):
             raise InputError(f"compile must be True or False, got {cfg.compile!r}")
+        if cfg.compile and not isinstance(self.renderer, AMNet):
+            raise InputError(f"compile=True runs AMNet's residual blocks through torch.compile; the renderer is a "
+                             f"{type(self.renderer).__name__}")
         self.compile = cfg.compile
         self._graphs: dict = {}
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
