@@ -345,7 +345,7 @@ def test_the_trainers_adam_is_fused_on_cuda_only_and_its_state_moves_between_the
 
 def test_a_renderer_run_may_resume_with_its_blocks_compiled(hr_folder, tmp_path):
     """--compile changes how the training step runs (torch.compile over AMNet's blocks), not what it learns:
-    the resume is allowed, and the weights equal the eager run's to float rounding (float32; 3e-8 measured)."""
+    the resume is allowed, and the weights equal the eager run's to float rounding (float32)."""
     _renderer(hr_folder, tmp_path / "eager")
     _renderer(hr_folder, tmp_path / "split", stop_after=2)
     torch._dynamo.utils.counters.clear()
