@@ -3,7 +3,8 @@
 # of under 8 minutes on an H100. Run it on the lent GPU (the device tool) from the repository root, after
 # `bash scripts/device_tree.sh on` here (the tree without the large weights, wheels in .device/whl):
 #
-#   device run: bash benchmarks/gpu_suite.sh        (carry: [".device"])
+#   device run: bash benchmarks/gpu_suite.sh        (carry: [".device/whl"]: the wheels only; all of .device,
+#                                                    with the training images, is over the tool's 64 MiB)
 #
 # One JSON file per benchmark, each with the command that made it, bundled into $OUT/results.tar (rebuilt
 # after every step, so a run stopped at its limit still returns what it finished) beside $OUT/suite.log: the
