@@ -43,7 +43,8 @@ run() {  # run NAME TIMEOUT ARGS...: stdout -> NAME.json in results.tar, stderr 
   else
     sleep 1; echo "FAILED  $name ($((SECONDS - t0)) s): $(tr '\n' ' ' < /tmp/gpu_suite_last.err)"; failed=1
   fi
-  tar -cf "$OUT/results.tar" -C "$RES" .
+  # atomic: the device tool may stop the run mid-write, and a torn tar would lose every step before it
+  tar -cf "$OUT/results.tar.tmp" -C "$RES" . && mv "$OUT/results.tar.tmp" "$OUT/results.tar"
 }
 run device 60 -c "import json, platform, torch; d = torch.cuda.is_available(); print(json.dumps({
   'gpu': torch.cuda.get_device_name() if d else None, 'torch': torch.__version__, 'cuda': torch.version.cuda,
