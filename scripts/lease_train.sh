@@ -7,7 +7,9 @@
 #                                                              # VAL) as lossless WebP in .device/data/train
 #                                                              # (and .device/data/val), once; the run's tar
 #   device:  bash scripts/lease_train.sh run NAME MINUTES -- train-renderer --data .device/data/train ...
-#            (carry [".device"]; the trainer's own flags, without --out, --resume or --time-budget)
+#            (carry [".device"]; the trainer's own flags, without --out, --resume or --time-budget; HARD_S
+#            seconds, default MINUTES + 45 s, stop a trainer whose checkpoint comes late: keep MINUTES + 45 s,
+#            the install and the packing inside the call's timeout_s)
 #   here:    bash scripts/lease_train.sh collect NAME FILES_AT  # the parts back into .device/runs/NAME.tar and
 #                                                              # runs/NAME (the next lease resumes from there)
 #
@@ -19,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:-}; name=${2:-}
-[ -n "$cmd" ] && [ -n "$name" ] || { sed -n 2,14p "$0" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$name" ] || { sed -n 2,20p "$0" >&2; exit 2; }
 [[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "NAME: letters, digits, '_' and '-' only" >&2; exit 2; }
 PYTHON=${PYTHON:-python3}
 D=${DEVICE_DIR:-.device}   # what travels (carried); RUNS: where runs live here
@@ -84,12 +86,20 @@ EOF
     else
       echo "lease_train: starting $name" > "$OUT/$name.log"
     fi
+    # The trainer stops itself at its first checkpoint after MINUTES; should that checkpoint come late (a slow
+    # validation, a long compile), it is stopped HARD_S seconds after it started (default MINUTES + 45 s), so
+    # that the folder is still packed before the device tool ends the call: the run then goes on from its
+    # last checkpoint, which every trainer writes atomically, instead of coming back with nothing.
+    hard=${HARD_S:-$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 + 45 }')}
     set +e
-    $PYTHON -P -m blindsr_gym.cli "$@" --out "$work/$name" "${resume[@]}" --time-budget "$minutes" \
-      > >(tee -a "$OUT/$name.log") 2> >(tee -a "$OUT/$name.log" >&2)
+    timeout --kill-after=10 "$hard" $PYTHON -P -m blindsr_gym.cli "$@" --out "$work/$name" "${resume[@]}" \
+      --time-budget "$minutes" > >(tee -a "$OUT/$name.log") 2> >(tee -a "$OUT/$name.log" >&2)
     rc=$?
     set -e
     sleep 1
+    if [ $rc = 124 ] || [ $rc = 137 ]; then
+      echo "lease_train: stopped at the hard limit ($hard s); the folder holds the last checkpoint" | tee -a "$OUT/$name.log"
+    fi
     # the run folder back in parts of 15 MiB (each returned file must stay under 16 MiB)
     leave=()
     for f in ${LEAVE:-}; do leave+=(--exclude="$name/$f"); done
@@ -109,5 +119,5 @@ EOF
     if [ -f "$from/$name.log" ]; then cp "$from/$name.log" "$RUNS/$name/lease.log"; fi
     echo "$RUNS/$name updated; $D/runs/$name.tar carries it into the next lease"
     ;;
-  *) sed -n 2,14p "$0" >&2; exit 2 ;;
+  *) sed -n 2,20p "$0" >&2; exit 2 ;;
 esac
