@@ -12,6 +12,8 @@
 #            the install and the packing inside the call's timeout_s)
 #   here:    bash scripts/lease_train.sh collect NAME FILES_AT  # the parts back into .device/runs/NAME.tar and
 #                                                              # runs/NAME (the next lease resumes from there)
+#   device:  bash scripts/lease_train.sh many SPEC MINUTES     # up to 4 runs side by side (SPEC: `NAME COMMAND
+#                                                              # ARGS...` a line); collect each as above
 #
 # `run` writes to $OUT: NAME.tar.part-aa, -ab, ... (15 MiB each, at most 6) and NAME.log. LEAVE="FILE ..." leaves
 # those files of the run folder on the device (a DDPG state with a full replay buffer, ddpg_state.pt, is ~245 MB
@@ -20,12 +22,50 @@
 # three steps on the CPU, two leases of a tiny renderer run, and checks it equals the uninterrupted run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmd=${1:-}; name=${2:-}
-[ -n "$cmd" ] && [ -n "$name" ] || { sed -n 2,20p "$0" >&2; exit 2; }
-[[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "NAME: letters, digits, '_' and '-' only" >&2; exit 2; }
+# the device has torch, not gymnasium: the carried wheels and the package, once per call (`many` installs for
+# all its runs, which then skip it: SITE_READY=1)
+install_site() {
+  SITE=${SITE:-/tmp/site}
+  if [ -d "$D/whl" ] && [ "${SITE_READY:-0}" != 1 ]; then
+    rm -rf "$SITE"
+    $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$D"/whl/*.whl
+    $PYTHON -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$SITE" .
+  fi
+  if [ -d "$D/whl" ]; then export PYTHONPATH=$SITE; fi
+}
 PYTHON=${PYTHON:-python3}
 D=${DEVICE_DIR:-.device}   # what travels (carried); RUNS: where runs live here
 RUNS=${RUNS_DIR:-runs}
+if [ "${1:-}" = many ]; then
+  # Several runs side by side in one call (benchmarks/ddpg_parallel.py measures whether the device gains):
+  # SPEC holds a run a line, `NAME COMMAND ARGS...` (words split on spaces, no quoting; `#` lines skipped).
+  # Each is `run NAME MINUTES -- COMMAND ARGS`, with the same LEAVE, HARD_S and OUT; each returns its parts
+  # and its log, so at most 4 runs (8 files come back).
+  spec=${2:-}; minutes=${3:-}
+  [ -f "$spec" ] && [ -n "$minutes" ] || { echo "usage: lease_train.sh many SPEC MINUTES" >&2; exit 2; }
+  mapfile -t lines < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$spec")
+  n=${#lines[@]}
+  [ "$n" -ge 1 ] && [ "$n" -le 4 ] || { echo "$spec: 1 to 4 runs (each returns a part and a log; 8 files come back), got $n" >&2; exit 2; }
+  for line in "${lines[@]}"; do
+    read -r -a words <<< "$line"
+    [[ "${words[0]}" =~ ^[A-Za-z0-9_-]+$ ]] && [ "${#words[@]}" -ge 2 ] || { echo "$spec: bad line: $line" >&2; exit 2; }
+  done
+  install_site
+  export SITE_READY=1
+  pids=()
+  for line in "${lines[@]}"; do
+    read -r -a words <<< "$line"
+    bash "$0" run "${words[0]}" "$minutes" -- "${words[@]:1}" > /dev/null &
+    pids+=($!)
+  done
+  rc=0
+  for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+  echo "lease_train many: ${#pids[@]} run(s), exit $rc"
+  exit $rc
+fi
+cmd=${1:-}; name=${2:-}
+[ -n "$cmd" ] && [ -n "$name" ] || { sed -n 2,22p "$0" >&2; exit 2; }
+[[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "NAME: letters, digits, '_' and '-' only" >&2; exit 2; }
 case "$cmd" in
   prep)
     data=${3:-../shared/data/train}
@@ -69,13 +109,7 @@ EOF
     OUT=${OUT:-out/lease}
     mkdir -p "$OUT"
     export PYTHONUNBUFFERED=1
-    SITE=${SITE:-/tmp/site}
-    if [ -d "$D/whl" ]; then  # the device has torch, not gymnasium: the carried wheels and the package
-      rm -rf "$SITE"
-      $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$D"/whl/*.whl
-      $PYTHON -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$SITE" .
-      export PYTHONPATH=$SITE
-    fi
+    install_site
     work=${WORK:-/tmp/lease_runs}
     rm -rf "${work:?}/$name"; mkdir -p "$work"
     resume=()
@@ -119,5 +153,5 @@ EOF
     if [ -f "$from/$name.log" ]; then cp "$from/$name.log" "$RUNS/$name/lease.log"; fi
     echo "$RUNS/$name updated; $D/runs/$name.tar carries it into the next lease"
     ;;
-  *) sed -n 2,20p "$0" >&2; exit 2 ;;
+  *) sed -n 2,22p "$0" >&2; exit 2 ;;
 esac

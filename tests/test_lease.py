@@ -120,3 +120,35 @@ def test_a_trainer_past_the_hard_limit_is_stopped_and_its_last_checkpoint_comes_
                       batch=2, iters=step + 2, ckpt_every=2, threads=1, device="cpu", amp="off"),
           resume=True, progress=False)
     assert torch.load(runs / "h" / "last.pt", weights_only=True)["step"] == step + 2
+
+
+def test_many_runs_side_by_side_each_come_back_like_a_single_run(hr_folder, tmp_path):
+    """`many SPEC MINUTES`: the runs of SPEC at once in one call (one install), each returning its parts and
+    log as `run` does; each resumes from what came back. Bad specs are refused before anything runs."""
+    dev, runs = tmp_path / "device", tmp_path / "runs"
+    env = dict(os.environ, DEVICE_DIR=str(dev), RUNS_DIR=str(runs), PYTHON=sys.executable, WORK=str(tmp_path / "w"),
+               OUT=str(tmp_path / "out"))
+    script = ["bash", str(ROOT / "scripts" / "lease_train.sh")]
+    assert subprocess.run(script + ["prep", "a", str(hr_folder)], env=env, capture_output=True).returncode == 0
+    tiny = (f"train-renderer --data {dev / 'data' / 'train'} --num-blocks 1 --patch 8 --batch 2 --iters 2 "
+            "--ckpt-every 2 --device cpu --amp off --threads 1 --no-progress")
+    spec = tmp_path / "spec.txt"
+    spec.write_text(f"# two runs\nm_a {tiny} --seed 0\n\nm_b {tiny} --seed 1\n")
+    p = subprocess.run(script + ["many", str(spec), "60"], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "2 run(s), exit 0" in p.stdout
+    for name, seed in (("m_a", 0), ("m_b", 1)):
+        assert "starting " + name in (tmp_path / "out" / f"{name}.log").read_text()
+        c = subprocess.run(script + ["collect", name, str(tmp_path / "out")], env=env, capture_output=True, text=True)
+        assert c.returncode == 0, c.stderr
+        state = torch.load(runs / name / "last.pt", weights_only=True)
+        assert state["step"] == 2 and state["config"]["seed"] == seed
+    a, b = (torch.load(runs / n / "last.pt", weights_only=True)["model"] for n in ("m_a", "m_b"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # two runs, not one written twice
+
+    spec.write_text("".join(f"r{i} {tiny}\n" for i in range(5)))
+    p = subprocess.run(script + ["many", str(spec), "60"], env=env, capture_output=True, text=True)
+    assert p.returncode == 2 and "1 to 4 runs" in p.stderr
+    spec.write_text(f"bad/name {tiny}\n")
+    p = subprocess.run(script + ["many", str(spec), "60"], env=env, capture_output=True, text=True)
+    assert p.returncode == 2 and "bad line" in p.stderr
