@@ -2,6 +2,7 @@
 bottom now (CI executes them; the shipped weights must be present)."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,5 +41,8 @@ def test_notebook_executes(path, monkeypatch):
     spec = importlib.util.spec_from_file_location("run_notebooks", path.parents[1] / "scripts" / "run_notebooks.py")
     run = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run)
+    scratch = set(Path(tempfile.gettempdir()).glob("blindsr-*"))
     nb = run.execute(path)  # raises CellExecutionError on a failing cell
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    # a notebook's scratch folders (DDPG runs with their replay buffers, exported actors) go with it
+    assert set(Path(tempfile.gettempdir()).glob("blindsr-*")) <= scratch
