@@ -29,8 +29,9 @@ if [ -d .device/whl ]; then  # the device has torch but not gymnasium: install t
 fi
 PY="$PYTHON -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
 N=${N:-512}; NS=${NS:-64}; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20  # N, NS: env sizes
-REPEATS=10; TB=64  # TB: the training benchmarks' batch (the paper's)
-if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; REPEATS=2; TB=8; fi
+REPEATS=10; TB=64; PB=32; PSTEPS=50  # TB: the renderer training's batch (the paper's); PB: actor pre-training's
+if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; REPEATS=2; TB=8; PB=4
+  PSTEPS=2; fi
 failed=0
 # ONLY="env_niqe_bf16 cost_table" reruns just those steps (a rerun on the same warm machine)
 run() {  # run NAME TIMEOUT ARGS...: stdout -> NAME.json in results.tar, stderr -> $OUT/suite.log
@@ -61,6 +62,8 @@ print(json.dumps({'command': 'cost_table(repeats=20) on cpu and cuda', 'threads'
                            for r in cost_table(repeats=20, device=d)]}, indent=1))"
 run train_amnet_bf16 120 benchmarks/train_speed.py --device "$DEVICE" --batch $TB --patch 64 --amp bf16 \
   --steps $TRAIN_STEPS --peak-tflops $PEAK
+run pretrain_bf16 150 benchmarks/pretrain_speed.py --device "$DEVICE" --batch $PB --patch 64 --amp bf16 \
+  --steps $PSTEPS --peak-tflops $PEAK --threads 8
 run ddpg_niqe_bf16 150 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
   --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
 [ "$DEVICE" = cuda ] && run ddpg_niqe_bf16_graphs 150 benchmarks/ddpg_speed.py --device "$DEVICE" \
