@@ -71,7 +71,7 @@ run ddpg_niqe_bf16 150 benchmarks/ddpg_speed.py --device "$DEVICE" --env BlindSR
   --iterations $DDPG_ITERS --peak-tflops $PEAK --threads 8
 # several DDPG runs side by side (issue 22's seeds): their summed rate over one run's, and each run's own rate
 run ddpg_parallel 240 benchmarks/ddpg_parallel.py --device "$DEVICE" --env BlindSR-NIQE-v0 --precision bf16 \
-  --processes 1 2 4 --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --threads 4
+  --processes 1 3 --num-envs $DDPG_ENVS --batch $DDPG_ENVS --iterations $DDPG_ITERS --threads 4
 # where the time goes, and the host's share of a step, side by side with the ways they replaced
 run host_overhead 90 benchmarks/host_overhead.py --device "$DEVICE" --threads 8 --repeats $REPEATS --batch $N
 run blur_speed 60 benchmarks/blur_speed.py --device "$DEVICE" --num $N --repeats $REPEATS
