@@ -70,7 +70,10 @@ def main() -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--every", type=int, default=29)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--plot-only", action="store_true", help="redraw PREFIX.png from PREFIX.json")
     args = ap.parse_args()
+    if args.plot_only:
+        return plot(json.loads(args.out.with_suffix(".json").read_text())["rows"], args.out)
     rows = []
     with tempfile.TemporaryDirectory(prefix="blindsr-data-limit-") as t:
         tmp = Path(t)
@@ -97,6 +100,10 @@ def main() -> None:
            "rows": rows}
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")
 
+    plot(rows, args.out)
+
+
+def plot(rows: list[dict], prefix: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,9 +111,10 @@ def main() -> None:
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
     its = [r["iterations"] for r in rows]
+    first = rows[0]["psnr_y_gaussian8"]
     for k in ("train", "Set5", "Set14"):
-        ax[0].plot(its, [r["psnr_y_gaussian8"][k] for r in rows], "o-", label=k)
-    ax[0].set(title="PSNR-Y, Gaussian8, true kernel (dB)", xlabel="iteration")
+        ax[0].plot(its, [r["psnr_y_gaussian8"][k] - first[k] for r in rows], "o-", label=k)
+    ax[0].set(title=f"gain since {its[0]:,} iterations (dB, PSNR-Y, Gaussian8)", xlabel="iteration")
     ax[0].legend()
     for k in ("Set5", "Set14"):
         ax[1].plot(its, [r["psnr_y_gaussian8"]["train"] - r["psnr_y_gaussian8"][k] for r in rows], "o-",
@@ -115,9 +123,13 @@ def main() -> None:
     ax[1].legend()
     for a in ax:
         a.grid(alpha=0.3)
-    fig.suptitle("amnet_x4's run: training images against held-out sets")
+        for r in rows:
+            if r.get("label"):
+                a.annotate(r["label"], (r["iterations"], a.lines[0].get_ydata()[rows.index(r)]), fontsize=8,
+                           textcoords="offset points", xytext=(-40, 8))
+    fig.suptitle("amnet_x4's run: the same evaluation on training images and on held-out sets")
     fig.tight_layout()
-    fig.savefig(args.out.with_suffix(".png"), dpi=100)
+    fig.savefig(prefix.with_suffix(".png"), dpi=100)
 
 
 if __name__ == "__main__":
