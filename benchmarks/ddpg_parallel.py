@@ -31,14 +31,12 @@ def worker(args: argparse.Namespace) -> None:
     """One process: warm up, wait for the others at the barrier, run the timed iterations, print JSON."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    from blindsr_gym.agents import _resolve as resolve_actor
-    from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
+    from ddpg_speed import bench_config  # this script's folder is on sys.path
 
-    def config(iterations: int) -> DDPGConfig:
-        return DDPGConfig(env_id=args.env, env_kwargs={"precision": args.precision}, num_envs=args.num_envs,
-                          batch_size=args.batch, iterations=iterations, eval_episodes=1, eval_every=iterations,
-                          ckpt_every=iterations, device=args.device, seed=args.seed,
-                          init_actor=str(resolve_actor(args.init_actor)))
+    from blindsr_gym.agents.ddpg import train_ddpg
+
+    def config(iterations: int):
+        return bench_config(args, iterations, seed=args.seed)
 
     folder = Path(args.worker)
     train_ddpg(config(2), folder / "warmup", progress=False)

@@ -26,6 +26,18 @@ import torch
 PAPER_ITERATIONS = 5000
 
 
+def bench_config(args: argparse.Namespace, iterations: int, seed: int = 0):
+    """The timed DDPG run: ``iterations`` at the benchmark's env, batch and precision, validated and
+    checkpointed once, at its end (``benchmarks/ddpg_parallel.py`` runs the same)."""
+    from blindsr_gym.agents import _resolve as resolve_actor
+    from blindsr_gym.agents.ddpg import DDPGConfig
+
+    env_kwargs = {"precision": args.precision, **({"cuda_graphs": True} if getattr(args, "cuda_graphs", False) else {})}
+    return DDPGConfig(env_id=args.env, env_kwargs=env_kwargs, num_envs=args.num_envs, batch_size=args.batch,
+                      iterations=iterations, eval_episodes=1, eval_every=iterations, ckpt_every=iterations,
+                      device=args.device, seed=seed, init_actor=str(resolve_actor(args.init_actor)))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="BlindSR-NIQE-v0")
@@ -43,14 +55,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from torch.utils.flop_counter import FlopCounterMode
 
-    from blindsr_gym.agents import _resolve as resolve_actor
-    from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
+    from blindsr_gym.agents.ddpg import train_ddpg
 
-    def config(iterations: int) -> DDPGConfig:
-        env_kwargs = {"precision": args.precision, **({"cuda_graphs": True} if args.cuda_graphs else {})}
-        return DDPGConfig(env_id=args.env, env_kwargs=env_kwargs, num_envs=args.num_envs,
-                          batch_size=args.batch, iterations=iterations, eval_episodes=1, eval_every=iterations,
-                          ckpt_every=iterations, device=args.device, init_actor=str(resolve_actor(args.init_actor)))
+    def config(iterations: int):
+        return bench_config(args, iterations)
 
     with tempfile.TemporaryDirectory() as tmp:
         train_ddpg(config(2), Path(tmp) / "warmup", progress=False)

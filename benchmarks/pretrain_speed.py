@@ -49,7 +49,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="blindsr-pretrain-speed-") as tmp:
         data = Path(tmp) / "hr"
         data.mkdir()
-        for name, img in zip(builtin().names, builtin(), strict=True):
+        photos = builtin()
+        for name, img in zip(photos.names, photos, strict=True):
             write_image(data / f"{name}.png", img)
 
         def config(loss: str, iters: int, out: str) -> PretrainConfig:

@@ -38,16 +38,15 @@ def state_file(spec: str, tmp: Path) -> Path:
 
 
 def to_renderer(state: Path, out: Path) -> tuple[Path, int]:
-    """The state's weights as a renderer checkpoint (and its iteration count)."""
+    """The state's weights as a renderer checkpoint (and its iteration count), read as ``train-renderer
+    --init last.pt`` reads a state."""
     from blindsr_gym.renderers import build_renderer, save_renderer
-    from blindsr_gym.training import load_state
+    from blindsr_gym.renderers.train import _init_weights
 
-    st = load_state(state)
-    saved = st["config"]
-    net = build_renderer("amnet", scale=saved.get("scale", 4), **saved.get("arch_kwargs", {}))
-    net.load_state_dict(st["model"])
-    card = {"training": {"resume_state": str(state), "iterations": int(st["step"])}}
-    return save_renderer(net, out, card=card), int(st["step"])
+    weights, config, card = _init_weights(str(state), "amnet", None)
+    net = build_renderer("amnet", **config)
+    net.load_state_dict(weights)
+    return save_renderer(net, out, card=card), int(card["training"]["iterations"])
 
 
 def train_subset(every: int, tmp: Path) -> Path:
