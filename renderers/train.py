@@ -390,6 +390,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
     last_val, stopped = None, False
     run.restart_clock()
     per_rank = cfg.batch // world
+    if state is not None and step >= cfg.iters:
+        # a finished run resumed as it stands: nothing to train, but its weights and card are written again
+        # from the state (an export that was lost, or the card of the state's own step)
+        checkpoint()
     while step < cfg.iters:
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step)

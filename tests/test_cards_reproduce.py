@@ -10,6 +10,7 @@ from blindsr_gym.evaluate import evaluate, make_method, parse_kernels
 # model -> (its card, the method the card evaluated, the models it ran with, one Gaussian8 width)
 CASES = {
     "amnet_x4": ("renderers", "gt", {"renderer": "amnet_x4"}, "sigma=1.80"),
+    "amnet2_x4": ("renderers", "gt", {"renderer": "amnet2_x4"}, "sigma=2.60"),
     "amnet_robust_x4": ("renderers", "gt", {"renderer": "amnet_robust_x4"}, "sigma=2.00"),
     "amnet_adain_x4": ("renderers", "gt", {"renderer": "amnet_adain_x4"}, "sigma=2.20"),
     "amgan_x4": ("renderers", "gt", {"renderer": "amgan_x4"}, "sigma=2.40"),

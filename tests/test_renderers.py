@@ -433,7 +433,7 @@ def test_vgg_features_load_torchvision_layout(tmp_path):
     assert float(p(x, x)) == 0 and float(p(x, torch.rand(1, 3, 32, 32))) > 0
 
 
-@pytest.mark.parametrize("name", ["amnet_x4", "amgan_x4", "amnet_adain_x4", "amnet_robust_x4"])
+@pytest.mark.parametrize("name", ["amnet_x4", "amnet2_x4", "amgan_x4", "amnet_adain_x4", "amnet_robust_x4"])
 def test_shipped_renderer_cards_carry_training_and_measured_tables(name):
     from blindsr_gym.renderers import _resolve, read_model_card
 
@@ -452,6 +452,17 @@ def test_shipped_renderer_cards_carry_training_and_measured_tables(name):
         assert means[("gt", "Set5")]["psnr"] > means[("bicubic", "Set5")]["psnr"] + margin
     if name == "amgan_x4":
         assert "perceptual" in t["gan"] and t["init"]
+    if name == "amnet2_x4":  # amnet_x4's run continued: the same recipe, more iterations, better everywhere
+        amnet = read_model_card("amnet_x4")
+        same = ("data", "batch", "lr_patch", "lr", "lr_milestones", "kernel_family", "noise_max")
+        assert {k: t[k] for k in same} == {k: amnet["training"][k] for k in same}
+        assert t["iterations"] > amnet["training"]["iterations"]
+        assert t["stages"][0]["iterations"] == f"0-{amnet['training']['iterations']}"
+        assert t["stages"][-1]["iterations"].endswith(f"-{t['iterations']}")
+        assert sum(s["wall_s"] for s in t["stages"]) == pytest.approx(t["wall_time_s"], abs=1.0)
+        old = {(r["method"], r["dataset"]): r["psnr"] for r in amnet["evaluation"]["gaussian8"]["summary"]}
+        new = {(r["method"], r["dataset"]): r["psnr"] for r in card["evaluation"]["gaussian8"]["summary"]}
+        assert all(new[("gt", d)] > old[("gt", d)] for d in ("Set5", "Set14", "BSD100")), (new, old)
     if name == "amnet_adain_x4":  # Table 4: amnet_x4's recipe with AdaIN (Eq. 4) in place of the AMLayer
         amnet = read_model_card("amnet_x4")
         assert card["config"]["modulation"] == "adain" and amnet["config"]["modulation"] == "am"
