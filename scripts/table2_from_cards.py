@@ -99,6 +99,11 @@ RESULTS = [
           "the PSNR reward (the paper: 480,000), `amnet-rl (actor_psnr_rl2_x4)` after 512 episodes with the env's "
           "own slope as the actor's gradient (each chosen on Set14; neither is the default); `amgan-rl` is "
           "`actor_niqe3_x4` with AMGAN, which optimises NIQE, not PSNR."),
+    Table("Table 2 with the renderer `amnet2_x4`",
+          [(R + "amnet2_x4.json", "gaussian8_amnet2", {})],
+          "`amnet_x4`'s run continued from 8,000 to 27,250 iterations, where the 291 training images stopped "
+          "helping Set14 (docs/experiments/2026-11-28_amnet_x4_continued.md); the same actor and KENet, only the "
+          "renderer differs from the table above. `upscale`'s default renderer since 2026-11-28."),
     Table("Table 2 with the robust renderer `amnet_robust_x4`",
           [(R + "amnet_robust_x4.json", "gaussian8_robust", {})],
           "`amnet_x4` fine-tuned while shown, 30% of the time, the code of a wider kernel than the true one, so an "
@@ -131,7 +136,9 @@ RESULTS = [
            (R + "amnet_adain_x4.json", "table4", {"gt": "gt (AdaIN, amnet_adain_x4)"})],
           "The same recipe, seed and 8,000 iterations; only the modulation differs (Eq. 7 against Eq. 4)."),
     Table("Table 1 analogue: the renderer with the true kernel at sigma 0.2 / 1.3 / 2.6",
-          [(R + "amnet_x4.json", "table1", {})], "Per kernel width; the paper's AMNet reaches 32.28-32.46 dB on Set5.",
+          [(R + "amnet_x4.json", "table1", {"gt": "gt (amnet_x4)"}),
+           (R + "amnet2_x4.json", "table1", {"gt": "gt (amnet2_x4)"})],
+          "Per kernel width; the paper's AMNet reaches 32.28-32.46 dB on Set5.",
           by_kernel=True),
 ]
 

@@ -42,7 +42,7 @@ def test_known_sigma_is_amnet_with_that_kernel_and_beats_bicubic(lr_files, tmp_p
     reports = upscale_files([folder], tmp_path / "sr", sigma=2.4, progress=False)
     expected = [str(tmp_path / "sr" / f"{p.stem}_x4.png") for p in sorted(folder.iterdir())]
     assert [r["output"] for r in reports] == expected
-    model = load_renderer("amnet_x4")
+    model = load_renderer("amnet2_x4")  # the default renderer: the outputs are exactly its renders
     for r in reports:
         name = r["input"].split("/")[-1]
         lr = _read(r["input"])
