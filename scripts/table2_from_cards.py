@@ -120,16 +120,20 @@ RESULTS = [
           "paper: 480,000.",
           metrics=("niqe",)),
     Table("Table 3 analogue at the paper's widths: NIQE (lower is better), x4, sigma 0.2 / 1.3 / 2.6",
-          [(R + "amgan_x4.json", "table3", {}),
+          [(R + "amgan_x4.json", "table3", {"gt": "gt (amnet_x4)", "amgan-gt": "amgan-gt (amgan_x4)"}),
            (A + "actor_niqe_x4.json", "table3", {"amgan-rl": "amgan-rl (actor_niqe_x4)"}),
            (A + "actor_niqe2_x4.json", "table3", {"amgan-rl": "amgan-rl (actor_niqe2_x4)"}),
-           (A + "actor_niqe3_x4.json", "table3", {"amgan-rl": "amgan-rl (actor_niqe3_x4)"})],
+           (A + "actor_niqe3_x4.json", "table3", {"amgan-rl": "amgan-rl (actor_niqe3_x4)"}),
+           (R + "amgan2_x4.json", "table3", {"gt": "gt (amnet2_x4)", "amgan-gt": "amgan-gt (amgan2_x4)"}),
+           (A + "actor_niqe3_x4.json", "table3_amgan2", {"amgan-rl": "amgan-rl (actor_niqe3_x4, amgan2_x4)"})],
           "The widths of the paper's Table 1 and Table 5 and of the NIQE target, the mean over the three; the NIQE "
           "actor is chosen on Set14 in this setting. `actor_niqe2_x4` is the best on Set14 of fifteen 2,048-episode "
           "DDPG runs (seeds, critic losses, reward sizes; docs/table5_seeds_cpu.md, "
           "docs/experiments/2026-11-27_niqe_reward_size.md). `actor_niqe3_x4`, the default, is the best on Set14 of "
           "three runs with the env's slope (docs/experiments/2026-11-28_env_slope_niqe.md: 6.075 / 5.298 / 5.797 "
-          "mean over the three). Chosen from several, their Set14 figures are optimistic.",
+          "mean over the three). Chosen from several, their Set14 figures are optimistic. The rows without a "
+          "renderer named use `amgan_x4`; `amgan2_x4` is amgan_x4's GAN recipe from `amnet2_x4` (the same actor, "
+          "trained against `amgan_x4`; docs/experiments/2026-11-28_amnet2_amgan2.md).",
           metrics=("niqe",)),
     Table("Table 4 analogue: AMLayer against AdaIN, x4, sigma = 1.8, the true kernel",
           [(R + "amnet_x4.json", "table4", {"gt": "gt (AMLayer, amnet_x4)"}),

@@ -14,6 +14,7 @@ CASES = {
     "amnet_robust_x4": ("renderers", "gt", {"renderer": "amnet_robust_x4"}, "sigma=2.00"),
     "amnet_adain_x4": ("renderers", "gt", {"renderer": "amnet_adain_x4"}, "sigma=2.20"),
     "amgan_x4": ("renderers", "gt", {"renderer": "amgan_x4"}, "sigma=2.40"),
+    "amgan2_x4": ("renderers", "gt", {"renderer": "amgan2_x4"}, "sigma=2.80"),
     "dan_x4": ("renderers", "dan", {"dan": "dan_x4"}, "sigma=2.60"),
     "kenet_x4": ("agents", "kenet", {"kenet": "kenet_x4", "renderer": "amnet_x4"}, "sigma=2.80"),
     "actor_psnr_x4": ("agents", "amnet-rl", {"actor": "actor_psnr_x4", "renderer": "amnet_x4"}, "sigma=3.00"),

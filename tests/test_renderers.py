@@ -433,7 +433,8 @@ def test_vgg_features_load_torchvision_layout(tmp_path):
     assert float(p(x, x)) == 0 and float(p(x, torch.rand(1, 3, 32, 32))) > 0
 
 
-@pytest.mark.parametrize("name", ["amnet_x4", "amnet2_x4", "amgan_x4", "amnet_adain_x4", "amnet_robust_x4"])
+@pytest.mark.parametrize("name", ["amnet_x4", "amnet2_x4", "amgan_x4", "amgan2_x4", "amnet_adain_x4",
+                                  "amnet_robust_x4"])
 def test_shipped_renderer_cards_carry_training_and_measured_tables(name):
     from blindsr_gym.renderers import _resolve, read_model_card
 
@@ -452,6 +453,11 @@ def test_shipped_renderer_cards_carry_training_and_measured_tables(name):
         assert means[("gt", "Set5")]["psnr"] > means[("bicubic", "Set5")]["psnr"] + margin
     if name == "amgan_x4":
         assert "perceptual" in t["gan"] and t["init"]
+    if name == "amgan2_x4":  # amgan_x4's GAN recipe, from amnet2_x4's weights
+        amgan = read_model_card("amgan_x4")["training"]
+        assert t["init"] == "amnet2_x4" and t["init_training"]["training"] == read_model_card("amnet2_x4")["training"]
+        same = ("iterations", "batch", "lr_patch", "lr", "loss", "gan", "kernel_family", "noise_max")
+        assert {k: t[k] for k in same} == {k: amgan[k] for k in same}
     if name == "amnet2_x4":  # amnet_x4's run continued: the same recipe, more iterations, better everywhere
         amnet = read_model_card("amnet_x4")
         same = ("data", "batch", "lr_patch", "lr", "lr_milestones", "kernel_family", "noise_max")
