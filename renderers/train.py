@@ -371,29 +371,32 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
             if cfg.init:  # the init's card, so that a resumed run's card still carries init_training
                 blob["init_card"] = init_card
             run.save_state(blob)
-            card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,
-                                 "batch": cfg.batch, "lr_patch": cfg.patch, "loss": updater.loss_name,
-                                 "optimizer": "Adam",
-                                 "lr": cfg.lr, "lr_milestones": cfg.lr_milestones, "kernel_family": cfg.family,
-                                 "noise_max": cfg.noise, "code_blur": cfg.code_blur,
-                                 "code_blur_p": cfg.code_blur_p, "precision": amp,
-                                 **run.card(device, hardware)}}
-            name = cfg.arch
-            if gan is not None:
-                card["training"].update(gan.card(), init=str(cfg.init), init_training=init_card)
-                name = f"{cfg.arch}_gan"
-            elif cfg.init:  # a warm start: this card's iterations and wall time are this run's alone
-                card["training"].update(init=str(cfg.init), init_training=init_card,
-                                        warm_start="weights of init, a fresh Adam; iterations count from 0")
-            save_renderer(model, out / f"{name}.safetensors", card)
+            export()
+
+    def export():  # the weights and card of the current step (rank 0)
+        card = {"training": {"data": str(cfg.data), "images": len(source), "iterations": step,
+                             "batch": cfg.batch, "lr_patch": cfg.patch, "loss": updater.loss_name,
+                             "optimizer": "Adam",
+                             "lr": cfg.lr, "lr_milestones": cfg.lr_milestones, "kernel_family": cfg.family,
+                             "noise_max": cfg.noise, "code_blur": cfg.code_blur,
+                             "code_blur_p": cfg.code_blur_p, "precision": amp,
+                             **run.card(device, hardware)}}
+        name = cfg.arch
+        if gan is not None:
+            card["training"].update(gan.card(), init=str(cfg.init), init_training=init_card)
+            name = f"{cfg.arch}_gan"
+        elif cfg.init:  # a warm start: this card's iterations and wall time are this run's alone
+            card["training"].update(init=str(cfg.init), init_training=init_card,
+                                    warm_start="weights of init, a fresh Adam; iterations count from 0")
+        save_renderer(model, out / f"{name}.safetensors", card)
 
     last_val, stopped = None, False
     run.restart_clock()
     per_rank = cfg.batch // world
-    if state is not None and step >= cfg.iters:
-        # a finished run resumed as it stands: nothing to train, but its weights and card are written again
-        # from the state (an export that was lost, or the card of the state's own step)
-        checkpoint()
+    if state is not None and step >= cfg.iters and rank == 0:
+        # a finished run resumed as it stands: nothing to train and its state is left as it is, but its weights
+        # and card are written again from it (an export that was lost, or the card of the state's own step)
+        export()
     while step < cfg.iters:
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step)
