@@ -15,7 +15,9 @@ degraded with ``--kernels``, through the renderer of the run's env (``amgan-rl``
 Per group and dataset: the mean over the seeds of each run's mean score, with the sample standard deviation
 (n - 1) over the seeds. Two groups differ on a dataset only when their means are further apart than the
 larger of their two standard deviations; otherwise the table says the difference is within the seeds'
-spread (with one seed per group there is no spread, and no difference is claimed). Writes ``OUT.json`` (with
+spread (with one seed per group there is no spread, and no difference is claimed). Each group is held
+against the true kernel's row the same way (its mean minus the reference's, against the group's std); one
+group alone is allowed for that comparison. Writes ``OUT.json`` (with
 the command), ``OUT.md`` and ``OUT.png`` (the validation reward of every run against episodes, each group's
 mean over its seeds drawn over them; needs matplotlib).
 
@@ -102,6 +104,19 @@ def compare(groups: dict[str, dict], datasets: list[str], metric: str) -> list[d
     return out
 
 
+def against_reference(groups: dict[str, dict], reference: dict, datasets: list[str], metric: str) -> list[dict]:
+    """Every group against the renderer with the true kernel, on every dataset: the group's mean minus the
+    reference's (one deterministic score, no spread of its own) against the group's std over its seeds."""
+    out = []
+    for name, g in groups.items():
+        for d in datasets:
+            mean, sd = g["scores"][d][metric]
+            diff = mean - reference[d][metric]
+            out.append({"group": name, "dataset": d, "metric": metric, "minus_reference": diff, "spread": sd,
+                        "within_spread": not (abs(diff) > sd)})  # NaN spread (one seed): never a difference
+    return out
+
+
 def markdown(doc: dict) -> str:
     metric, datasets = doc["metric"], doc["datasets"]
     better = "lower" if doc["lower_better"] else "higher"
@@ -137,6 +152,16 @@ def markdown(doc: dict) -> str:
         verdict = "within the seeds' spread: no difference is claimed" if c["within_spread"] else \
             f"larger than the seeds' spread: {winner} is better"
         lines.append(f"{head}, largest std {c['spread']:.3f}: {verdict}.")
+    ref_name = f"true kernel ({doc['reference']['method']})"
+    for c in doc.get("against_reference", []):
+        head = f"- {c['dataset']}: {c['group']} − {ref_name} = {c['minus_reference']:+.3f} {metric.upper()}"
+        if math.isnan(c["spread"]):
+            lines.append(f"{head}; one seed, so no spread to compare with: no difference is claimed.")
+            continue
+        side = "better" if (c["minus_reference"] < 0) == doc["lower_better"] else "worse"
+        verdict = "within the seeds' spread: no difference is claimed" if c["within_spread"] else \
+            f"larger than the seeds' spread: {c['group']} is {side}"
+        lines.append(f"{head}, std {c['spread']:.3f}: {verdict}.")
     return "\n".join(lines) + "\n"
 
 
@@ -176,7 +201,8 @@ def plot(doc: dict, path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--group", nargs="+", action="append", required=True, metavar=("NAME", "RUN"),
-                   help="a group's name, then its runs (DDPG logdirs, one per seed); give --group twice or more")
+                   help="a group's name, then its runs (DDPG logdirs, one per seed); give --group again for "
+                        "another group")
     p.add_argument("--data", nargs="+", required=True, help="HR image folders (test sets), or 'builtin'")
     p.add_argument("--kernels", default="sigma:0.2,1.3,2.6", help="as `blindsr-gym evaluate --kernels`")
     p.add_argument("--metrics", default=None, help="default: the runs' env metric")
@@ -204,8 +230,6 @@ def main(argv=None) -> int:
         if g[0] in groups_in:
             raise InputError(f"group {g[0]!r} given twice")
         groups_in[g[0]] = [Path(r) for r in g[1:]]
-    if len(groups_in) < 2:
-        raise InputError("give at least two --group options to compare")
     runs = {name: [read_run(r) for r in paths] for name, paths in groups_in.items()}
     every = [r for rs in runs.values() for r in rs]
     labels = [r["label"] for r in every]
@@ -245,7 +269,8 @@ def main(argv=None) -> int:
            "kernels": a.kernels, "max_images": a.max_images, "device": str(device),
            "validation_data": sorted({r["validation_data"] for r in every}),
            "reference": {"method": reference.name, "scores": ref_scores}, "groups": doc_groups,
-           "comparisons": compare(doc_groups, list(datasets), metric)}
+           "comparisons": compare(doc_groups, list(datasets), metric),
+           "against_reference": against_reference(doc_groups, ref_scores, list(datasets), metric)}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
     md = markdown(doc) + f"\nMade by:\n\n    {cmd}\n"

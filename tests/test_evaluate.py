@@ -405,8 +405,24 @@ def test_table5_seeds_groups_runs_and_says_when_a_difference_is_within_the_sprea
     doc["groups"]["Eq. 10"]["scores"]["builtin"]["niqe"] = [m10, abs(m11 - m10) * 2]
     (c,) = t5.compare(doc["groups"], ["builtin"], "niqe")
     assert c["within_spread"] and "no difference is claimed" in t5.markdown({**doc, "comparisons": [c]})
-    with pytest.raises(InputError, match="at least two --group"):
-        t5.main(["--group", "only", *a, *common, "--out", str(out)])
+    # each group against the true kernel: its mean minus the reference's, against its own std (0 here)
+    ref = doc["reference"]["scores"]["builtin"]["niqe"]
+    by_group = {c["group"]: c for c in doc["against_reference"]}
+    assert by_group["Eq. 10"]["minus_reference"] == pytest.approx(m10 - ref) and m10 != ref
+    assert not by_group["Eq. 10"]["within_spread"]
+    side = "better" if m10 < ref else "worse"
+    assert f"Eq. 10 − true kernel (amgan-gt) = {m10 - ref:+.3f} NIQE, std 0.000: larger than the seeds' " \
+        f"spread: Eq. 10 is {side}." in md
+    widened = {"Eq. 10": {**g10, "scores": {"builtin": {"niqe": [m10, abs(m10 - ref) * 2]}}}}
+    (c,) = t5.against_reference(widened, doc["reference"]["scores"], ["builtin"], "niqe")
+    assert c["within_spread"]
+    # one group alone: no pairs to compare, only the reference verdict (its scores come from the logs)
+    t5.main(["--group", "only", *a, *common, "--out", str(out)])
+    one = json.loads(out.with_suffix(".json").read_text())
+    assert one["comparisons"] == [] and [c["group"] for c in one["against_reference"]] == ["only"]
+    assert one["against_reference"][0]["minus_reference"] == pytest.approx(m10 - ref)
+    with pytest.raises(InputError, match="names no run"):
+        t5.main(["--group", "only", *common, "--out", str(out)])
     other = make_run("c_s0", "actor_psnr_x4", [0.0], 0, env_id="BlindSR-PSNR-v0")
     with pytest.raises(InputError, match="the runs differ in method"):
         t5.main(["--group", "x", *a, "--group", "y", other, *common, "--out", str(out)])
