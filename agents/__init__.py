@@ -22,10 +22,11 @@ __all__ = ["Actor", "Critic", "SelfEnsemble", "obs_to_tensor", "load_actor", "sa
            "SHIPPED_ACTORS", "DEFAULT_PSNR_ACTOR", "DEFAULT_NIQE_ACTOR", "ActorCheckpointError"]
 
 FORMAT = "blindsr-gym-actor/1"
-SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4", "actor_niqe2_x4", "actor_niqe3_x4", "actor_psnr_rl_x4",
-                  "actor_psnr_rl2_x4")
+SHIPPED_ACTORS = ("actor_psnr_x4", "actor_niqe_x4", "actor_niqe2_x4", "actor_niqe3_x4", "actor_niqe4_x4",
+                  "actor_psnr_rl_x4", "actor_psnr_rl2_x4")
 #: the actors the package uses unless told otherwise: with AMNet (``amnet-rl``: evaluate, upscale, the demo)
-#: and with AMGAN (``amgan-rl``); each chosen on Set14 (checkpoints/README.md says how)
+#: and with AMGAN (``amgan-rl``: evaluate, and upscale with amgan_x4; upscale's own amgan2_x4 has its own
+#: actor, ``upscale.GAN_ACTORS``); each chosen on Set14 (checkpoints/README.md says how)
 DEFAULT_PSNR_ACTOR = "actor_psnr_x4"
 DEFAULT_NIQE_ACTOR = "actor_niqe3_x4"
 

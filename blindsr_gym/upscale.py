@@ -16,8 +16,9 @@ Methods (``--method``):
   shipped (docs/results.md, Table 2);
 * ``kenet``: KENet estimates the blur kernel, AMNet renders with its code;
 * ``dan``: DAN, which estimates its own kernel code;
-* ``amgan-rl``: an actor (``--actor``, default ``actor_niqe3_x4``) choosing the code of AMGAN
-  (``--gan-renderer``, default ``amgan2_x4``);
+* ``amgan-rl``: an actor choosing the code of AMGAN (``--gan-renderer``, default ``amgan2_x4``); the actor
+  is ``--actor``, else the one trained against that AMGAN (``actor_niqe4_x4`` for ``amgan2_x4``,
+  ``actor_niqe3_x4`` for ``amgan_x4`` and any other);
 * ``bicubic``: MATLAB bicubic interpolation;
 * ``--sigma S``: non-blind, AMNet (or ``--renderer``) with an isotropic Gaussian of width S (HR pixels).
 
@@ -54,6 +55,9 @@ DEFAULT_METHOD = "amnet-rl"
 DEFAULT_RENDERER = "amnet2_x4"
 #: AMGAN tuned from it: with the NIQE actor, a lower NIQE than amgan_x4 on Set14 (docs/results.md, Table 3)
 DEFAULT_GAN_RENDERER = "amgan2_x4"
+#: amgan-rl's actor for a shipped GAN renderer: the Set14-best NIQE actor trained against it; any other
+#: renderer gets ``agents.DEFAULT_NIQE_ACTOR`` (trained against amgan_x4, the envs' AMGAN)
+GAN_ACTORS = {"amgan2_x4": "actor_niqe4_x4"}
 
 
 def collect_inputs(specs: Sequence[str | Path]) -> list[Path]:
@@ -109,7 +113,7 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
         kw = {"dan": model}
     elif method == "amgan-rl":
         model = load_renderer(gan_renderer, device=device)
-        kw = {"gan_renderer": model, "gan_actor": actor or DEFAULT_NIQE_ACTOR}
+        kw = {"gan_renderer": model, "gan_actor": actor or GAN_ACTORS.get(str(gan_renderer), DEFAULT_NIQE_ACTOR)}
     else:
         model = load_renderer(renderer, device=device)
         kw = {"renderer": model, "kenet": kenet, "actor": actor or DEFAULT_PSNR_ACTOR}

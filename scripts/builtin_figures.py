@@ -18,6 +18,9 @@ import time
 import numpy as np
 import torch
 
+#: the NIQE actors, grouped by the AMGAN each was trained against (their tests score them with it)
+NIQE_ACTORS = {"amgan_x4": ("actor_niqe_x4", "actor_niqe2_x4", "actor_niqe3_x4"), "amgan2_x4": ("actor_niqe4_x4",)}
+
 
 def _r(x, n=3):
     return [round(float(v), n) for v in np.asarray(x).reshape(-1)]
@@ -104,31 +107,32 @@ def main() -> int:
                             "gain_min": round(min(gains), 2), "gain_mean": round(float(np.mean(gains)), 2),
                             "true_kernel_gain_mean": round(float(np.mean(gains_gt)), 2)}
 
-    # the NIQE actors: Eq. 8 NIQE rewards with AMGAN on 384x384 centre crops, against actor_psnr_x4 (each
-    # episode degraded and rendered with its true kernel once, for all three actors)
-    gan = load_renderer("amgan_x4")
+    # the NIQE actors: Eq. 8 NIQE rewards on 384x384 centre crops with the AMGAN each was trained against,
+    # against actor_psnr_x4 with the same AMGAN (each episode degraded and rendered with its true kernel once,
+    # for all the actors of that renderer)
     niqe = get_metric("niqe")
-    actors = {n: load_actor(n, codec=gan.codec) for n in ("actor_niqe_x4", "actor_niqe2_x4", "actor_niqe3_x4",
-                                                           "actor_psnr_x4")}
-    rew, ratio = {n: [] for n in actors}, {n: [] for n in actors}
-    for i in range(3):
-        hr = centre_crop(to_tensor(src[i]), 384)
-        for sigma in (1.8, 2.4, 3.0):
-            k = isotropic_gaussian(sigma)
-            lr = degrade(hr, k, 4)
-            base = float(niqe(gan(lr, gan.codec.encode(k)))[0])
-            for n, a in actors.items():
-                rew[n].append(base - float(niqe(gan(lr, gan.codec.action_to_code(a(lr))))[0]))
-                ratio[n].append(float(a.sigma(lr)[0]) / sigma)
-    rew_p, ratio_p = rew["actor_psnr_x4"], ratio["actor_psnr_x4"]
-    for name in ("actor_niqe_x4", "actor_niqe2_x4", "actor_niqe3_x4"):
-        r, w = rew[name], ratio[name]
-        out[name] = {"rewards": _r(r), "reward_mean": round(float(np.mean(r)), 3),
-                     "positive": int(np.sum(np.array(r) > 0)),
-                     "psnr_actor_reward_mean": round(float(np.mean(rew_p)), 3),
-                     "width_ratio": _r(w), "width_ratio_mean": round(float(np.mean(w)), 3),
-                     "psnr_actor_width_ratio_mean": round(float(np.mean(ratio_p)), 3),
-                     "width_ratio_sum_gap": round(float(np.sum(w) - np.sum(ratio_p)), 3)}
+    for gan_name, names in NIQE_ACTORS.items():
+        gan = load_renderer(gan_name)
+        actors = {n: load_actor(n, codec=gan.codec) for n in (*names, "actor_psnr_x4")}
+        rew, ratio = {n: [] for n in actors}, {n: [] for n in actors}
+        for i in range(3):
+            hr = centre_crop(to_tensor(src[i]), 384)
+            for sigma in (1.8, 2.4, 3.0):
+                k = isotropic_gaussian(sigma)
+                lr = degrade(hr, k, 4)
+                base = float(niqe(gan(lr, gan.codec.encode(k)))[0])
+                for n, a in actors.items():
+                    rew[n].append(base - float(niqe(gan(lr, gan.codec.action_to_code(a(lr))))[0]))
+                    ratio[n].append(float(a.sigma(lr)[0]) / sigma)
+        rew_p, ratio_p = rew["actor_psnr_x4"], ratio["actor_psnr_x4"]
+        for name in names:
+            r, w = rew[name], ratio[name]
+            out[name] = {"renderer": gan_name, "rewards": _r(r), "reward_mean": round(float(np.mean(r)), 3),
+                         "positive": int(np.sum(np.array(r) > 0)),
+                         "psnr_actor_reward_mean": round(float(np.mean(rew_p)), 3),
+                         "width_ratio": _r(w), "width_ratio_mean": round(float(np.mean(w)), 3),
+                         "psnr_actor_width_ratio_mean": round(float(np.mean(ratio_p)), 3),
+                         "width_ratio_sum_gap": round(float(np.sum(w) - np.sum(ratio_p)), 3)}
 
     # dan_x4: gains over bicubic on 192x192 centre crops and the width of its estimated code
     dan = load_renderer("dan_x4")

@@ -21,6 +21,8 @@ CASES = {
     "actor_niqe_x4": ("agents", "amgan-rl", {"gan_actor": "actor_niqe_x4", "gan_renderer": "amgan_x4"}, "sigma=3.20"),
     "actor_niqe2_x4": ("agents", "amgan-rl", {"gan_actor": "actor_niqe2_x4", "gan_renderer": "amgan_x4"}, "sigma=1.80"),
     "actor_niqe3_x4": ("agents", "amgan-rl", {"gan_actor": "actor_niqe3_x4", "gan_renderer": "amgan_x4"}, "sigma=2.40"),
+    "actor_niqe4_x4": ("agents", "amgan-rl", {"gan_actor": "actor_niqe4_x4", "gan_renderer": "amgan2_x4"},
+                       "sigma=2.00"),
     "actor_psnr_rl_x4": ("agents", "amnet-rl", {"actor": "actor_psnr_rl_x4", "renderer": "amnet_x4"}, "sigma=2.00"),
     "actor_psnr_rl2_x4": ("agents", "amnet-rl", {"actor": "actor_psnr_rl2_x4", "renderer": "amnet_x4"}, "sigma=2.20"),
 }

@@ -92,16 +92,19 @@ def test_default_is_the_shipped_psnr_actor(lr_files, tmp_path):
         assert psnr(sr, hr, crop_border=4)[0] > psnr(bic, hr, crop_border=4)[0] + 1.0
 
 
-def test_amgan_rl_renders_with_amgan2_x4_by_default(lr_files, tmp_path):
-    """upscale's amgan-rl is the evaluation's amgan-rl with amgan2_x4 (not the envs' amgan_x4): the same pixels."""
+@pytest.mark.parametrize("gan_renderer, actor", [(None, "actor_niqe4_x4"), ("amgan_x4", "actor_niqe3_x4")])
+def test_amgan_rl_renders_with_amgan2_x4_and_its_own_actor_by_default(lr_files, tmp_path, gan_renderer, actor):
+    """upscale's amgan-rl is the evaluation's amgan-rl with amgan2_x4 (not the envs' amgan_x4) and the actor
+    trained against it; with amgan_x4 named, the actor trained against amgan_x4: the same pixels."""
     from blindsr_gym.evaluate import make_method
 
     folder, _ = lr_files
     first = sorted(folder.iterdir())[0]
-    (r,) = upscale_files([first], tmp_path / "sr", method="amgan-rl", progress=False)
+    kw = {} if gan_renderer is None else {"gan_renderer": gan_renderer}
+    (r,) = upscale_files([first], tmp_path / "sr", method="amgan-rl", progress=False, **kw)
     lr = _read(r["input"])
     with torch.no_grad():
-        direct, _ = make_method("amgan-rl", gan_renderer="amgan2_x4").fn(lr, None)
+        direct, _ = make_method("amgan-rl", gan_renderer=gan_renderer or "amgan2_x4", gan_actor=actor).fn(lr, None)
     assert torch.equal(to_tensor(to_uint8(direct)[0]), _read(r["output"]))
 
 
