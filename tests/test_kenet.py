@@ -147,6 +147,49 @@ def test_supervised_training_runs_and_writes_a_card(hr_folder, tmp_path, model, 
         assert load_actor(tmp_path / "full" / "actor.safetensors").head_kind == "sigma"
 
 
+def test_logged_loss_is_each_intervals_mean_and_a_non_finite_loss_stops_before_a_save(hr_folder, tmp_path,
+                                                                                     monkeypatch):
+    """The loss is read from the device once per LOG_EVERY steps (and at checkpoints): the logged value is the
+    interval's mean of the per-step losses; a NaN anywhere in an interval raises before the next save, so the
+    saved actor stays the last good one."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import blindsr_gym.agents.pretrain as pt
+
+    seen = []
+    real = pt.EstimatorStep.update
+
+    def spy(self, *a, **k):
+        out = real(self, *a, **k)
+        seen.append(float(out["loss"].detach()))
+        return out
+
+    monkeypatch.setattr(pt, "LOG_EVERY", 3)
+    monkeypatch.setattr(pt.EstimatorStep, "update", spy)
+    pretrain(_tiny(hr_folder, tmp_path / "ok", loss="l1", iters=7, ckpt_every=5), progress=False)
+    acc = EventAccumulator(str(tmp_path / "ok"))
+    acc.Reload()
+    (tag,) = [t for t in acc.Tags()["scalars"] if t.startswith("losses/")]
+    logged = {e.step: e.value for e in acc.Scalars(tag)}
+    # steps 3 and 6 (LOG_EVERY), 5 (checkpoint) and 7 (the end): each the mean since the previous log
+    want = {3: np.mean(seen[0:3]), 5: np.mean(seen[3:5]), 6: seen[5], 7: seen[6]}
+    assert sorted(logged) == sorted(want)
+    for s, v in want.items():
+        assert logged[s] == pytest.approx(v, rel=1e-5), (s, logged, seen)
+
+    def poisoned(self, lr_img, code, hr, kernels, step):
+        out = real(self, lr_img, code, hr, kernels, step)
+        return {"loss": out["loss"] * float("nan")} if step == 4 else out  # step 5 of the run
+
+    monkeypatch.setattr(pt.EstimatorStep, "update", poisoned)
+    out = tmp_path / "nan"
+    # logs at 2 (checkpoint), 3, 4 (checkpoint), 6 (both): the NaN of step 5 is read at step 6, before its save
+    with pytest.raises(FloatingPointError, match="steps 5-6; last good checkpoint"):
+        pretrain(_tiny(hr_folder, out, loss="l1", iters=8, ckpt_every=2), progress=False)
+    assert torch.load(out / "pretrain_state.pt", weights_only=True)["step"] == 4
+    assert json.loads((out / "actor.json").read_text())["training"]["iterations"] == 4
+
+
 def test_lr_schedule_by_hand_and_across_a_resume(hr_folder, tmp_path):
     cfg = _tiny(hr_folder, tmp_path, lr=1e-3, iters=10, lr_decay=0.01, lr_decay_from=4)
     assert cfg.lr_at(0) == cfg.lr_at(4) == 1e-3  # constant up to the start of the decay
