@@ -20,7 +20,14 @@ case "$method" in
     amgan-rl) default=amgan_x4 ;;
     *) echo "METHOD must be amnet-rl or amgan-rl, got $method" >&2; exit 2 ;;
 esac
-trained=$(CARD="${ckpt%.safetensors}.json" .venv/bin/python -c '
+mkdir -p "$w"
+# a shipped name keeps its weights: other weights go under a new name (OVERWRITE=1 to replace on purpose)
+if [ -f "$w/$name.safetensors" ] && ! cmp -s "$ckpt" "$w/$name.safetensors" && [ "${OVERWRITE:-0}" != 1 ]; then
+    echo "$w/$name.safetensors exists with other weights: ship under a new name (or OVERWRITE=1)" >&2; exit 2
+fi
+cp "$ckpt" "$w/$name.safetensors"
+cp "${ckpt%.safetensors}.json" "$w/$name.json"
+trained=$(CARD="$w/$name.json" .venv/bin/python -c '
 import json, os
 t = json.load(open(os.environ["CARD"])).get("training") or {}
 print((t.get("env_kwargs") or {}).get("renderer") or "")')
@@ -30,13 +37,6 @@ case "$method" in
     amnet-rl) flags=(--renderer "$renderer" --actor "$w/$name.safetensors") ;;
     amgan-rl) flags=(--gan-renderer "$renderer" --gan-actor "$w/$name.safetensors") ;;
 esac
-mkdir -p "$w"
-# a shipped name keeps its weights: other weights go under a new name (OVERWRITE=1 to replace on purpose)
-if [ -f "$w/$name.safetensors" ] && ! cmp -s "$ckpt" "$w/$name.safetensors" && [ "${OVERWRITE:-0}" != 1 ]; then
-    echo "$w/$name.safetensors exists with other weights: ship under a new name (or OVERWRITE=1)" >&2; exit 2
-fi
-cp "$ckpt" "$w/$name.safetensors"
-cp "${ckpt%.safetensors}.json" "$w/$name.json"
 .venv/bin/blindsr-gym evaluate --data "$data/Set5" "$data/Set14" "$data/BSD100" --kernels gaussian8 \
     --methods "$method" "${flags[@]}" --metrics "${METRICS:-psnr,ssim,niqe}" \
     --card-key gaussian8 --no-progress --json "runs/$name.eval.json" --markdown "runs/$name.eval.md" \
