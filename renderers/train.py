@@ -198,6 +198,10 @@ class RendererStep:
 
     def __init__(self, net, optimizer, amp: str, device: torch.device, state_path: Path):
         self.net, self.optimizer, self.amp, self.device, self.state_path = net, optimizer, amp, device, state_path
+        # whether a loss since the last check_finite() was non-finite, kept on the device: testing each step's
+        # loss on the host would make the host wait for the accelerator every step
+        self.nonfinite: torch.Tensor | None = None
+        self.checked_at = 0
 
     def losses(self, lr_img, code, hr):
         """``(sr, loss, logs)`` of the forward pass."""
@@ -216,13 +220,23 @@ class RendererStep:
     def update(self, lr_img, code, hr, step: int) -> dict:
         sr, loss, logs = self.losses(lr_img, code, hr)
         loss = self.extra_loss(sr, hr, loss, logs, step)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step}; last good checkpoint: {self.state_path}")
+        bad = ~torch.isfinite(loss.detach())
+        self.nonfinite = bad if self.nonfinite is None else self.nonfinite | bad
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.after_step(sr, hr, logs)
         return logs
+
+    def check_finite(self, step: int) -> None:
+        """Raise if a loss of the steps since the last check (``step`` is the count of steps done) was not
+        finite: one read from the device. The trainer calls it every ``log_every`` steps and before every
+        save, so weights updated with a non-finite loss are never written."""
+        bad, self.nonfinite = self.nonfinite, None
+        first, self.checked_at = self.checked_at + 1, step
+        if bad is not None and bool(bad):
+            raise FloatingPointError(f"a non-finite loss in steps {first}-{step}; last good checkpoint: "
+                                     f"{self.state_path}")
 
 
 class DANStep(RendererStep):
@@ -391,6 +405,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         save_renderer(model, out / f"{name}.safetensors", card)
 
     last_val, stopped = None, False
+    updater.checked_at = step  # a resumed run's steps so far were checked before their save
     run.restart_clock()
     per_rank = cfg.batch // world
     if state is not None and step >= cfg.iters and rank == 0:
@@ -407,6 +422,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
             logs = updater.update(lr_img, code, hr, step)
         step += 1
         run.tick()
+        save_due = step % cfg.ckpt_every == 0 or step == cfg.iters
+        if step % cfg.log_every == 0 or save_due:
+            updater.check_finite(step)
         if rank == 0:
             if step % cfg.log_every == 0:
                 for k, v in logs.items():
@@ -419,11 +437,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
                 run.restart_clock()  # validation time is not training time
             if bar is not None:
                 bar.update(1)
-                post = {"l1": f"{float(logs['l1']):.4f}"}
-                if last_val:
-                    post["val"] = f"{last_val['psnr_y']:.2f}"
-                bar.set_postfix(post, refresh=False)
-        if step % cfg.ckpt_every == 0 or step == cfg.iters:
+                if step % cfg.log_every == 0:  # the loss is read from the device only at a log step
+                    post = {"l1": f"{float(logs['l1']):.4f}"}
+                    if last_val:
+                        post["val"] = f"{last_val['psnr_y']:.2f}"
+                    bar.set_postfix(post, refresh=False)
+        if save_due:
             checkpoint()
             run.restart_clock()
             if step < cfg.iters and any(_gather(run.out_of_time(), world)):  # every process stops together
@@ -479,7 +498,7 @@ class _GanParts:
             logs["g_percep"] = per.detach()
         return loss, logs
 
-    def discriminator_step(self, sr, hr, amp) -> float:
+    def discriminator_step(self, sr, hr, amp) -> torch.Tensor:
         with torch.autocast(sr.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             logits = self.ddp_d(torch.cat([hr, sr]))
         real, fake = logits.float().chunk(2)
@@ -487,7 +506,7 @@ class _GanParts:
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return loss.item()
+        return loss.detach()  # read (float) only when logged
 
     def state_dict(self):
         return {"d": self.d.state_dict(), "opt_d": self.opt_d.state_dict()}

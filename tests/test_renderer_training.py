@@ -123,6 +123,33 @@ def test_a_run_writes_its_card_and_tensorboard_events(hr_folder, tmp_path):
     assert any((tmp_path / "r" / "tb").iterdir())  # TensorBoard events
 
 
+@pytest.mark.parametrize("gan", [False, True])
+def test_a_non_finite_loss_stops_the_run_before_its_next_save(hr_folder, tmp_path, monkeypatch, gan):
+    """The loss is checked on the device and read every log_every steps and before each save: a NaN at step 5
+    is caught at step 6 (log_every 3), before that step's save, so the saved state stays at step 4. The GAN
+    path logs its discriminator loss as a tensor, read only when logged."""
+    import blindsr_gym.renderers.train as rt
+
+    kw = dict(iters=8, ckpt_every=2, log_every=3)
+    if gan:
+        train(tiny(hr_folder, tmp_path / "base", iters=2), progress=False)
+        kw.update(gan=True, init=str(tmp_path / "base" / "amnet.safetensors"), w_adv=0.1)
+    real = rt.RendererStep.extra_loss if not gan else rt.GANStep.extra_loss
+    owner = rt.GANStep if gan else rt.RendererStep
+
+    def poisoned(self, sr, hr, loss, logs, step):
+        out = real(self, sr, hr, loss, logs, step)
+        return out * float("nan") if step == 4 else out  # step index 4: the run's step 5
+
+    monkeypatch.setattr(owner, "extra_loss", poisoned)
+    out = tmp_path / "r"
+    with pytest.raises(FloatingPointError, match="non-finite loss in steps 5-6; last good checkpoint"):
+        train(tiny(hr_folder, out, **kw), progress=False)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
+    name = "amnet_gan" if gan else "amnet"
+    assert json.loads((out / f"{name}.json").read_text())["training"]["iterations"] == 4
+
+
 def test_ddp_two_cpu_processes_stay_identical(hr_folder, tmp_path):
     """torchrun --nproc_per_node=2 with gloo: each process draws its own data, DDP averages the
     gradients, so the two replicas' weights must be bit-identical after the run."""
