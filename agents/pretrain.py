@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import isotropic_sigma
-from blindsr_gym.training import adam, decayed
+from blindsr_gym.training import DeviceLoss, adam, decayed
 
 from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
@@ -283,33 +283,24 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
            "losses/log_sigma_l1" if cfg.loss == "sigma" else
            f"losses/kernel_{cfg.loss}")
     first = step
-    # The loss stays on the device between logs: reading it every step would make the host wait for the
-    # accelerator every step. Every LOG_EVERY steps (and before every checkpoint) the interval's mean is read
-    # once, logged, and checked: a non-finite loss stops the run before its weights can be saved.
-    loss_sum, in_sum = torch.zeros((), device=device), 0
+    losses = DeviceLoss(device, run.state_path, step)  # read (and checked) every LOG_EVERY steps and at saves
     while step < cfg.iters:
         lr_img, code, hr, k = pairs.sample(rng, cfg.batch, device, with_kernels=True)
         loss = updater.update(lr_img, code, hr, k, step)["loss"]
         step += 1
         run.tick()
-        loss_sum += loss.detach().float()
-        in_sum += 1
+        losses.add(loss)
         if cfg.lr_decay != 1.0:
             writer.add_scalar("charts/lr", opt.param_groups[0]["lr"], step)
         if bar is not None:
             bar.update(1)
         checkpoint = step % cfg.ckpt_every == 0 or step == cfg.iters
         if step % LOG_EVERY == 0 or checkpoint:
-            mean = float(loss_sum) / in_sum
-            if not math.isfinite(mean):
-                raise FloatingPointError(f"the loss is {mean} in steps {step - in_sum + 1}-{step}; last good "
-                                         f"checkpoint: {run.state_path}")
+            mean = losses.read()
             writer.add_scalar(tag, mean, step)
             if bar is not None:
                 bar.set_postfix(loss=f"{mean:.4g}", **({"val_kpsnr": f"{last_val['kernel_psnr']:.2f}"}
                                                       if last_val else {}))
-            loss_sum.zero_()
-            in_sum = 0
         if checkpoint:
             if val is not None:
                 last_val = validate(model, estimate, val, device)

@@ -9,11 +9,13 @@ a replay buffer or an optimiser state from one setting would silently train anot
 
 It also holds what the trainers share beyond resume, so that no trainer imports another: the precision
 choice (:func:`resolve_amp`), the optimiser (:func:`adam`), the hardware named in model cards
-(:func:`hardware_string`) and the exponential learning-rate decay (:func:`decayed`).
+(:func:`hardware_string`), the exponential learning-rate decay (:func:`decayed`) and the loss kept on the
+device between reads (:class:`DeviceLoss`).
 """
 
 from __future__ import annotations
 
+import math
 import platform
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +25,7 @@ import torch
 from blindsr_gym.errors import InputError
 
 __all__ = ["ResumeError", "Run", "config_differences", "check_resume_config", "load_state", "resolve_amp",
-           "adam", "hardware_string", "decayed", "multistep"]
+           "adam", "hardware_string", "decayed", "multistep", "DeviceLoss"]
 
 #: Keys any trainer's resume may change: where things are and how often it reports; not what it learns.
 #: (A data folder may sit elsewhere on another machine; its images must be the same.)
@@ -138,6 +140,32 @@ def decayed(lr0: float, frac_to: float, it: int, total: int, start: int = 0) -> 
 def multistep(lr0: float, gamma: float, milestones, it: int) -> float:
     """Step decay: ``lr0 * gamma ** (number of milestones reached by iteration it)``."""
     return lr0 * gamma ** sum(it >= m for m in milestones)
+
+
+class DeviceLoss:
+    """The losses of the steps since the last read, summed on the device: reading a loss every step would make
+    the host wait for the accelerator every step. :meth:`read` (one wait) returns their mean and raises if it
+    is not finite, i.e. if any of those losses was not; a trainer reads it at its log steps and before every
+    save, so weights updated with a non-finite loss are never written."""
+
+    def __init__(self, device: torch.device, state_path: str | Path, step: int = 0):
+        self.sum, self.n, self.step, self.state_path = torch.zeros((), device=device), 0, step, state_path
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.sum += loss.detach().float()
+        self.n += 1
+        self.step += 1
+
+    def read(self) -> float:
+        """The mean loss since the last read (NaN when no step was added); raises FloatingPointError if it is
+        not finite."""
+        mean = float(self.sum) / self.n if self.n else float("nan")
+        if self.n and not math.isfinite(mean):
+            raise FloatingPointError(f"the loss is {mean} in steps {self.step - self.n + 1}-{self.step}; last good "
+                                     f"checkpoint: {self.state_path}")
+        self.sum.zero_()
+        self.n = 0
+        return mean
 
 
 class Run:

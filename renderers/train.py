@@ -45,6 +45,7 @@ from blindsr_gym.metrics import psnr
 from blindsr_gym.renderers import compiled_blocks
 from blindsr_gym.synthesis import SyntheticPairs, augment, widen_kernels  # noqa: F401  (re-exported)
 from blindsr_gym.training import (  # noqa: F401  (re-exported)
+    DeviceLoss,
     ResumeError,
     Run,
     adam,
@@ -198,10 +199,7 @@ class RendererStep:
 
     def __init__(self, net, optimizer, amp: str, device: torch.device, state_path: Path):
         self.net, self.optimizer, self.amp, self.device, self.state_path = net, optimizer, amp, device, state_path
-        # whether a loss since the last check_finite() was non-finite, kept on the device: testing each step's
-        # loss on the host would make the host wait for the accelerator every step
-        self.nonfinite: torch.Tensor | None = None
-        self.checked_at = 0
+        self.device_loss = DeviceLoss(device, state_path)  # the trainer reads it at log steps and before saves
 
     def losses(self, lr_img, code, hr):
         """``(sr, loss, logs)`` of the forward pass."""
@@ -220,23 +218,12 @@ class RendererStep:
     def update(self, lr_img, code, hr, step: int) -> dict:
         sr, loss, logs = self.losses(lr_img, code, hr)
         loss = self.extra_loss(sr, hr, loss, logs, step)
-        bad = ~torch.isfinite(loss.detach())
-        self.nonfinite = bad if self.nonfinite is None else self.nonfinite | bad
+        self.device_loss.add(loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.after_step(sr, hr, logs)
         return logs
-
-    def check_finite(self, step: int) -> None:
-        """Raise if a loss of the steps since the last check (``step`` is the count of steps done) was not
-        finite: one read from the device. The trainer calls it every ``log_every`` steps and before every
-        save, so weights updated with a non-finite loss are never written."""
-        bad, self.nonfinite = self.nonfinite, None
-        first, self.checked_at = self.checked_at + 1, step
-        if bad is not None and bool(bad):
-            raise FloatingPointError(f"a non-finite loss in steps {first}-{step}; last good checkpoint: "
-                                     f"{self.state_path}")
 
 
 class DANStep(RendererStep):
@@ -405,7 +392,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         save_renderer(model, out / f"{name}.safetensors", card)
 
     last_val, stopped = None, False
-    updater.checked_at = step  # a resumed run's steps so far were checked before their save
+    updater.device_loss.step = step  # a resumed run's steps so far were read before their save
     run.restart_clock()
     per_rank = cfg.batch // world
     if state is not None and step >= cfg.iters and rank == 0:
@@ -424,7 +411,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         run.tick()
         save_due = step % cfg.ckpt_every == 0 or step == cfg.iters
         if step % cfg.log_every == 0 or save_due:
-            updater.check_finite(step)
+            updater.device_loss.read()
         if rank == 0:
             if step % cfg.log_every == 0:
                 for k, v in logs.items():

@@ -184,7 +184,7 @@ def test_logged_loss_is_each_intervals_mean_and_a_non_finite_loss_stops_before_a
     monkeypatch.setattr(pt.EstimatorStep, "update", poisoned)
     out = tmp_path / "nan"
     # logs at 2 (checkpoint), 3, 4 (checkpoint), 6 (both): the NaN of step 5 is read at step 6, before its save
-    with pytest.raises(FloatingPointError, match="steps 5-6; last good checkpoint"):
+    with pytest.raises(FloatingPointError, match="the loss is nan in steps 5-6; last good checkpoint"):
         pretrain(_tiny(hr_folder, out, loss="l1", iters=8, ckpt_every=2), progress=False)
     assert torch.load(out / "pretrain_state.pt", weights_only=True)["step"] == 4
     assert json.loads((out / "actor.json").read_text())["training"]["iterations"] == 4

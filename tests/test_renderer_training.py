@@ -143,7 +143,7 @@ def test_a_non_finite_loss_stops_the_run_before_its_next_save(hr_folder, tmp_pat
 
     monkeypatch.setattr(owner, "extra_loss", poisoned)
     out = tmp_path / "r"
-    with pytest.raises(FloatingPointError, match="non-finite loss in steps 5-6; last good checkpoint"):
+    with pytest.raises(FloatingPointError, match="the loss is nan in steps 5-6; last good checkpoint"):
         train(tiny(hr_folder, out, **kw), progress=False)
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
     name = "amnet_gan" if gan else "amnet"
