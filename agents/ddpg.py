@@ -359,7 +359,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             opt_a.zero_grad(set_to_none=True)
             loss_a.backward()
             opt_a.step()
-            logs.update({"losses/actor": loss_a.item(), "losses/env_slope": slope.mean().item()})
+            actor_loss, mean_slope = torch.stack([loss_a.detach(), slope.mean()]).tolist()  # one wait, not two
+            logs.update({"losses/actor": actor_loss, "losses/env_slope": mean_slope})
         return logs
 
     run.restart_clock()
