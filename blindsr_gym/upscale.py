@@ -1,8 +1,8 @@
 """Upscale your own low-resolution images with the shipped models (``blindsr-gym upscale``).
 
-    blindsr-gym upscale photo.png more_photos/ --out sr/                 # blind: actor_psnr_x4 + amnet2_x4
+    blindsr-gym upscale photo.png more_photos/ --out sr/                 # blind: actor_psnr_x4 + amnet_robust2_x4
     blindsr-gym upscale photo.png --out sr/ --method dan                 # blind: DAN
-    blindsr-gym upscale photo.png --out sr/ --sigma 2.0                  # known blur: amnet2_x4, sigma 2.0
+    blindsr-gym upscale photo.png --out sr/ --sigma 2.0                  # known blur: amnet_robust2_x4, sigma 2.0
 
 Inputs are image files or folders of them (png, jpg, bmp, tif, webp; grayscale is replicated, alpha
 dropped, 16-bit scaled to 8-bit). Each ``NAME.ext`` becomes ``OUT/NAME_x4.png``. Existing outputs
@@ -12,7 +12,7 @@ output are an error before anything runs.
 Methods (``--method``):
 
 * ``amnet-rl`` (default): the shipped ``actor_psnr_x4`` (or ``--actor``) reads the kernel width from the
-  whole image and AMNet (``--renderer``, default ``amnet2_x4``) renders with it; the best blind pipeline
+  whole image and AMNet (``--renderer``, default ``amnet_robust2_x4``) renders with it; the best blind pipeline
   shipped (docs/results.md, Table 2);
 * ``kenet``: KENet estimates the blur kernel, AMNet renders with its code;
 * ``dan``: DAN, which estimates its own kernel code;
@@ -51,9 +51,10 @@ __all__ = ["collect_inputs", "make_upscaler", "upscale_files", "UPSCALE_METHODS"
 
 UPSCALE_METHODS = ("amnet-rl", "kenet", "dan", "amgan-rl", "bicubic")
 DEFAULT_METHOD = "amnet-rl"
-#: amnet_x4's run at 27,250 iterations: better than amnet_x4 with every estimator on Set14 (docs/results.md)
-DEFAULT_RENDERER = "amnet2_x4"
-#: AMGAN tuned from it: with the NIQE actor, a lower NIQE than amgan_x4 on Set14 (docs/results.md, Table 3)
+#: amnet2_x4 (amnet_x4's run at 27,250 iterations) fine-tuned to expect over-estimated widths: on Set14 better
+#: than amnet2_x4 with every estimator and with the true kernel (docs/results.md, Table 2)
+DEFAULT_RENDERER = "amnet_robust2_x4"
+#: AMGAN tuned from amnet2_x4: with the NIQE actor, a lower NIQE than amgan_x4 on Set14 (docs/results.md, Table 3)
 DEFAULT_GAN_RENDERER = "amgan2_x4"
 #: amgan-rl's actor for a shipped GAN renderer: the Set14-best NIQE actor trained against it; any other
 #: renderer gets ``agents.DEFAULT_NIQE_ACTOR`` (trained against amgan_x4, the envs' AMGAN)

@@ -33,9 +33,11 @@ __all__ = ["ARCHS", "SHIPPED", "build_renderer", "load_renderer", "save_renderer
 
 FORMAT = "blindsr-gym-renderer/1"
 ARCHS = {"amnet": amnet, "amnet_l": amnet_l, "bicubic": BicubicRenderer, "dan": DAN}
-# amnet2_x4: amnet_x4's run continued to 27,250 iterations; amgan2_x4: AMGAN from it; amnet_adain_x4: Table 4's
+# amnet2_x4: amnet_x4's run continued to 27,250 iterations; amgan2_x4: AMGAN from it; amnet_robust_x4 and
+# amnet_robust2_x4: amnet_x4 and amnet2_x4 fine-tuned to expect over-estimated widths; amnet_adain_x4: Table 4's
 # ablation
-SHIPPED = ("amnet_x4", "amnet2_x4", "amnet_robust_x4", "amgan_x4", "amgan2_x4", "dan_x4", "amnet_adain_x4")
+SHIPPED = ("amnet_x4", "amnet2_x4", "amnet_robust_x4", "amnet_robust2_x4", "amgan_x4", "amgan2_x4", "dan_x4",
+           "amnet_adain_x4")
 _CODEC_KEYS = ("mean", "components", "code_low", "code_high")
 
 

@@ -55,10 +55,11 @@ def main() -> int:
     out: dict = {"command": "python scripts/builtin_figures.py " + " ".join(sys.argv[1:]),
                  "channel_means": {n: _r(src[i].reshape(-1, 3).mean(0), 1) for i, n in enumerate(src.names)}}
 
-    # amnet_x4 vs amnet_robust_x4: PSNR-Y drop from rendering with a width 30% over the truth (192x192 crops)
+    # each robust renderer against its init (amnet_x4 / amnet_robust_x4, amnet2_x4 / amnet_robust2_x4): PSNR-Y
+    # drop from rendering with a width 30% over the truth (192x192 crops)
     src4 = images(mod=4)
     drops = {}
-    for name in ("amnet_x4", "amnet_robust_x4"):
+    for name in ("amnet_x4", "amnet_robust_x4", "amnet2_x4", "amnet_robust2_x4"):
         g = load_renderer(name)
         d = []
         for i in range(len(src4)):

@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LARGE=(checkpoints renderers/weights/dan_x4.safetensors agents/weights/kenet_x4.safetensors
        renderers/weights/amnet_adain_x4.safetensors renderers/weights/amnet_robust_x4.safetensors
-       renderers/weights/amnet2_x4.safetensors renderers/weights/amgan2_x4.safetensors ${DROP:-})
+       renderers/weights/amnet_robust2_x4.safetensors renderers/weights/amnet2_x4.safetensors
+       renderers/weights/amgan2_x4.safetensors ${DROP:-})
 exclude=.git/info/exclude
 LIMIT=$((64 * 1048576))
 # bytes in the files named by NUL-separated paths on stdin (0 for none)

@@ -103,11 +103,17 @@ RESULTS = [
           [(R + "amnet2_x4.json", "gaussian8_amnet2", {})],
           "`amnet_x4`'s run continued from 8,000 to 27,250 iterations, where the 291 training images stopped "
           "helping Set14 (docs/experiments/2026-11-28_amnet_x4_continued.md); the same actor and KENet, only the "
-          "renderer differs from the table above. `upscale`'s default renderer since 2026-11-28."),
+          "renderer differs from the table above. `upscale`'s default renderer until `amnet_robust2_x4` (below)."),
     Table("Table 2 with the robust renderer `amnet_robust_x4`",
           [(R + "amnet_robust_x4.json", "gaussian8_robust", {})],
           "`amnet_x4` fine-tuned while shown, 30% of the time, the code of a wider kernel than the true one, so an "
           "over-estimated width costs little. Its code-blur setting was chosen on Set14's foreman."),
+    Table("Table 2 with the robust renderer `amnet_robust2_x4`",
+          [(R + "amnet_robust2_x4.json", "gaussian8_robust2", {}),
+           (A + "actor_psnr_rl2_x4.json", "gaussian8_robust2_rl2", {"amnet-rl": "amnet-rl (actor_psnr_rl2_x4)"})],
+          "`amnet2_x4` fine-tuned with `amnet_robust_x4`'s recipe (3,000 iterations, code blur 2.0 with "
+          "probability 0.3; docs/experiments/2026-11-28_amnet_robust2.md). `upscale`'s default renderer since "
+          "2026-11-28."),
     Table("Table 3 analogue: NIQE (lower is better), x4, Gaussian8",
           [(R + "amgan_x4.json", "amnet_vs_amgan", {}),
            (A + "actor_niqe_x4.json", "gaussian8", {"amgan-rl": "amgan-rl (actor_niqe_x4)"}),

@@ -12,6 +12,7 @@ CASES = {
     "amnet_x4": ("renderers", "gt", {"renderer": "amnet_x4"}, "sigma=1.80"),
     "amnet2_x4": ("renderers", "gt", {"renderer": "amnet2_x4"}, "sigma=2.60"),
     "amnet_robust_x4": ("renderers", "gt", {"renderer": "amnet_robust_x4"}, "sigma=2.00"),
+    "amnet_robust2_x4": ("renderers", "gt", {"renderer": "amnet_robust2_x4"}, "sigma=3.20"),
     "amnet_adain_x4": ("renderers", "gt", {"renderer": "amnet_adain_x4"}, "sigma=2.20"),
     "amgan_x4": ("renderers", "gt", {"renderer": "amgan_x4"}, "sigma=2.40"),
     "amgan2_x4": ("renderers", "gt", {"renderer": "amgan2_x4"}, "sigma=2.80"),
