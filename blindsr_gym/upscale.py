@@ -14,6 +14,8 @@ Methods (``--method``):
 * ``amnet-rl`` (default): the shipped ``actor_psnr_x4`` (or ``--actor``) reads the kernel width from the
   whole image and AMNet (``--renderer``, default ``amnet_robust2_x4``) renders with it; the best blind pipeline
   shipped (docs/results.md, Table 2);
+* ``amnet-rl-ens``: ``amnet-rl`` with the actor's width averaged over the 8 flips and rotations of the image
+  (a test-time self-ensemble: 8 actor passes, one render);
 * ``kenet``: KENet estimates the blur kernel, AMNet renders with its code;
 * ``dan``: DAN, which estimates its own kernel code;
 * ``amgan-rl``: an actor choosing the code of AMGAN (``--gan-renderer``, default ``amgan2_x4``); the actor
@@ -49,7 +51,7 @@ from .utils import NonFiniteOutputError, check_finite
 
 __all__ = ["collect_inputs", "make_upscaler", "upscale_files", "UPSCALE_METHODS", "add_arguments", "run_cli"]
 
-UPSCALE_METHODS = ("amnet-rl", "kenet", "dan", "amgan-rl", "bicubic")
+UPSCALE_METHODS = ("amnet-rl", "amnet-rl-ens", "kenet", "dan", "amgan-rl", "bicubic")
 DEFAULT_METHOD = "amnet-rl"
 #: amnet2_x4 (amnet_x4's run at 27,250 iterations) fine-tuned to expect over-estimated widths: on Set14 better
 #: than amnet2_x4 with every estimator and with the true kernel (docs/results.md, Table 2)
@@ -105,8 +107,8 @@ def make_upscaler(method: str | None = None, sigma: float | None = None, rendere
     method = DEFAULT_METHOD if method is None else method
     if method not in UPSCALE_METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(UPSCALE_METHODS)} (or give --sigma)")
-    if actor is not None and method not in ("amnet-rl", "amgan-rl"):
-        raise InputError(f"--actor is for the amnet-rl and amgan-rl methods, not {method!r}")
+    if actor is not None and method not in ("amnet-rl", "amnet-rl-ens", "amgan-rl"):
+        raise InputError(f"--actor is for the amnet-rl, amnet-rl-ens and amgan-rl methods, not {method!r}")
     if method == "bicubic":
         model, kw = None, {}
     elif method == "dan":

@@ -110,10 +110,12 @@ RESULTS = [
           "over-estimated width costs little. Its code-blur setting was chosen on Set14's foreman."),
     Table("Table 2 with the robust renderer `amnet_robust2_x4`",
           [(R + "amnet_robust2_x4.json", "gaussian8_robust2", {}),
-           (A + "actor_psnr_rl2_x4.json", "gaussian8_robust2_rl2", {"amnet-rl": "amnet-rl (actor_psnr_rl2_x4)"})],
+           (A + "actor_psnr_rl2_x4.json", "gaussian8_robust2_rl2", {"amnet-rl": "amnet-rl (actor_psnr_rl2_x4)"}),
+           (A + "actor_psnr_x4.json", "gaussian8_robust2_ens", {})],
           "`amnet2_x4` fine-tuned with `amnet_robust_x4`'s recipe (3,000 iterations, code blur 2.0 with "
           "probability 0.3; docs/experiments/2026-11-28_amnet_robust2.md). `upscale`'s default renderer since "
-          "2026-11-28."),
+          "2026-11-28. `amnet-rl-ens` is `actor_psnr_x4` with its width averaged over the 8 flips and rotations "
+          "of the LR image (test-time self-ensemble)."),
     Table("Table 3 analogue: NIQE (lower is better), x4, Gaussian8",
           [(R + "amgan_x4.json", "amnet_vs_amgan", {}),
            (A + "actor_niqe_x4.json", "gaussian8", {"amgan-rl": "amgan-rl (actor_niqe_x4)"}),

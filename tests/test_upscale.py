@@ -82,7 +82,7 @@ def test_kenet_estimates_widths_and_restores(lr_files, tmp_path):
 def test_default_is_the_shipped_psnr_actor(lr_files, tmp_path):
     """amnet-rl with actor_psnr_x4, the default: its widths are near the truth and its SR is above bicubic
     (measured on the RGB images with the 34,000-iteration actor: 1.92 / 2.67 / 2.80 for 1.8 / 2.4 / 3.0, i.e.
-    +7% / +11% / -7%; +3.4 / +1.6 / +4.5 dB)."""
+    +7% / +11% / -7%; +3.68 / +1.82 / +4.95 dB with amnet_robust2_x4, +3.32 / +1.46 / +4.78 with amnet2_x4)."""
     from blindsr_gym.agents import ActorCheckpointError, _resolve
 
     try:
@@ -96,6 +96,28 @@ def test_default_is_the_shipped_psnr_actor(lr_files, tmp_path):
         lr, sr = _read(r["input"]), _read(r["output"])
         bic = imresize(lr, 4.0).clamp(0, 1)
         assert psnr(sr, hr, crop_border=4)[0] > psnr(bic, hr, crop_border=4)[0] + 1.0
+
+
+def test_self_ensemble_reads_the_mean_width_of_eight_views_and_renders_once(lr_files, tmp_path):
+    """amnet-rl-ens: the width is the mean of the actor's widths over the 8 flips and rotations of the LR image,
+    computed here view by view, and the output is the default renderer's render with that width."""
+    from blindsr_gym.agents import load_actor
+
+    folder, truth = lr_files
+    model = load_renderer("amnet_robust2_x4")
+    actor = load_actor("actor_psnr_x4", codec=model.codec)
+    reports = upscale_files([folder], tmp_path / "sr", method="amnet-rl-ens", progress=False)
+    assert len(reports) == len(truth)
+    for r in reports:
+        lr = _read(r["input"])
+        views = [torch.rot90(v, q, dims=(-2, -1)) for v in (lr, lr.flip(-1)) for q in range(4)]
+        with torch.no_grad():
+            widths = [float(actor.sigma(v)[0]) for v in views]
+            direct = model(lr, model.codec.action_to_code(actor.sigma_to_action(torch.tensor([np.mean(widths)]))))
+        assert r["method"] == "amnet-rl-ens" and r["sigma_estimate"] == pytest.approx(np.mean(widths), rel=1e-3)
+        assert len({round(w, 4) for w in widths}) > 1  # the views do disagree: the mean is not a no-op
+        sr = _read(r["output"])
+        assert (to_tensor(to_uint8(direct)[0]) - sr).abs().max() <= 1 / 255 + 1e-6
 
 
 @pytest.mark.parametrize("gan_renderer, actor", [(None, "actor_niqe4_x4"), ("amgan_x4", "actor_niqe3_x4")])
