@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
-from blindsr_gym.training import adam, decayed
+from blindsr_gym.training import adam, decayed, stop_requested, stoppable
 from blindsr_gym.utils import to_device
 
 from .networks import Actor, ActorFeatureCritic, Critic, obs_to_tensor
@@ -232,13 +232,15 @@ class DDPGUpdate:
         return dict(zip(logs, values, strict=True))
 
 
+@stoppable
 def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progress: bool = True,
                stop_after: int | None = None, time_budget: float | None = None) -> dict:
     """Train; returns the last evaluation. Checkpoints to ``logdir/ddpg_state.pt``; the actor also
     to ``logdir/actor.safetensors`` (+ model card). ``stop_after``: stop at the first checkpoint after this
     many iterations of this call (a run split over leases or sessions); ``resume`` then continues it
     exactly as if it had not stopped. ``time_budget`` (seconds): stop at the first checkpoint after it has
-    passed."""
+    passed. Ctrl-C or SIGTERM: a checkpoint at the iteration under way, with the env's episode state, then stop
+    (``stopped_by`` names the signal); a resume from it goes on as the uninterrupted run does."""
     from blindsr_gym.training import Run
     from blindsr_gym.utils import resolve_device
 
@@ -291,9 +293,13 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         rng.bit_generator.state = json.loads(state["rng"])
         start, last_eval = state["iteration"], state.get("last_eval")
         history = state.get("history", [])
-    # the env is re-seeded from the iteration at the start and after every checkpoint, so that a resumed run
-    # draws exactly the episodes the uninterrupted one does (the env's own state is not in the checkpoint)
-    obs, _ = env.reset(seed=cfg.seed + start)
+    # the env is re-seeded from the iteration at the start and after every periodic checkpoint, so that a resumed
+    # run draws exactly the episodes the uninterrupted one does; a checkpoint a signal asked for between two of
+    # them keeps the env's episode state instead, and the resume draws those episodes again
+    if state is not None and state.get("episodes"):
+        obs, _ = env.restore_episodes(json.loads(state["episodes"]))
+    else:
+        obs, _ = env.reset(seed=cfg.seed + start)
 
     per_iteration = cfg.num_envs * (2 if cfg.actor_gradient == "env" else 1)  # episodes rendered per iteration
     writer = run.writer(start * per_iteration)  # the points are logged at episode counts
@@ -320,11 +326,11 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                              **({"note": note} if note else {})},
                 "validation": last_eval, "validation_history": history}
 
-    def checkpoint(it):
+    def checkpoint(it, episodes=None):
         run.save_state({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
                   "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
                   "rng": json.dumps(rng.bit_generator.state), "iteration": it, "last_eval": last_eval,
-                  "history": history})
+                  "history": history, **({"episodes": json.dumps(episodes)} if episodes else {})})
         save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card_for(it))
 
     def sample():
@@ -364,7 +370,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         return logs
 
     run.restart_clock()
-    done = start
+    done, stopped_by = start, None
     for it in range(start, cfg.iterations):
         for g in opt_a.param_groups:
             g["lr"] = decayed(cfg.actor_lr, cfg.lr_decay_to, it, cfg.iterations)
@@ -411,13 +417,18 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                 save_actor(actor, logdir / "actor_best.safetensors", codec=env.core.codec,
                            card=card_for(done, note=f"best validation reward so far, at iteration {done}"))
             run.restart_clock()
+        stopped_by = stop_requested()  # Ctrl-C or SIGTERM: a checkpoint at this iteration, then stop
         if done % cfg.ckpt_every == 0 or done == cfg.iterations:
             checkpoint(done)
             if done < cfg.iterations:
                 obs, _ = env.reset(seed=cfg.seed + done)
             run.restart_clock()
-            if done < cfg.iterations and (stop_after is not None and done - start >= stop_after or run.out_of_time()):
+            if stopped_by is not None or done < cfg.iterations and (
+                    stop_after is not None and done - start >= stop_after or run.out_of_time()):
                 break
+        elif stopped_by is not None:  # between two periodic checkpoints: the env's episodes are kept as they are
+            checkpoint(done, episodes=env.episode_state())
+            break
         if bar is not None:
             bar.update(1)
             bar.set_postfix({"r": f"{logs['charts/reward']:.3f}",
@@ -425,4 +436,5 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     if bar is not None:
         bar.close()
     run.close()
-    return {"iterations": done, "wall_s": run.wall, "eval": last_eval, "history": history, "logdir": str(logdir)}
+    return {"iterations": done, "wall_s": run.wall, "eval": last_eval, "history": history, "logdir": str(logdir),
+            "stopped_by": stopped_by}

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from blindsr_gym.errors import InputError
 from blindsr_gym.kernels import isotropic_sigma
-from blindsr_gym.training import DeviceLoss, adam, decayed
+from blindsr_gym.training import DeviceLoss, adam, decayed, exit_status, report_stop, stop_requested, stoppable
 
 from .kenet import KENet, adaptive_attention_loss, kernel_psnr
 from .networks import Actor
@@ -183,12 +183,14 @@ class EstimatorStep:
         return {"loss": loss}
 
 
+@stoppable
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
              time_budget: float | None = None) -> dict:
     """Train (or resume); writes ``OUT/pretrain_state.pt`` and ``OUT/actor.safetensors`` (``kenet.safetensors``
     for KENet) with its card. ``stop_after``: stop at the first checkpoint after this many steps of this call
     (a run split over leases or sessions; ``--resume`` continues it as if it had not stopped); ``time_budget``
-    (seconds): stop at the first checkpoint after it has passed."""
+    (seconds): stop at the first checkpoint after it has passed. Ctrl-C or SIGTERM: a checkpoint at the step
+    under way, then stop (``stopped_by`` names the signal)."""
     from blindsr_gym.data import ImageFolder
     from blindsr_gym.kernels import KernelCodec
     from blindsr_gym.synthesis import SyntheticPairs
@@ -267,7 +269,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
     updater = EstimatorStep(opt, loss_fn, cfg.lr_at)
 
     rng = np.random.default_rng([cfg.seed, 11])
-    step, last_val = 0, None
+    step, last_val, stopped_by = 0, None, None
     if run.state is not None:
         st = run.state
         model.load_state_dict(st["model"] if "model" in st else st["actor"])
@@ -294,7 +296,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
             writer.add_scalar("charts/lr", opt.param_groups[0]["lr"], step)
         if bar is not None:
             bar.update(1)
-        checkpoint = step % cfg.ckpt_every == 0 or step == cfg.iters
+        stopped_by = stop_requested()  # Ctrl-C or SIGTERM: a checkpoint at this step, then stop
+        checkpoint = step % cfg.ckpt_every == 0 or step == cfg.iters or stopped_by is not None
         if step % LOG_EVERY == 0 or checkpoint:
             mean = losses.read()
             writer.add_scalar(tag, mean, step)
@@ -323,12 +326,14 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
             else:
                 save_kenet(model, out / "kenet.safetensors", card=card)
             run.restart_clock()
-            if step < cfg.iters and (stop_after is not None and step - first >= stop_after or run.out_of_time()):
+            if stopped_by is not None or step < cfg.iters and (stop_after is not None and step - first >= stop_after
+                                                               or run.out_of_time()):
                 break
     if bar is not None:
         bar.close()
     run.close()
-    return {"step": step, "wall_s": run.wall, "last_loss": float(loss.detach()), "val": last_val, "out": str(out)}
+    return {"step": step, "wall_s": run.wall, "last_loss": float(loss.detach()), "val": last_val, "out": str(out),
+            "stopped_by": stopped_by}
 
 
 def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
@@ -385,6 +390,8 @@ def run(args: argparse.Namespace) -> int:
                          renderer=args.renderer, init=args.init, head=getattr(args, "head", "fc"),
                          over_weight=getattr(args, "over_weight", 1.0), lr_decay=args.lr_decay,
                          lr_decay_from=args.lr_decay_from, soft_hr=args.soft_hr, soft_p=args.soft_p)
-    print(json.dumps(pretrain(cfg, resume=args.resume, progress=not args.no_progress,
-                              time_budget=args.time_budget * 60 if args.time_budget else None)))
-    return 0
+    summary = pretrain(cfg, resume=args.resume, progress=not args.no_progress,
+                       time_budget=args.time_budget * 60 if args.time_budget else None)
+    print(json.dumps(summary))
+    report_stop(summary["stopped_by"], summary["step"], Path(cfg.out) / "pretrain_state.pt")
+    return exit_status(summary["stopped_by"])

@@ -26,6 +26,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 from blindsr_gym.errors import InputError
+from blindsr_gym.training import stop_requested, stoppable
 
 from .rollouts import eval_media, evaluate_policy, rollout_logs
 
@@ -175,6 +176,7 @@ def make_model(algo: str, env: SB3VecEnv, seed: int = 0, device: str = "auto", t
                tensorboard_log=tensorboard_log, verbose=0, **kwargs)
 
 
+@stoppable
 def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: int = 16,
               env_kwargs: dict | None = None, eval_env_kwargs: dict | None = None, eval_episodes: int = 64,
               eval_freq: int | None = None,
@@ -184,7 +186,8 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
     buffer) go to ``logdir``; ``resume=True`` continues from the last one.
 
     The run's configuration is stored in ``logdir/sb3_config.json``; a resume that changes anything but
-    ``steps``, the device, the data folders or the validation is refused. SB3 checkpoints are pickles
+    ``steps``, the device, the data folders or the validation is refused. Ctrl-C or SIGTERM ends ``learn`` after
+    the env step under way and saves the checkpoint there (``stopped_by`` names the signal). SB3 checkpoints are pickles
     (cloudpickle): resume only run folders you trust, since loading one can run code.
     """
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
@@ -240,7 +243,7 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
         def _on_step(self) -> bool:  # one file, overwritten: the latest state
             if self.n_calls % self.save_freq == 0:
                 self._save()
-            return True
+            return stop_requested() is None  # False ends model.learn; the state is saved just below
 
         def _save(self):  # each file replaced whole: a killed run keeps the previous checkpoint
             with atomic_path(model_path) as tmp:
@@ -258,7 +261,9 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
     model.learn(total_timesteps=remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume,
                 tb_log_name=algo_name)
     saver._save()
-    final = cb.run_eval()
+    stopped_by = stop_requested()
+    # a run stopped by a signal is not validated again (its last validation stands): it should end promptly
+    final = cb.run_eval() if stopped_by is None else (cb.history[-1] if cb.history else None)
     wall = time.perf_counter() - t0
     from blindsr_gym.training import hardware_string
 
@@ -272,7 +277,8 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
             "validation": final, "validation_history": cb.history}
     actor_path = export_actor(model, logdir / "actor.safetensors", codec=venv.core.codec, card=card)
     return {"algo": f"sb3:{algo_name}", "steps": model.num_timesteps, "wall_s": wall,
-            "eval": final, "history": cb.history, "logdir": str(logdir), "actor": str(actor_path)}
+            "eval": final, "history": cb.history, "logdir": str(logdir), "actor": str(actor_path),
+            "stopped_by": stopped_by}
 
 
 class ProgressBar(BaseCallback):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 from blindsr_gym.errors import InputError
 
@@ -145,4 +146,10 @@ def run(args: argparse.Namespace) -> int:
                            eval_freq=args.eval_every, seed=args.seed, device=args.device, resume=args.resume,
                            progress=not args.no_progress)
     print(json.dumps(result, default=str) if args.json else summary(result, args.algo, args.logdir))
-    return 0
+    from blindsr_gym.training import exit_status, report_stop
+
+    if args.algo == "ddpg":
+        report_stop(result["stopped_by"], result["iterations"], Path(args.logdir) / "ddpg_state.pt", "iteration")
+    else:
+        report_stop(result["stopped_by"], result["steps"], Path(args.logdir) / "sb3_model.zip", "env step")
+    return exit_status(result["stopped_by"])

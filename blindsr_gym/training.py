@@ -11,13 +11,23 @@ It also holds what the trainers share beyond resume, so that no trainer imports 
 choice (:func:`resolve_amp`), the optimiser (:func:`adam`), the hardware named in model cards
 (:func:`hardware_string`), the exponential learning-rate decay (:func:`decayed`) and the loss kept on the
 device between reads (:class:`DeviceLoss`).
+
+A trainer decorated with :func:`stoppable` stops cleanly on Ctrl-C (SIGINT) or SIGTERM (``timeout``, a batch
+scheduler, the end of a lease): it finishes the step under way, writes its resume state at that step and
+returns with ``stopped_by`` naming the signal, so that ``--resume`` goes on from there instead of from the last
+periodic checkpoint. A second signal acts at once, as it would without the trainer.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
+import signal
+import sys
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -25,12 +35,89 @@ import torch
 from blindsr_gym.errors import InputError
 
 __all__ = ["ResumeError", "Run", "config_differences", "check_resume_config", "load_state", "resolve_amp",
-           "adam", "hardware_string", "decayed", "multistep", "DeviceLoss"]
+           "adam", "hardware_string", "decayed", "multistep", "DeviceLoss", "stoppable", "stop_on_signals",
+           "stop_requested", "exit_status", "report_stop"]
 
 #: Keys any trainer's resume may change: where things are and how often it reports; not what it learns.
 #: (A data folder may sit elsewhere on another machine; its images must be the same.)
 RESUME_ALLOWED = ("out", "logdir", "device", "threads", "data", "val_data", "ckpt_every", "val_every",
                   "eval_every", "log_every")
+
+
+#: The signals a stoppable trainer turns into "checkpoint now and stop".
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
+_WATCHES: list[dict] = []  # one entry per active stop_on_signals(), innermost last: {"signal": name or None}
+
+
+@contextmanager
+def stop_on_signals(signals: Iterable[str] = STOP_SIGNALS):
+    """While inside, the first of ``signals`` is recorded (:func:`stop_requested` names it) instead of
+    interrupting, and the previous handlers come back at once, so that a second signal acts as usual (Ctrl-C
+    twice raises KeyboardInterrupt). A signal the process ignores (SIGINT under a non-interactive shell's
+    ``cmd &``) stays ignored. Outside the main thread, where Python cannot set handlers, it does nothing.
+    Yields the watch (``{"signal": None or the name}``)."""
+    watch: dict = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        _WATCHES.append(watch)
+        try:
+            yield watch
+        finally:
+            _WATCHES.remove(watch)
+        return
+    previous: dict = {}
+
+    def restore():
+        for s, h in previous.items():
+            if signal.getsignal(s) is handler:
+                signal.signal(s, signal.SIG_DFL if h is None else h)  # None: a handler set outside Python
+
+    def handler(signum, frame):
+        watch["signal"] = signal.Signals(signum).name
+        restore()
+        again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+        print(f"\n{watch['signal']}: stopping after this step and saving the run's resume state there "
+              f"(--resume goes on from it); {again} again stops at once, losing the steps since the last "
+              "checkpoint", file=sys.stderr, flush=True)
+
+    for name in signals:
+        s = getattr(signal, name)
+        if signal.getsignal(s) is not signal.SIG_IGN:  # an ignored signal stays ignored (a shell's `cmd &`)
+            previous[s] = signal.signal(s, handler)
+    _WATCHES.append(watch)
+    try:
+        yield watch
+    finally:
+        _WATCHES.remove(watch)
+        restore()
+
+
+def stop_requested() -> str | None:
+    """The signal the innermost :func:`stop_on_signals` received (``"SIGINT"``, ``"SIGTERM"``), or None."""
+    return _WATCHES[-1]["signal"] if _WATCHES else None
+
+
+def stoppable(fn):
+    """Run the decorated trainer inside :func:`stop_on_signals`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with stop_on_signals():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def exit_status(stopped_by: str | None) -> int:
+    """A command's exit status after its trainer returned: 0, or the shell's 128 + the signal's number when a
+    signal stopped it (130 for Ctrl-C), so that scripts see the run did not finish."""
+    return 128 + int(getattr(signal, stopped_by)) if stopped_by else 0
+
+
+def report_stop(stopped_by: str | None, step: int, state_path: str | Path, unit: str = "step") -> None:
+    """The line a command prints to stderr when a signal stopped its trainer."""
+    if stopped_by:
+        print(f"stopped by {stopped_by} at {unit} {step}; the resume state is {state_path}: the same command "
+              "with --resume goes on from there", file=sys.stderr, flush=True)
 
 
 class ResumeError(InputError):

@@ -50,10 +50,14 @@ from blindsr_gym.training import (  # noqa: F401  (re-exported)
     Run,
     adam,
     check_resume_config,
+    exit_status,
     hardware_string,
     load_state,
     multistep,
+    report_stop,
     resolve_amp,
+    stop_requested,
+    stoppable,
 )
 from blindsr_gym.utils import resolve_device, to_tensor, weights_digest
 
@@ -281,9 +285,12 @@ def _init_weights(init: str, arch: str, codec: KernelCodec) -> tuple[dict, dict,
     return state["model"], net.config, card
 
 
+@stoppable
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_budget: float | None = None) -> dict:
     """Run (or resume) training; returns a summary dict. Works under torchrun or as one process.
-    ``time_budget`` (seconds): stop at the first checkpoint after it has passed (``--resume`` goes on)."""
+    ``time_budget`` (seconds): stop at the first checkpoint after it has passed (``--resume`` goes on).
+    Ctrl-C or SIGTERM: a checkpoint at the step under way, then stop (``stopped_by`` names the signal; under
+    torchrun the processes agree at the next log step)."""
     from blindsr_gym.renderers import build_renderer, save_renderer
 
     rank, world, local = _dist_info()
@@ -391,7 +398,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
                                     warm_start="weights of init, a fresh Adam; iterations count from 0")
         save_renderer(model, out / f"{name}.safetensors", card)
 
-    last_val, stopped = None, False
+    last_val, stopped, stopped_by = None, False, None
     updater.device_loss.step = step  # a resumed run's steps so far were read before their save
     run.restart_clock()
     per_rank = cfg.batch // world
@@ -409,7 +416,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
             logs = updater.update(lr_img, code, hr, step)
         step += 1
         run.tick()
-        save_due = step % cfg.ckpt_every == 0 or step == cfg.iters
+        stop = stop_requested()  # Ctrl-C or SIGTERM: a checkpoint at this step, then stop
+        if world > 1:  # every process stops at the same step: they agree at log steps (one collective)
+            stop = None if step % cfg.log_every else next((s for s in _gather(stop, world) if s), None)
+        save_due = step % cfg.ckpt_every == 0 or step == cfg.iters or stop is not None
         if step % cfg.log_every == 0 or save_due:
             updater.device_loss.read()
         if rank == 0:
@@ -432,6 +442,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         if save_due:
             checkpoint()
             run.restart_clock()
+            if stop is not None:
+                stopped_by = stop
+                break
             if step < cfg.iters and any(_gather(run.out_of_time(), world)):  # every process stops together
                 stopped = True
                 break
@@ -442,7 +455,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
     if len(set(prints)) != 1:
         raise RuntimeError(f"DDP replicas diverged: weight fingerprints {prints}")
     return {"step": step, "wall_s": run.wall, "val_psnr": last_val, "out": str(out), "world": world,
-            "replica_fingerprints": prints, "stopped_by_time_budget": stopped}
+            "replica_fingerprints": prints, "stopped_by_time_budget": stopped, "stopped_by": stopped_by}
 
 
 class _GanParts:
@@ -592,6 +605,7 @@ def run(args: argparse.Namespace) -> int:
                         time_budget=args.time_budget * 60 if args.time_budget else None)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary))
+        report_stop(summary["stopped_by"], summary["step"], Path(cfg.out) / "last.pt")
     if dist.is_initialized():
         # DDP's reducer and gloo's pending work are freed now, while the interpreter is alive: left to the
         # collector at exit, their destruction can abort a finished run with "terminate called without an
@@ -601,7 +615,7 @@ def run(args: argparse.Namespace) -> int:
         gc.collect()
         dist.barrier()
         dist.destroy_process_group()
-    return 0
+    return exit_status(summary["stopped_by"])
 
 
 def main(argv: list[str] | None = None) -> int:

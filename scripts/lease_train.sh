@@ -121,9 +121,10 @@ EOF
       echo "lease_train: starting $name" > "$OUT/$name.log"
     fi
     # The trainer stops itself at its first checkpoint after MINUTES; should that checkpoint come late (a slow
-    # validation, a long compile), it is stopped HARD_S seconds after it started (default MINUTES + 45 s), so
-    # that the folder is still packed before the device tool ends the call: the run then goes on from its
-    # last checkpoint, which every trainer writes atomically, instead of coming back with nothing.
+    # validation, a long compile), `timeout` sends it SIGTERM HARD_S seconds after it started (default MINUTES +
+    # 45 s), so that the folder is still packed before the device tool ends the call. On SIGTERM every trainer
+    # saves its resume state at the step under way and exits; one that has not within 10 s is killed, and the
+    # run goes on from its last checkpoint, which every trainer writes atomically.
     hard=${HARD_S:-$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 + 45 }')}
     set +e
     timeout --kill-after=10 "$hard" $PYTHON -P -m blindsr_gym.cli "$@" --out "$work/$name" "${resume[@]}" \
@@ -132,7 +133,7 @@ EOF
     set -e
     sleep 1
     if [ $rc = 124 ] || [ $rc = 137 ]; then
-      echo "lease_train: stopped at the hard limit ($hard s); the folder holds the last checkpoint" | tee -a "$OUT/$name.log"
+      echo "lease_train: stopped at the hard limit ($hard s); the folder holds the state saved on SIGTERM, or the last checkpoint" | tee -a "$OUT/$name.log"
     fi
     # the run folder back in parts of 15 MiB (each returned file must stay under 16 MiB)
     leave=()

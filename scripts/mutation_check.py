@@ -93,6 +93,13 @@ MUTANTS = (
            "blindsr_gym/upscale.py", "    m = make_method(method, scale=scale, device=device, **kw)\n",
            "    m = make_method(method.removesuffix(\"-ens\"), scale=scale, device=device, **kw)\n",
            ("tests/test_upscale.py",)),
+    Mutant("signal_ignored", "the renderer trainer ignores Ctrl-C/SIGTERM and runs on to its next checkpoint",
+           "renderers/train.py", "        stop = stop_requested()  # Ctrl-C", "        stop = None  # Ctrl-C",
+           ("tests/test_harness.py::test_a_signal_saves_the_step_under_way_and_a_resume_finishes_the_same_run",)),
+    Mutant("ddpg_signal_state_without_episodes", "a DDPG run stopped between checkpoints re-seeds its env on resume "
+           "instead of drawing its episodes again", "agents/ddpg.py",
+           '    if state is not None and state.get("episodes"):', "    if False:",
+           ("tests/test_harness.py::test_a_signal_saves_the_step_under_way_and_a_resume_finishes_the_same_run",)),
     Mutant("digest_unchecked", "a checkpoint's SHA-256 is not compared with its card", "blindsr_gym/utils.py",
            "if want and file_sha256(path) != want:", "if False:", ("tests/test_reliability.py",)),
     Mutant("install_drops_evaluate", "pip install leaves blindsr_gym.evaluate out (found on the 2026-11-28 lease)",

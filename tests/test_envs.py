@@ -277,6 +277,29 @@ def test_vector_env_api_checks():
     assert info["final_info"]["action_clipped"].all()
 
 
+def test_restored_episodes_are_the_current_ones_and_the_steps_after_them_too():
+    """A trainer stopped between two resets keeps ``episode_state()``; a fresh env given it draws the same
+    episodes and then the same next ones (the generators go on as after the original draw)."""
+    import json
+
+    venv = BlindSRVectorEnv(num_envs=3, metric="psnr", **FAKE)
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.episode_state()
+    venv.reset(seed=11)
+    rng = np.random.default_rng(0)
+    venv.step(rng.uniform(-1, 1, (3, 15)).astype(np.float32))  # the state is taken after an autoreset
+    state = json.loads(json.dumps(venv.episode_state()))  # as a checkpoint stores it
+    obs, info = venv._obs.copy(), venv._reset_infos()
+    a, b = (rng.uniform(-1, 1, (3, 15)).astype(np.float32) for _ in range(2))
+    steps = [venv.step(a), venv.step(b)]
+    other = BlindSRVectorEnv(num_envs=3, metric="psnr", **FAKE)  # never reset: the state alone suffices
+    obs2, _ = other.restore_episodes(state)
+    assert np.array_equal(obs, obs2) and data_equivalence(info, other._reset_infos())
+    assert data_equivalence(steps, [other.step(a), other.step(b)])
+    with pytest.raises(ValueError, match="3 generators"):
+        other.restore_episodes({"generators": state["generators"][:2]})
+
+
 def test_one_env_config_builds_both_envs_and_unknown_arguments_are_named():
     from dataclasses import replace
 

@@ -3,7 +3,13 @@ equals the uninterrupted run, tensor for tensor; a resume refuses a changed sett
 never starts over an old one; the resume state is replaced whole or not at all."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -127,6 +133,121 @@ def test_a_time_budget_stops_at_the_next_checkpoint_and_a_resume_finishes_the_sa
         run(hr_folder, tmp_path / "bad", time_budget=0)
 
 
+@pytest.fixture
+def sigint_as_at_a_terminal():
+    """SIGINT handled as in an interactive Python (KeyboardInterrupt), whatever this test process inherited: a
+    shell's `cmd &` starts it with SIGINT ignored, and the trainers leave an ignored signal ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _child_sigint_default():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # in the child before exec: Python then makes it KeyboardInterrupt
+
+
+def _signal_at_tick(monkeypatch, n, sig=signal.SIGINT):
+    """Send ``sig`` to this process from the trainer's ``n``-th step (Run.tick is called once per step)."""
+    calls = {"n": 0}
+    tick = Run.tick
+
+    def signalling_tick(self):
+        calls["n"] += 1
+        if calls["n"] == n:
+            os.kill(os.getpid(), sig)  # Python runs the handler before the next line of the trainer
+        return tick(self)
+
+    monkeypatch.setattr(Run, "tick", signalling_tick)
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_a_signal_saves_the_step_under_way_and_a_resume_finishes_the_same_run(hr_folder, tmp_path, name, monkeypatch,
+                                                                            capfd, sigint_as_at_a_terminal):
+    """Ctrl-C in step 3 of 4 (periodic checkpoints at 2 and 4): the trainer finishes step 3, saves its state
+    there, says so and returns; the resume ends where the uninterrupted run ends, tensor for tensor (for DDPG
+    with the env's episodes of step 3 drawn again), and the handlers are the process's own again."""
+    run, state_name = TRAINERS[name]
+    key = "iteration" if name == "ddpg" else "step"
+    run(hr_folder, tmp_path / "full")
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    _signal_at_tick(monkeypatch, 3)
+    result = run(hr_folder, tmp_path / "split")
+    monkeypatch.undo()
+    assert result["stopped_by"] == "SIGINT" and "SIGINT: stopping after this step" in capfd.readouterr().err
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    stopped = torch.load(tmp_path / "split" / state_name, weights_only=True)
+    assert stopped[key] == 3
+    assert ("episodes" in stopped) == (name == "ddpg")  # between two resets: the env's episodes are kept
+    run(hr_folder, tmp_path / "split", resume=True)
+    a = torch.load(tmp_path / "full" / state_name, weights_only=True)
+    b = torch.load(tmp_path / "split" / state_name, weights_only=True)
+    a.pop("config"), b.pop("config")
+    _same(a, b)
+
+
+def test_stop_on_signals_records_the_first_signal_and_lets_the_second_act(sigint_as_at_a_terminal):
+    from blindsr_gym.training import stop_on_signals, stop_requested
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert stop_requested() is None
+    with stop_on_signals():
+        assert signal.getsignal(signal.SIGINT) is not before[0] and signal.getsignal(signal.SIGTERM) is not before[1]
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop_requested() == "SIGTERM"
+        # both handlers are the process's own again: a second signal of either kind acts as without us
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert stop_requested() is None
+    with stop_on_signals():
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop_requested() == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C twice: Python's own KeyboardInterrupt
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with stop_on_signals():  # an ignored signal stays ignored, a handled one is caught
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is not before[1]
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(ok=_in_thread()))
+    thread.start()
+    thread.join()
+    assert result["ok"]
+
+
+def _in_thread():
+    from blindsr_gym.training import stop_on_signals, stop_requested
+
+    with stop_on_signals():  # handlers cannot be set outside the main thread: nothing is caught, nothing fails
+        return stop_requested() is None
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_command_stopped_by_a_signal_saves_says_so_and_exits_128_plus_its_number(hr_folder, tmp_path, sig, status):
+    """The real thing: `blindsr-gym train-renderer` in its own process, signalled after its first checkpoint
+    (as `timeout`, a scheduler or Ctrl-C would); then `--resume` finishes the run."""
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "blindsr_gym.cli", "train-renderer", "--data", str(hr_folder), "--out", str(out),
+           "--num-blocks", "1", "--patch", "8", "--batch", "2", "--iters", "100000", "--ckpt-every", "5",
+           "--device", "cpu", "--amp", "off", "--threads", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_child_sigint_default)
+    deadline = time.monotonic() + 120
+    while not (out / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (out / "last.pt").exists(), proc.communicate()[1]
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    name = signal.Signals(sig).name
+    assert proc.returncode == status, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert summary["stopped_by"] == name and state["step"] == summary["step"] < 100000
+    assert f"stopped by {name} at step {state['step']}" in stderr and "--resume" in stderr
+    done = subprocess.run([*cmd[:cmd.index("100000")], str(state["step"] + 2), *cmd[cmd.index("100000") + 1:],
+                           "--resume"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == state["step"] + 2
+
+
 @pytest.mark.parametrize("name", ["renderer", "pretrain-actor", "ddpg"])
 def test_a_new_run_never_starts_over_an_old_one_and_a_resume_needs_one(hr_folder, tmp_path, name):
     run, state_name = TRAINERS[name]
@@ -221,6 +342,30 @@ def test_sb3_resume_restores_the_saved_model_and_continues_the_count(tmp_path):
     assert not all(torch.equal(p, q) for p, q in zip(saved.policy.state_dict().values(),
                                                      moved.policy.state_dict().values(), strict=True))
     assert json.loads((tmp_path / "sb3_config.json").read_text())["algo"] == "td3"
+
+
+def test_a_signal_ends_an_sb3_run_after_the_env_step_under_way_with_its_checkpoint(tmp_path, monkeypatch):
+    import stable_baselines3 as sb3
+
+    from blindsr_gym.agents.sb3 import SB3VecEnv, train_sb3
+
+    kw = dict(num_envs=4, eval_episodes=4, device="cpu", progress=False, learning_starts=4, buffer_size=64,
+              batch_size=4, env_kwargs=FAKE_ENV, ckpt_freq=1000)  # no periodic checkpoint within the run
+    calls = {"n": 0}
+    step_wait = SB3VecEnv.step_wait
+
+    def signalling(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step_wait(self)
+
+    monkeypatch.setattr(SB3VecEnv, "step_wait", signalling)
+    out = train_sb3("sb3:td3", "BlindSR-PSNR-v0", 400, tmp_path, **kw)
+    monkeypatch.undo()
+    assert out["stopped_by"] == "SIGTERM" and out["steps"] == 3 * 4  # the third env step, then stop
+    assert sb3.TD3.load(tmp_path / "sb3_model.zip", device="cpu").num_timesteps == 12
+    assert train_sb3("sb3:td3", "BlindSR-PSNR-v0", 16, tmp_path, resume=True, **kw)["steps"] == 16
 
 
 # ------------------------------------------------------------------ Run itself

@@ -54,6 +54,7 @@ class BlindSRVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._rngs: list[np.random.Generator] | None = None
+        self._drawn_from: list[dict] | None = None  # the generators' states the current episodes were drawn from
         self._episodes = None
         self._sr = None
 
@@ -118,11 +119,34 @@ class BlindSRVectorEnv(VectorEnv):
         obs_list[:] = list(final_obs)
         self._sr = sr
         self._final = (self._lr, sr, self._sr_gt, self._hr)  # the finished episodes, for final_panels()
-        self._new_episodes(batch=batch)  # same-step autoreset
+        self._new_episodes(batch=batch, drawn_from=states)  # same-step autoreset
         infos = self._masked({"final_obs": obs_list, "final_info": final, **self._reset_infos()})
         terminated = np.ones(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         return self._obs, rewards, terminated, truncated, infos
+
+    def episode_state(self) -> dict:
+        """What the current episodes were drawn from: each sub-env's generator state before the draw, and the
+        reset options (plain data; ``json.dumps`` stores it when the options are JSON's). A trainer checkpointed
+        between two resets keeps it, and :meth:`restore_episodes` draws the same episodes again."""
+        if self._drawn_from is None:
+            raise RuntimeError("call reset() before episode_state()")
+        return {"generators": [dict(st) for st in self._drawn_from], "options": dict(self._options)}
+
+    def restore_episodes(self, state: dict):
+        """Draw again the episodes of :meth:`episode_state`, as ``reset`` returns them: ``(obs, infos)``. The
+        generators go on from there as they did after the original draw, so the steps that follow are the
+        same too (the renders up to the floating-point determinism of the device)."""
+        gens = state.get("generators") if isinstance(state, dict) else None
+        if not isinstance(gens, list) or len(gens) != self.num_envs:
+            raise InputError(f"an episode state of {self.num_envs} generators was expected, got "
+                             f"{len(gens) if isinstance(gens, list) else type(state).__name__}")
+        rngs = [seeding.np_random(0)[0] for _ in gens]
+        for r, st in zip(rngs, gens, strict=True):
+            r.bit_generator.state = st
+        self._rngs, self._options = rngs, dict(state.get("options") or {})
+        self._new_episodes()
+        return self._obs, self._masked(self._reset_infos())
 
     def render(self):
         """A tuple of per-env panels (bicubic | SR with the last actions | SR with the true kernel | HR)
@@ -150,8 +174,12 @@ class BlindSRVectorEnv(VectorEnv):
         self._episodes = None
 
     # -- helpers ----------------------------------------------------------------------------
-    def _new_episodes(self, batch=None):
+    def _new_episodes(self, batch=None, drawn_from: list[dict] | None = None):
+        """The next episodes: ``batch``, drawn from the generators at ``drawn_from``, or drawn now."""
+        if batch is None:
+            drawn_from = [r.bit_generator.state for r in self._rngs]
         b = batch if batch is not None else self.core.new_batch(self._rngs, self._options)
+        self._drawn_from = drawn_from
         self._episodes, self._lr, self._hr, self._codes_gt = b.episodes, b.lr, b.hr, b.codes_gt
         self._sr_gt, self._baseline, self._psnr_gt = b.sr_gt, b.baseline, b.psnr_gt
         self._obs = to_uint8(self._lr)  # the observations, converted (and moved to the CPU) once
