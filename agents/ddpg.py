@@ -420,12 +420,12 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         stopped_by = stop_requested()  # Ctrl-C or SIGTERM: a checkpoint at this iteration, then stop
         if done % cfg.ckpt_every == 0 or done == cfg.iterations:
             checkpoint(done)
+            if stopped_by is not None or done < cfg.iterations and (
+                    stop_after is not None and done - start >= stop_after or run.out_of_time()):
+                break  # a resume re-seeds the env itself: no reset to render here
             if done < cfg.iterations:
                 obs, _ = env.reset(seed=cfg.seed + done)
             run.restart_clock()
-            if stopped_by is not None or done < cfg.iterations and (
-                    stop_after is not None and done - start >= stop_after or run.out_of_time()):
-                break
         elif stopped_by is not None:  # between two periodic checkpoints: the env's episodes are kept as they are
             checkpoint(done, episodes=env.episode_state())
             break
@@ -437,4 +437,4 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         bar.close()
     run.close()
     return {"iterations": done, "wall_s": run.wall, "eval": last_eval, "history": history, "logdir": str(logdir),
-            "stopped_by": stopped_by}
+            "stopped_by": stopped_by, "state": str(run.state_path)}

@@ -333,7 +333,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True, s
         bar.close()
     run.close()
     return {"step": step, "wall_s": run.wall, "last_loss": float(loss.detach()), "val": last_val, "out": str(out),
-            "stopped_by": stopped_by}
+            "stopped_by": stopped_by, "state": str(run.state_path)}
 
 
 def add_arguments(p: argparse.ArgumentParser, model: str = "actor") -> None:
@@ -393,5 +393,5 @@ def run(args: argparse.Namespace) -> int:
     summary = pretrain(cfg, resume=args.resume, progress=not args.no_progress,
                        time_budget=args.time_budget * 60 if args.time_budget else None)
     print(json.dumps(summary))
-    report_stop(summary["stopped_by"], summary["step"], Path(cfg.out) / "pretrain_state.pt")
+    report_stop(summary["stopped_by"], summary["step"], summary["state"])
     return exit_status(summary["stopped_by"])

@@ -278,7 +278,7 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
     actor_path = export_actor(model, logdir / "actor.safetensors", codec=venv.core.codec, card=card)
     return {"algo": f"sb3:{algo_name}", "steps": model.num_timesteps, "wall_s": wall,
             "eval": final, "history": cb.history, "logdir": str(logdir), "actor": str(actor_path),
-            "stopped_by": stopped_by}
+            "stopped_by": stopped_by, "state": str(model_path)}
 
 
 class ProgressBar(BaseCallback):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 from blindsr_gym.errors import InputError
 
@@ -148,8 +147,7 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(result, default=str) if args.json else summary(result, args.algo, args.logdir))
     from blindsr_gym.training import exit_status, report_stop
 
-    if args.algo == "ddpg":
-        report_stop(result["stopped_by"], result["iterations"], Path(args.logdir) / "ddpg_state.pt", "iteration")
-    else:
-        report_stop(result["stopped_by"], result["steps"], Path(args.logdir) / "sb3_model.zip", "env step")
+    ddpg = args.algo == "ddpg"
+    report_stop(result["stopped_by"], result["iterations" if ddpg else "steps"], result["state"],
+                "iteration" if ddpg else "env step")
     return exit_status(result["stopped_by"])

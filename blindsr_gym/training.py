@@ -57,14 +57,7 @@ def stop_on_signals(signals: Iterable[str] = STOP_SIGNALS):
     ``cmd &``) stays ignored. Outside the main thread, where Python cannot set handlers, it does nothing.
     Yields the watch (``{"signal": None or the name}``)."""
     watch: dict = {"signal": None}
-    if threading.current_thread() is not threading.main_thread():
-        _WATCHES.append(watch)
-        try:
-            yield watch
-        finally:
-            _WATCHES.remove(watch)
-        return
-    previous: dict = {}
+    previous: dict = {}  # signal -> the handler it had; empty outside the main thread
 
     def restore():
         for s, h in previous.items():
@@ -79,10 +72,11 @@ def stop_on_signals(signals: Iterable[str] = STOP_SIGNALS):
               f"(--resume goes on from it); {again} again stops at once, losing the steps since the last "
               "checkpoint", file=sys.stderr, flush=True)
 
-    for name in signals:
-        s = getattr(signal, name)
-        if signal.getsignal(s) is not signal.SIG_IGN:  # an ignored signal stays ignored (a shell's `cmd &`)
-            previous[s] = signal.signal(s, handler)
+    if threading.current_thread() is threading.main_thread():
+        for name in signals:
+            s = getattr(signal, name)
+            if signal.getsignal(s) is not signal.SIG_IGN:  # an ignored signal stays ignored (a shell's `cmd &`)
+                previous[s] = signal.signal(s, handler)
     _WATCHES.append(watch)
     try:
         yield watch

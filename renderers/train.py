@@ -455,7 +455,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
     if len(set(prints)) != 1:
         raise RuntimeError(f"DDP replicas diverged: weight fingerprints {prints}")
     return {"step": step, "wall_s": run.wall, "val_psnr": last_val, "out": str(out), "world": world,
-            "replica_fingerprints": prints, "stopped_by_time_budget": stopped, "stopped_by": stopped_by}
+            "replica_fingerprints": prints, "stopped_by_time_budget": stopped, "stopped_by": stopped_by,
+            "state": str(run.state_path)}
 
 
 class _GanParts:
@@ -605,7 +606,7 @@ def run(args: argparse.Namespace) -> int:
                         time_budget=args.time_budget * 60 if args.time_budget else None)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary))
-        report_stop(summary["stopped_by"], summary["step"], Path(cfg.out) / "last.pt")
+        report_stop(summary["stopped_by"], summary["step"], summary["state"])
     if dist.is_initialized():
         # DDP's reducer and gloo's pending work are freed now, while the interpreter is alive: left to the
         # collector at exit, their destruction can abort a finished run with "terminate called without an
