@@ -36,6 +36,8 @@ learning rates), ``eval/`` (the fixed validation episodes), and the hyper-parame
 from __future__ import annotations
 
 import json
+import warnings
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -145,22 +147,40 @@ class DDPGConfig:
 
 class ReplayBuffer:
     """A ring buffer of one-step transitions ``(obs uint8 HWC, action, reward)``, and with
-    ``feature_dim`` the observation's features under a frozen encoder (computed once, when added)."""
+    ``feature_dim`` the observation's features under a frozen encoder (computed once, when added).
+
+    With ``sources`` (the env's :meth:`~blindsr_gym.envs.BlindSRVectorEnv.episode_sources`), each transition also
+    keeps its episode's generator state, and :meth:`state_dict` stores those instead of the images: a few hundred
+    bytes a transition instead of its 12 KB image (``benchmarks/ddpg_state.py`` measures both), so that a run's
+    state can travel back from a GPU lease. A resume draws the images again (:meth:`load_state_dict` with
+    ``regenerate``) and checks each against the CRC-32 and the pixel sum kept when it was added."""
+
+    #: a regenerated image whose pixel sum differs from the original's by more than this share of its pixels
+    #: is another image (the dataset changed), not the rounding of another device's Eq. 1 (<= 1 level in
+    #: ~0.1% of the pixels)
+    SUM_TOLERANCE = 0.01
 
     def __init__(self, capacity: int, obs_shape: tuple, action_dim: int, feature_dim: int = 0):
         self.obs = np.zeros((capacity, *obs_shape), np.uint8)
         self.actions = np.zeros((capacity, action_dim), np.float32)
         self.rewards = np.zeros(capacity, np.float32)
         self.features = np.zeros((capacity, feature_dim), np.float32) if feature_dim else None
+        self.sources: list[dict | None] = [None] * capacity
+        self.checks = np.zeros((capacity, 2), np.int64)  # per image: CRC-32 and pixel sum, for a regeneration
         self.capacity, self.pos, self.size = capacity, 0, 0
 
-    def add(self, obs, actions, rewards, features=None):
+    def add(self, obs, actions, rewards, features=None, sources=None):
         if (features is None) != (self.features is None):
             raise InputError("features must be given exactly when the buffer was built with feature_dim")
+        if sources is not None and len(sources) != len(obs):
+            raise InputError(f"got {len(sources)} sources for {len(obs)} observations")
         for i, (o, a, r) in enumerate(zip(obs, actions, rewards, strict=True)):
             self.obs[self.pos], self.actions[self.pos], self.rewards[self.pos] = o, a, r
             if features is not None:
                 self.features[self.pos] = features[i]
+            self.sources[self.pos] = None if sources is None else sources[i]
+            if sources is not None:
+                self.checks[self.pos] = _image_checks(self.obs[self.pos])
             self.pos = (self.pos + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
 
@@ -171,24 +191,57 @@ class ReplayBuffer:
         return out if self.features is None else (*out, self.features[idx])
 
     def state_dict(self):
-        sd = {"obs": torch.from_numpy(self.obs[: self.size].copy()),
-              "actions": torch.from_numpy(self.actions[: self.size].copy()),
-              "rewards": torch.from_numpy(self.rewards[: self.size].copy()), "pos": self.pos}
+        """The transitions; the images as their sources when every one has a source, else as pixels."""
+        n = self.size
+        sd = {"actions": torch.from_numpy(self.actions[:n].copy()),
+              "rewards": torch.from_numpy(self.rewards[:n].copy()), "pos": self.pos}
+        if all(src is not None for src in self.sources[:n]):
+            sd["sources"] = json.dumps(self.sources[:n])
+            sd["checks"] = torch.from_numpy(self.checks[:n].copy())
+        else:
+            sd["obs"] = torch.from_numpy(self.obs[:n].copy())
         if self.features is not None:
-            sd["features"] = torch.from_numpy(self.features[: self.size].copy())
+            sd["features"] = torch.from_numpy(self.features[:n].copy())
         return sd
 
-    def load_state_dict(self, sd):
+    def load_state_dict(self, sd, regenerate=None) -> dict:
+        """``regenerate(sources) -> uint8 images``: draws a state's images again from their sources (the env's
+        ``observations``); needed for a state saved with sources. Returns ``{"regenerated": n, "inexact": m}``:
+        m images came back not byte-identical (another device's rounding). Raises :class:`InputError` when an
+        image is not the one saved (the dataset, or the env's draws, changed)."""
         n = len(sd["rewards"])
         if n > self.capacity:
             raise InputError(f"checkpoint buffer holds {n} transitions, more than buffer_size={self.capacity}")
         if ("features" in sd) != (self.features is not None):
             raise InputError("checkpoint buffer and this run disagree on whether features are kept")
-        self.obs[:n] = sd["obs"].numpy()
+        report = {"regenerated": 0, "inexact": 0}
+        if "obs" in sd:
+            self.obs[:n] = sd["obs"].numpy()
+            self.sources[:n] = [None] * n
+        else:
+            if regenerate is None:
+                raise InputError("this buffer state keeps its episodes' sources, not their images: "
+                                 "load it with regenerate (the env's observations)")
+            sources, checks = json.loads(sd["sources"]), sd["checks"].numpy()
+            self.obs[:n] = regenerate(sources)
+            got = np.array([_image_checks(o) for o in self.obs[:n]], np.int64).reshape(n, 2)
+            inexact = got[:, 0] != checks[:, 0]
+            far = np.abs(got[:, 1] - checks[:, 1]) > self.SUM_TOLERANCE * self.obs[0].size
+            if far.any():
+                raise InputError(f"{int(far.sum())} of the {n} replayed images drawn again from their sources are "
+                                 "not the images saved: is the env's dataset (or its kernel family, noise, crop "
+                                 "size) the one the run was trained on?")
+            self.sources[:n], self.checks[:n] = sources, checks
+            report = {"regenerated": n, "inexact": int(inexact.sum())}
         self.actions[:n], self.rewards[:n] = sd["actions"].numpy(), sd["rewards"].numpy()
         if self.features is not None:
             self.features[:n] = sd["features"].numpy()
         self.size, self.pos = n, int(sd["pos"]) % self.capacity
+        return report
+
+
+def _image_checks(img: np.ndarray) -> tuple[int, int]:
+    return zlib.crc32(np.ascontiguousarray(img)), int(img.sum(dtype=np.int64))
 
 
 class DDPGUpdate:
@@ -289,7 +342,11 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         critic.load_state_dict(state["critic"])
         opt_a.load_state_dict(state["opt_actor"])
         opt_c.load_state_dict(state["opt_critic"])
-        buffer.load_state_dict(state["buffer"])
+        rebuilt = buffer.load_state_dict(state["buffer"], regenerate=env.observations)
+        if rebuilt["inexact"]:
+            warnings.warn(f"{rebuilt['inexact']} of the {rebuilt['regenerated']} replayed images came back not "
+                          "byte-identical (Eq. 1 on another device rounds differently): the resume is not bit for bit",
+                          stacklevel=2)
         rng.bit_generator.state = json.loads(state["rng"])
         start, last_eval = state["iteration"], state.get("last_eval")
         history = state.get("history", [])
@@ -344,6 +401,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         to the buffer, so the critic still learns (and logs its fit) but does not steer the actor."""
         seed = ENV_SLOPE_SEED * (cfg.seed + 1) + it * cfg.num_envs
         obs0, _ = env.reset(seed=seed)
+        sources = env.episode_sources()
         x = obs_to_tensor(obs0, device)
         u = to_device(torch.from_numpy(rng.normal(0, cfg.exploration_noise, len(x)).astype(np.float32)), device)
         sigma = actor.sigma(x)  # one forward: its values choose the widths, its graph takes the actor's step
@@ -356,7 +414,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             if sign < 0:
                 env.reset(seed=seed)
             _, r, _, _, info = env.step(a)
-            buffer.add(obs0, a, r, features=feats)
+            buffer.add(obs0, a, r, features=feats, sources=sources)
             rewards.append(np.asarray(r, dtype=np.float32))
             logs.update({k: (v + logs[k]) / 2 if k in logs else v for k, v in rollout_logs(r, info).items()})
         if it >= cfg.critic_warmup:
@@ -389,8 +447,9 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
                     a = a + rng.normal(0, cfg.exploration_noise, a.shape).astype(np.float32)
                 feats = critic.encoder.pooled(x).cpu().numpy() if frozen else None
             a = np.clip(a, -1, 1)
+            sources = env.episode_sources()  # the buffer keeps these, not the images, in a checkpoint
             next_obs, rewards, _, _, info = env.step(a)
-            buffer.add(obs, a, rewards, features=feats)
+            buffer.add(obs, a, rewards, features=feats, sources=sources)
             obs = next_obs
             logs = rollout_logs(rewards, info)
         if buffer.size >= cfg.batch_size:

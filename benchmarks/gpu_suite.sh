@@ -30,8 +30,9 @@ fi
 PY="$PYTHON -P"  # -P: the repository's blindsr_gym/ must not shadow the installed package
 N=${N:-512}; NS=${NS:-64}; STEPS=4; PEAK=989; TRAIN_STEPS=30; DDPG_ENVS=96; DDPG_ITERS=20  # N, NS: env sizes
 REPEATS=10; TB=64; PB=32; PSTEPS=50  # TB: the renderer training's batch (the paper's); PB: actor pre-training's
+BUF=20000  # a full DDPG replay buffer (its default size)
 if [ "${SMALL:-0}" = 1 ]; then N=8; NS=4; STEPS=1; TRAIN_STEPS=2; DDPG_ENVS=4; DDPG_ITERS=2; REPEATS=2; TB=8; PB=4
-  PSTEPS=2; fi
+  PSTEPS=2; BUF=64; fi
 failed=0
 # ONLY="env_niqe_bf16 cost_table" reruns just those steps (a rerun on the same warm machine)
 run() {  # run NAME TIMEOUT ARGS...: stdout -> NAME.json in results.tar, stderr -> $OUT/suite.log
@@ -75,6 +76,8 @@ run ddpg_parallel 240 benchmarks/ddpg_parallel.py --device "$DEVICE" --env Blind
 # where the time goes, and the host's share of a step, side by side with the ways they replaced
 run host_overhead 90 benchmarks/host_overhead.py --device "$DEVICE" --threads 8 --repeats $REPEATS --batch $N
 run blur_speed 60 benchmarks/blur_speed.py --device "$DEVICE" --num $N --repeats $REPEATS
+# a DDPG resume on the device: its replay buffer's images drawn again from their sources (and the state's size)
+run ddpg_state 90 benchmarks/ddpg_state.py --device "$DEVICE" --num $BUF --threads 8
 run profile_gpu 120 benchmarks/profile_gpu.py --device "$DEVICE" --num-envs $N --steps $STEPS --top 40 --threads 8
 # last, as their compile times are unknown there: AMNet's blocks through torch.compile, each beside the eager run
 # (a step cut off at its limit costs only itself; COMPILE=0 skips them)

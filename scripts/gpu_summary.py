@@ -48,7 +48,7 @@ def summary(folder: Path) -> str:
     files = {n: _load(folder, n) for n in (
         "device", "equality", "env_psnr_bf16", "env_niqe_bf16", "cost_table", "train_amnet_bf16", "pretrain_bf16",
         "ddpg_niqe_bf16", "ddpg_niqe_bf16_graphs", "ddpg_parallel", "host_overhead", "blur_speed",
-        "train_amnet_bf16_compile", "env_psnr_bf16_compile")}
+        "train_amnet_bf16_compile", "env_psnr_bf16_compile", "ddpg_state")}
     dev = files["device"] or {}
     eq_passed = _get(files["equality"], "passed")
     amnet_gpu = next((r for r in (_get(files["cost_table"], "rows") or [])
@@ -112,7 +112,14 @@ def summary(folder: Path) -> str:
         fits = [r["processes"] for r in par if r["paper_budget_s_each"] <= 540]
         lines.append("")
         lines.append(f"Each run finishes the paper's budget inside one call (540 s) with up to {max(fits)} side by "
-                     "side." if fits else "No count finishes the paper's budget inside one call (540 s).")
+                     "side." if fits else "No count finishes the paper's budget inside one call (540 s); each run "
+                     "resumes in the next lease.")
+    state = files["ddpg_state"]
+    if _get(state, "sources", "load_s") is not None:
+        lines += ["", f"A DDPG resume on the device (`ddpg_state.json`, {state['transitions']:,} transitions): the "
+                  f"buffer's state {state['sources']['state_mib']} MiB (as images {state['pixels']['state_mib']} "
+                  f"MiB), its images drawn again in {state['sources']['load_s']} s, "
+                  f"{'identical' if state['sources']['images_equal'] else 'NOT identical'}."]
     return "\n".join(lines) + "\n"
 
 

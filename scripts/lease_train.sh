@@ -16,10 +16,11 @@
 #                                                              # ARGS...` a line); collect each as above
 #
 # `run` writes to $OUT: NAME.tar.part-aa, -ab, ... (15 MiB each, at most 6) and NAME.log. LEAVE="FILE ..." leaves
-# those files of the run folder on the device (a DDPG state with a full replay buffer, ddpg_state.pt, is ~245 MB
-# and cannot come back: such a run must finish in one lease, and the folder returns without it). DEVICE_DIR (default
-# .device) and RUNS_DIR (default runs) move what travels and where runs live; tests/test_lease.py runs the
-# three steps on the CPU, two leases of a tiny renderer run, and checks it equals the uninterrupted run.
+# those files of the run folder on the device. (A DDPG state keeps its replay buffer as episode sources, ~5 MiB
+# at 20,000 transitions, not as images, 236 MiB: it comes back, and a DDPG run resumes in the next lease like any
+# other.) DEVICE_DIR (default .device) and RUNS_DIR (default runs) move what travels and where runs live;
+# tests/test_lease.py runs the three steps on the CPU, two leases of a tiny renderer run and of a tiny DDPG run,
+# and checks each equals the uninterrupted run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # the device has torch, not gymnasium: the carried wheels and the package, once per call (`many` installs for

@@ -72,6 +72,51 @@ def test_replay_buffer_ring_and_state():
     assert o.shape == (8, 2, 2, 3) and np.all(o[:, 0, 0, 0] == r)
 
 
+def _buffer_images(cfg: DDPGConfig, state: dict) -> np.ndarray:
+    """The images of a DDPG state's replay buffer, drawn again from their sources as a resume does."""
+    return make_vec_env(cfg.env_id, 1, **cfg.env_kwargs).observations(json.loads(state["buffer"]["sources"]))
+
+
+def test_replay_buffer_keeps_sources_not_images_and_checks_them_on_load(tmp_path, builtin_images):
+    """With sources, a state holds each image's generator state (not its pixels); loading draws the images
+    again, byte for byte here, and refuses images that are not the ones saved (another dataset)."""
+    env = make_vec_env("BlindSR-PSNR-v0", 4, **FAKE_ENV)
+    b = ReplayBuffer(6, env.single_observation_space.shape, 15)
+    images, seen = [], []
+    obs, _ = env.reset(seed=3)
+    for _ in range(2):  # 8 transitions into 6 slots: the ring wraps
+        sources = env.episode_sources()
+        b.add(obs, np.zeros((4, 15)), np.arange(4.0), sources=sources)
+        images.append(obs)
+        seen.append(sources)
+        obs, *_ = env.step(env.action_space.sample())
+    sd = b.state_dict()
+    assert "obs" not in sd and len(json.loads(sd["sources"])) == 6
+    assert len(sd["sources"]) < 6 * 400  # a few hundred bytes each, not 32x32x3 images
+    fresh = make_vec_env("BlindSR-PSNR-v0", 4, **FAKE_ENV)  # a resume: another env, never reset
+    c = ReplayBuffer(6, env.single_observation_space.shape, 15)
+    assert c.load_state_dict(sd, regenerate=fresh.observations) == {"regenerated": 6, "inexact": 0}
+    assert np.array_equal(c.obs, b.obs) and c.pos == b.pos == 2
+    assert np.array_equal(c.obs, np.concatenate([images[1][2:], images[0][2:], images[1][:2]]))  # the ring's slots
+    c.add(obs, np.zeros((4, 15)), np.zeros(4), sources=env.episode_sources())  # and it goes on
+    with pytest.raises(ValueError, match="regenerate"):
+        ReplayBuffer(6, env.single_observation_space.shape, 15).load_state_dict(sd)
+    import cv2
+
+    for name, img in zip(builtin_images.names, builtin_images, strict=True):  # another dataset: the photos mirrored
+        cv2.imwrite(str(tmp_path / f"{name}.png"), cv2.cvtColor(np.ascontiguousarray(img[:, ::-1]), cv2.COLOR_RGB2BGR))
+    other = make_vec_env("BlindSR-PSNR-v0", 4, **{**FAKE_ENV, "dataset": str(tmp_path)})
+    with pytest.raises(ValueError, match="6 of the 6 replayed images .* not the images saved"):
+        ReplayBuffer(6, env.single_observation_space.shape, 15).load_state_dict(sd, regenerate=other.observations)
+    inexact = dict(sd, checks=sd["checks"].clone())
+    inexact["checks"][0, 0] += 1  # a CRC that differs with a pixel sum that agrees: another device's rounding
+    assert ReplayBuffer(6, env.single_observation_space.shape, 15).load_state_dict(
+        inexact, regenerate=fresh.observations)["inexact"] == 1
+    without = ReplayBuffer(6, env.single_observation_space.shape, 15)  # no sources: the pixels, as before
+    without.add(images[0], np.zeros((4, 15)), np.zeros(4))
+    assert "obs" in without.state_dict() and "sources" not in without.state_dict()
+
+
 def test_lr_decay_schedule():
     assert decayed(1e-4, 1e-2, 0, 5000) == 1e-4
     assert decayed(1e-4, 1e-2, 5000, 5000) == pytest.approx(1e-6)
@@ -242,7 +287,7 @@ def test_ddpg_with_actor_critic_and_sigma_exploration(tmp_path):
     before = load_actor(init).state_dict()
     enc = {k[len("encoder."):]: v for k, v in state["critic"].items() if k.startswith("encoder.")}
     assert enc.keys() == before.keys() and all(torch.equal(enc[k], before[k]) for k in enc)
-    obs = obs_to_tensor(state["buffer"]["obs"][:8].numpy())  # the buffer keeps the encoder's features
+    obs = obs_to_tensor(_buffer_images(cfg, state)[:8])  # the buffer keeps the encoder's features
     torch.testing.assert_close(state["buffer"]["features"][:8], load_actor(init).pooled(obs), atol=1e-5, rtol=1e-5)
     after = load_actor(tmp_path / "run" / "actor.safetensors")
     assert not torch.equal(after.fc[2].bias, before["fc.2.bias"])  # the actor itself did learn
@@ -536,9 +581,10 @@ def test_ddpg_env_slope_gradient_plays_each_episode_at_two_widths(tmp_path):
     train_ddpg(cfg, tmp_path / "run", progress=False)
     state = torch.load(tmp_path / "run" / "ddpg_state.pt", weights_only=True)
     buf = state["buffer"]
-    assert len(buf["rewards"]) == 16 and torch.equal(buf["obs"][:8], buf["obs"][8:])  # the same episodes twice
+    sources = json.loads(buf["sources"])
+    assert len(buf["rewards"]) == 16 and sources[:8] == sources[8:]  # the same episodes twice
     actor0 = load_actor(init)
-    x = obs_to_tensor(buf["obs"][:8].numpy())
+    x = obs_to_tensor(_buffer_images(cfg, state)[:8])
     with torch.no_grad():
         log_s0 = actor0.sigma(x).log()
     u_plus, u_minus = (_table_sigma(actor0, buf["actions"][s]).log() - log_s0 for s in (slice(0, 8), slice(8, 16)))

@@ -300,6 +300,30 @@ def test_restored_episodes_are_the_current_ones_and_the_steps_after_them_too():
         other.restore_episodes({"generators": state["generators"][:2]})
 
 
+def test_episode_sources_draw_the_observations_again_redrawn_episodes_too(tmp_path, builtin_images):
+    """``episode_sources()`` + ``observations()`` give back the current observations without a render, for
+    episodes that NIQE's undefined baseline on a flat crop made the env draw again (their source is the state
+    before the last draw), after an autoreset, and in another env never reset."""
+    from gymnasium.utils import seeding
+    from PIL import Image
+
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(tmp_path / "flat.png")  # NIQE is NaN there
+    Image.fromarray(builtin_images[0]).save(tmp_path / "photo.png")
+    kw = dict(metric="niqe", lr_size=48, dataset=str(tmp_path), **FAKE)
+    venv = BlindSRVectorEnv(num_envs=8, **kw)
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.episode_sources()
+    obs, info = venv.reset(seed=0)
+    first_draws = [seeding.np_random(i)[0].bit_generator.state for i in range(8)]
+    redrawn = [s != f for s, f in zip(venv.episode_sources(), first_draws, strict=True)]
+    assert any(redrawn) and not all(redrawn)  # some episodes fell on the flat image first
+    assert all(info["image_index"] == 1)  # ... and none stayed there
+    other = BlindSRVectorEnv(num_envs=8, **kw)
+    assert np.array_equal(other.observations(venv.episode_sources()), obs)
+    obs, *_ = venv.step(venv.action_space.sample())
+    assert np.array_equal(other.observations(venv.episode_sources()), obs)
+
+
 def test_one_env_config_builds_both_envs_and_unknown_arguments_are_named():
     from dataclasses import replace
 

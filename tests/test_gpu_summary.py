@@ -56,6 +56,11 @@ def test_an_opt_in_is_not_a_default_without_equality_or_a_clear_gain(tmp_path):
     assert _row(text, "| env `cuda_graphs` (NIQE)").endswith("| no | no |")  # 1% is a tie
     assert "FAILED" in text
     assert "with up to 1 side by side" in text
+    assert "A DDPG resume" not in text  # not measured: no line
+    _write(tmp_path, "ddpg_state", {"transitions": 20000, "pixels": {"state_mib": 235.6},
+                                    "sources": {"state_mib": 4.74, "load_s": 1.5, "images_equal": True}})
+    assert "(`ddpg_state.json`, 20,000 transitions): the buffer's state 4.74 MiB (as images 235.6 MiB), its images " \
+           "drawn again in 1.5 s, identical." in _summary(tmp_path)
 
 
 def test_cli_refuses_a_missing_folder(tmp_path, capsys):

@@ -68,32 +68,48 @@ def test_lease_script_refuses_bad_names_and_missing_parts(tmp_path):
     assert missing.returncode == 2 and "no x.tar.part-*" in missing.stderr
 
 
-def test_a_ddpg_lease_takes_validation_images_and_leaves_its_state_behind(hr_folder, tmp_path):
-    """The paper-scale DDPG lease: prep converts the validation images too (lossless), and LEAVE keeps the run's
-    replay-buffer state (ddpg_state.pt, ~245 MB at the paper's buffer) out of what comes back, while the actor,
-    its card and the logs return."""
+def test_a_ddpg_run_split_over_two_leases_equals_the_uninterrupted_run(hr_folder, tmp_path):
+    """The paper-scale DDPG lease: prep converts the validation images too (lossless); the run's state comes back
+    small (its replay buffer as episode sources, not images), and a second lease resumes it to the uninterrupted
+    run's actor. LEAVE keeps named files of the run folder on the device."""
     import tarfile
 
-    dev = tmp_path / "device"
-    env = dict(os.environ, DEVICE_DIR=str(dev), RUNS_DIR=str(tmp_path / "runs"), PYTHON=sys.executable,
-               WORK=str(tmp_path / "w"), OUT=str(tmp_path / "out"), LEAVE="ddpg_state.pt")
+    from blindsr_gym.agents import load_actor
+    from blindsr_gym.utils import weights_digest
+
+    dev, runs = tmp_path / "device", tmp_path / "runs"
+    env = dict(os.environ, DEVICE_DIR=str(dev), RUNS_DIR=str(runs), PYTHON=sys.executable, WORK=str(tmp_path / "w"))
     script = ["bash", str(ROOT / "scripts" / "lease_train.sh")]
 
-    def step(*args):
-        p = subprocess.run(script + list(args), env=env, capture_output=True, text=True, timeout=600)
+    def step(*args, **extra):
+        p = subprocess.run(script + list(args), env={**env, **extra}, capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stderr[-2000:]
 
     step("prep", "d", str(hr_folder), str(hr_folder))
     assert len(list((dev / "data" / "val").glob("*.webp"))) == 5
-    step("run", "d", "60", "--", "train", "--env", "BlindSR-PSNR-v0", "--algo", "ddpg", "--renderer", "bicubic",
-         "--lr-size", "16", "--steps", "8", "--num-envs", "4", "--batch", "4", "--data", str(dev / "data" / "train"),
-         "--val-data", str(dev / "data" / "val"), "--eval-episodes", "2", "--device", "cpu", "--threads", "1",
-         "--no-progress")
-    parts = sorted((tmp_path / "out").glob("d.tar.part-*"))
+    train = ["train", "--env", "BlindSR-PSNR-v0", "--algo", "ddpg", "--renderer", "bicubic", "--lr-size", "16",
+             "--steps", "16", "--num-envs", "4", "--batch", "4", "--val-every", "8", "--data",
+             str(dev / "data" / "train"), "--val-data", str(dev / "data" / "val"), "--eval-episodes", "2",
+             "--device", "cpu", "--threads", "1", "--no-progress"]
+    step("run", "d", "1e-9", "--", *train, OUT=str(tmp_path / "out1"), LEAVE="actor_best.safetensors")
+    parts = sorted((tmp_path / "out1").glob("d.tar.part-*"))
     with tarfile.open(fileobj=__import__("io").BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
         names = {Path(n).name for n in tar.getnames()}
-    assert {"actor.safetensors", "actor.json"} <= names and "ddpg_state.pt" not in names
-    assert (tmp_path / "w" / "d" / "ddpg_state.pt").is_file()  # written on the device, left there
+    assert {"actor.safetensors", "actor.json", "ddpg_state.pt"} <= names and "actor_best.safetensors" not in names
+    assert (tmp_path / "w" / "d" / "actor_best.safetensors").is_file()  # written on the device, left there
+    step("collect", "d", str(tmp_path / "out1"))
+    state = torch.load(runs / "d" / "ddpg_state.pt", weights_only=True)
+    assert state["iteration"] == 2 and "obs" not in state["buffer"] and "sources" in state["buffer"]
+    step("prep", "d")
+    step("run", "d", "60", "--", *train, OUT=str(tmp_path / "out2"))
+    assert "resuming d" in (tmp_path / "out2" / "d.log").read_text()
+    step("collect", "d", str(tmp_path / "out2"))
+    assert torch.load(runs / "d" / "ddpg_state.pt", weights_only=True)["iteration"] == 4
+    full = subprocess.run([sys.executable, "-m", "blindsr_gym", *train, "--out", str(tmp_path / "full")],
+                          capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+    assert weights_digest(load_actor(runs / "d" / "actor.safetensors")) == \
+        weights_digest(load_actor(tmp_path / "full" / "actor.safetensors"))
 
 
 def test_a_trainer_past_the_hard_limit_is_stopped_and_its_last_checkpoint_comes_back(hr_folder, tmp_path):

@@ -70,6 +70,7 @@ class Episode:
     noise_draw: np.ndarray | None = None  # the episode's standard-normal noise [3, h, w] when noise > 0
     family_params: dict | None = None  # the family's parameters until draw_all makes the kernel
     taps: np.ndarray | None = None  # [k] float64 when the kernel is outer(taps, taps) (isotropic Gaussians)
+    source: dict | None = None  # the generator's state before this draw: EnvCore.observations() redraws it
 
 
 @dataclass
@@ -229,6 +230,22 @@ class EnvCore:
                 ep.kernel, ep.family_params, ep.taps = k, None, t
         return eps
 
+    def observations(self, sources: list[dict], options: dict | None = None, chunk: int = 256) -> np.ndarray:
+        """The LR observations (uint8 ``[N, h, w, 3]``) of the episodes drawn from ``sources``, each a generator
+        state of :attr:`Episode.source`, under the same reset ``options``: the draws and Eq. 1 again, without a
+        render. On the device that drew them the same bytes (Eq. 1 does not depend on the batch's makeup); a
+        replay buffer keeps these states instead of its images (``agents/ddpg.py``)."""
+        from gymnasium.utils import seeding
+
+        out = np.empty((len(sources), self.lr_size, self.lr_size, 3), np.uint8)
+        for i in range(0, len(sources), chunk):
+            rngs = [seeding.np_random(0)[0] for _ in sources[i:i + chunk]]
+            for r, st in zip(rngs, sources[i:i + chunk], strict=True):
+                r.bit_generator.state = st
+            with torch.inference_mode():
+                out[i:i + len(rngs)] = to_uint8(self.degrade(self.draw_all(rngs, options)))
+        return out
+
     def _check_options(self, options: dict | None) -> dict:
         opts = dict(options or {})
         unknown = set(opts) - set(OPTION_KEYS)
@@ -254,6 +271,7 @@ class EnvCore:
     def _draw(self, rng: np.random.Generator, opts: dict) -> Episode:
         """An episode's draws from ``rng``; a kernel drawn from the family is left to :meth:`draw_all`
         (``kernel=None``, its parameters in ``family_params``)."""
+        source = rng.bit_generator.state
         index = opts.get("image_index")
         if index is None:
             index = int(self.eligible[int(rng.integers(len(self.eligible)))])
@@ -261,13 +279,13 @@ class EnvCore:
         shape = self.images.shapes[index]
         index, top, left = self.source.random_window(rng, self.crop_side, index, shape=shape)
         if self.real_lr:
-            return Episode(index, top, left, None, {}, 0.0)
+            return Episode(index, top, left, None, {}, 0.0, source=source)
         kernel, params, family_params = self._kernel(rng, opts)
         draw = None
         if noise > 0:  # drawn here, after the kernel's parameters, as the per-image degrade() drew it
             draw = rng.standard_normal((1, 3, self.lr_size, self.lr_size), dtype=np.float32)[0]
         taps = isotropic_taps(params["sigma"], self.codec.size)[0] if "sigma" in opts else None
-        return Episode(index, top, left, kernel, params, noise, draw, family_params, taps)
+        return Episode(index, top, left, kernel, params, noise, draw, family_params, taps, source)
 
     def _kernel(self, rng, opts) -> tuple[torch.Tensor | None, dict, dict | None]:
         """``(kernel, info params, family params)``: a given kernel or sigma, or the family's draw (its kernel

@@ -54,6 +54,7 @@ class BlindSRVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._rngs: list[np.random.Generator] | None = None
+        self._options: dict = {}
         self._drawn_from: list[dict] | None = None  # the generators' states the current episodes were drawn from
         self._episodes = None
         self._sr = None
@@ -147,6 +148,18 @@ class BlindSRVectorEnv(VectorEnv):
         self._rngs, self._options = rngs, dict(state.get("options") or {})
         self._new_episodes()
         return self._obs, self._masked(self._reset_infos())
+
+    def episode_sources(self) -> list[dict]:
+        """Each current episode's generator state before its draw (after a redraw, before the last one): a
+        few hundred bytes that stand for its observation, which :meth:`observations` draws again."""
+        if self._episodes is None:
+            raise RuntimeError("call reset() before episode_sources()")
+        return [ep.source for ep in self._episodes]
+
+    def observations(self, sources: list[dict]) -> np.ndarray:
+        """uint8 ``[len(sources), h, w, 3]``: the observations of the episodes of :meth:`episode_sources`,
+        drawn again under this env's reset options, without a render (:meth:`EnvCore.observations`)."""
+        return self.core.observations(sources, self._options)
 
     def render(self):
         """A tuple of per-env panels (bicubic | SR with the last actions | SR with the true kernel | HR)
