@@ -115,6 +115,9 @@ def test_replay_buffer_keeps_sources_not_images_and_checks_them_on_load(tmp_path
     without = ReplayBuffer(6, env.single_observation_space.shape, 15)  # no sources: the pixels, as before
     without.add(images[0], np.zeros((4, 15)), np.zeros(4))
     assert "obs" in without.state_dict() and "sources" not in without.state_dict()
+    old = ReplayBuffer(6, env.single_observation_space.shape, 15)  # a state of before 2026-11-29 still loads
+    assert old.load_state_dict(without.state_dict()) == {"regenerated": 0, "inexact": 0}
+    assert np.array_equal(old.obs[:4], images[0]) and old.size == 4
 
 
 def test_lr_decay_schedule():
