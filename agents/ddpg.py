@@ -316,7 +316,11 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         torch.manual_seed(cfg.seed)
         actor = Actor(code_len=code_len, **cfg.actor_kwargs).to(device)
         critic = Critic(code_len=code_len).to(device)
-    if cfg.init_actor:  # the pre-trained actor with its own configuration (a sigma head stays a sigma head)
+    if cfg.init_actor and state is not None and "actor_config" in state:
+        # a resume builds the actor from the configuration in its state and takes every weight from there: the
+        # init file need not be at hand (nor travel to a GPU lease)
+        actor = Actor(**json.loads(state["actor_config"])).to(device)
+    elif cfg.init_actor:  # the pre-trained actor with its own configuration (a sigma head stays a sigma head)
         from . import load_actor
 
         init = load_actor(cfg.init_actor, codec=env.core.codec)
@@ -325,7 +329,9 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         if clash:
             raise InputError(f"init_actor {cfg.init_actor} does not match actor_kwargs: {', '.join(clash)}")
         actor = init.to(device).requires_grad_(True).train()
-        if cfg.critic_encoder == "actor":
+    if cfg.init_actor and cfg.critic_encoder == "actor":
+        with torch.random.fork_rng(devices=[]):  # its MLP's first weights from the run's seed, not the process's
+            torch.manual_seed(cfg.seed)        # random state (before 2026-11-29 every seed drew the same ones)
             critic = ActorFeatureCritic(actor).to(device)
     if cfg.exploration == "sigma" and actor.head_kind != "sigma":
         raise InputError("exploration='sigma' needs a sigma-head actor (init_actor with head='sigma')")
@@ -386,7 +392,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     def checkpoint(it, episodes=None):
         run.save_state({"actor": actor.state_dict(), "critic": critic.state_dict(), "opt_actor": opt_a.state_dict(),
                   "opt_critic": opt_c.state_dict(), "buffer": buffer.state_dict(),
-                  "rng": json.dumps(rng.bit_generator.state), "iteration": it, "last_eval": last_eval,
+                  "rng": json.dumps(rng.bit_generator.state), "actor_config": json.dumps(actor.config),
+                  "iteration": it, "last_eval": last_eval,
                   "history": history, **({"episodes": json.dumps(episodes)} if episodes else {})})
         save_actor(actor, logdir / "actor.safetensors", codec=env.core.codec, card=card_for(it))
 

@@ -108,6 +108,10 @@ MUTANTS = (
     Mutant("replay_images_unchecked", "a DDPG resume takes whatever images its sources draw, on another dataset too",
            "agents/ddpg.py", "            if far.any():", "            if False:",
            ("tests/test_agents.py::test_replay_buffer_keeps_sources_not_images_and_checks_them_on_load",)),
+    Mutant("critic_init_unseeded", "the critic on a frozen actor draws its first weights from the process's random "
+           "state, so every --seed starts from the same critic", "agents/ddpg.py",
+           "            torch.manual_seed(cfg.seed)        # random state", "            pass  # random state",
+           ("tests/test_agents.py::test_the_seed_alone_sets_the_actor_feature_critics_first_weights",)),
     Mutant("digest_unchecked", "a checkpoint's SHA-256 is not compared with its card", "blindsr_gym/utils.py",
            "if want and file_sha256(path) != want:", "if False:", ("tests/test_reliability.py",)),
     Mutant("install_drops_evaluate", "pip install leaves blindsr_gym.evaluate out (found on the 2026-11-28 lease)",

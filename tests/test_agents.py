@@ -22,6 +22,7 @@ from blindsr_gym.agents.ddpg import (
 )
 from blindsr_gym.agents.networks import Actor, ActorFeatureCritic, Critic, count_parameters, obs_to_tensor
 from blindsr_gym.kernels import KernelCodec
+from blindsr_gym.utils import weights_digest
 
 FAKE_ENV = {"renderer": "bicubic", "lr_size": 32, "device": "cpu"}
 TINY_ACTOR = {"channels": 16, "num_blocks": 1, "reduction": 4}
@@ -277,8 +278,14 @@ def test_ddpg_with_actor_critic_and_sigma_exploration(tmp_path):
     cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=8, iterations=2, batch_size=8,
                      actor_lr=1e-2, eval_every=2, ckpt_every=2, eval_episodes=8, init_actor=str(init),
                      critic_encoder="actor", exploration="sigma", exploration_noise=0.3, critic_updates=3)
-    train_ddpg(cfg, tmp_path / "run", progress=False)
-    train_ddpg(replace(cfg, iterations=3), tmp_path / "run", resume=True, progress=False)
+    cfg = replace(cfg, iterations=3, eval_every=1, ckpt_every=1)
+    train_ddpg(cfg, tmp_path / "run", progress=False, stop_after=2)
+    init.rename(tmp_path / "elsewhere")  # a resume builds the actor from its state: no init file needed
+    train_ddpg(cfg, tmp_path / "run", resume=True, progress=False)
+    (tmp_path / "elsewhere").rename(init)
+    train_ddpg(cfg, tmp_path / "full", progress=False)
+    assert weights_digest(load_actor(tmp_path / "run" / "actor.safetensors")) == \
+        weights_digest(load_actor(tmp_path / "full" / "actor.safetensors"))  # the resume is the uninterrupted run
     state = torch.load(tmp_path / "run" / "ddpg_state.pt", weights_only=True)
     actions = state["buffer"]["actions"]
     assert len(actions) == 24
@@ -569,6 +576,26 @@ def _table_sigma(actor, actions: torch.Tensor) -> torch.Tensor:
     i = dist.argmin(dim=1)
     lo, hi = actor.config["sigma_min"], actor.config["sigma_max"]
     return lo + (hi - lo) * (i + t[torch.arange(len(i)), i]) / (len(table) - 1)
+
+
+def test_the_seed_alone_sets_the_actor_feature_critics_first_weights(tmp_path):
+    """The critic on a frozen actor gets its MLP's first weights from the run's seed, not from whatever the
+    process drew before (until 2026-11-29 every --seed of a CLI run drew the same ones)."""
+    codec = KernelCodec.default()
+    torch.manual_seed(0)
+    init = save_actor(Actor(**TINY_ACTOR, head="sigma", codec=codec), tmp_path / "init.safetensors", codec=codec)
+    cfg = DDPGConfig(env_id="BlindSR-PSNR-v0", env_kwargs=FAKE_ENV, num_envs=4, iterations=1, batch_size=4,
+                     eval_every=1, ckpt_every=1, eval_episodes=4, init_actor=str(init), critic_encoder="actor",
+                     exploration="sigma")
+
+    def first_weights(name, seed, process_seed):
+        torch.manual_seed(process_seed)
+        train_ddpg(replace(cfg, seed=seed, critic_lr=1e-30), tmp_path / name, progress=False)
+        return torch.load(tmp_path / name / "ddpg_state.pt", weights_only=True)["critic"]["q.0.weight"]
+
+    a = first_weights("a", 0, process_seed=1)
+    assert torch.equal(a, first_weights("b", 0, process_seed=2))
+    assert not torch.allclose(a, first_weights("c", 1, process_seed=1), atol=1e-3)
 
 
 def test_ddpg_env_slope_gradient_plays_each_episode_at_two_widths(tmp_path):
