@@ -434,6 +434,9 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             logs.update({"losses/actor": actor_loss, "losses/env_slope": mean_slope})
         return logs
 
+    # the validation panels (a PNG of over a megabyte each time) at about ten validations of the run, so that a
+    # run validated often keeps a small event file: it travels back from a GPU lease with the run's state
+    panel_every = max(1, -(-cfg.iterations // cfg.eval_every) // 10)
     run.restart_clock()
     done, stopped_by = start, None
     for it in range(start, cfg.iterations):
@@ -474,7 +477,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             actor.eval()
             details: dict = {}
             last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed, details)
-            log_eval_media(writer, details, episodes, actor)
+            log_eval_media(writer, details, episodes, actor, panels=(done // cfg.eval_every) % panel_every == 0
+                           or done == cfg.iterations)
             actor.train()
             history.append({"env_steps": episodes, "wall_s": round(run.wall, 2), **last_eval})
             for k, v in last_eval.items():

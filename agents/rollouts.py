@@ -78,11 +78,12 @@ def eval_media(details: dict, actor=None) -> dict:
     return out
 
 
-def log_eval_media(writer, details: dict, step: int, actor=None) -> None:
-    """Write :func:`eval_media` and the panels to a TensorBoard ``SummaryWriter``."""
+def log_eval_media(writer, details: dict, step: int, actor=None, panels: bool = True) -> None:
+    """Write :func:`eval_media` and (with ``panels``) the panels to a TensorBoard ``SummaryWriter``."""
     for tag, values in eval_media(details, actor).items():
         writer.add_histogram(tag, values, step)
-    writer.add_image("eval/panels", details["panels"], step, dataformats="HWC")
+    if panels:
+        writer.add_image("eval/panels", details["panels"], step, dataformats="HWC")
 
 
 def rollout_logs(rewards, info) -> dict[str, float]:

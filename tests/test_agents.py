@@ -553,6 +553,20 @@ def test_ddpg_and_sb3_runs_write_the_same_pictures_to_tensorboard(tmp_path):
         assert want["images"] <= tags["images"] and want["histograms"] <= tags["histograms"], (run, tags)
 
 
+def test_ddpg_writes_the_panels_at_about_ten_validations_and_the_figures_at_every_one(tmp_path):
+    """A run validated at every one of its 25 iterations writes its panels (over a megabyte each at the paper's
+    crops) at every second validation, and at the last, but its figures and histograms at all 25."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = DDPGConfig(env_kwargs=FAKE_ENV, num_envs=2, iterations=25, batch_size=2, eval_every=1, ckpt_every=25,
+                     eval_episodes=2, actor_kwargs=TINY_ACTOR)
+    train_ddpg(cfg, tmp_path / "run", progress=False)
+    acc = EventAccumulator(str(tmp_path / "run"), size_guidance={"images": 0, "histograms": 0, "scalars": 0})
+    acc.Reload()
+    assert [e.step // 2 for e in acc.Images("eval/panels")] == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 25]
+    assert len(acc.Histograms("eval/rewards")) == len(acc.Scalars("eval/reward")) == 25
+
+
 def test_train_cli_ends_with_a_readable_summary(tmp_path, capsys):
     from blindsr_gym.cli import main
 
