@@ -10,8 +10,9 @@
 #            (carry [".device"]; the trainer's own flags, without --out, --resume or --time-budget; HARD_S
 #            seconds, default MINUTES + 45 s, stop a trainer whose checkpoint comes late: keep MINUTES + 45 s,
 #            the install and the packing inside the call's timeout_s)
-#   here:    bash scripts/lease_train.sh collect NAME FILES_AT  # the parts back into .device/runs/NAME.tar and
-#                                                              # runs/NAME (the next lease resumes from there)
+#   here:    bash scripts/lease_train.sh collect NAME FILES_AT  # the parts back into runs/NAME and
+#                                                              # .device/runs/NAME.tar (the next lease resumes
+#                                                              # from there; TensorBoard event files stay here)
 #   device:  bash scripts/lease_train.sh many SPEC MINUTES     # up to 4 runs side by side (SPEC: `NAME COMMAND
 #                                                              # ARGS...` a line); collect each as above
 #
@@ -33,6 +34,12 @@ install_site() {
     $PYTHON -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$SITE" .
   fi
   if [ -d "$D/whl" ]; then export PYTHONPATH=$SITE; fi
+}
+# the run folder as it travels to a lease: without its TensorBoard event files, which the trainer does not read
+# (a resumed run writes a new one) and which grow with every validation's images; they stay in $RUNS/NAME
+pack_run() {
+  mkdir -p "$D/runs"
+  tar -cf "$D/runs/$name.tar" --exclude='events.out.tfevents.*' -C "$RUNS" "$name"
 }
 PYTHON=${PYTHON:-python3}
 D=${DEVICE_DIR:-.device}   # what travels (carried); RUNS: where runs live here
@@ -98,7 +105,7 @@ EOF
     done
     mkdir -p "$D/runs"
     if [ -d "$RUNS/$name" ]; then
-      tar -cf "$D/runs/$name.tar" -C "$RUNS" "$name"
+      pack_run
       echo "$RUNS/$name packed into $D/runs/$name.tar: the next lease resumes it"
     fi
     du -sh "$D/data" "$D/runs" 2>/dev/null || true
@@ -149,10 +156,10 @@ EOF
     from=${3:-}
     [ -n "$from" ] && ls "$from/$name.tar.part-"* > /dev/null || { echo "no $name.tar.part-* in '$from'" >&2; exit 2; }
     mkdir -p "$D/runs" "$RUNS"
-    cat "$from/$name.tar.part-"* > "$D/runs/$name.tar"
-    rm -rf "${RUNS:?}/$name"
-    tar -xf "$D/runs/$name.tar" -C "$RUNS"
+    # over the run folder here, which keeps the event files of earlier leases (they do not travel out)
+    cat "$from/$name.tar.part-"* | tar -xf - -C "$RUNS"
     if [ -f "$from/$name.log" ]; then cp "$from/$name.log" "$RUNS/$name/lease.log"; fi
+    pack_run
     echo "$RUNS/$name updated; $D/runs/$name.tar carries it into the next lease"
     ;;
   *) sed -n 2,22p "$0" >&2; exit 2 ;;

@@ -52,6 +52,12 @@ def test_a_run_split_over_two_leases_equals_the_uninterrupted_run(hr_folder, tmp
     assert "resuming r" in (tmp_path / "out2" / "r.log").read_text()
     step("collect", "r", str(tmp_path / "out2"))
     assert torch.load(runs / "r" / "last.pt", weights_only=True)["step"] == 4
+    assert len(list((runs / "r").rglob("events.out.tfevents.*"))) == 2  # each lease's, kept here
+    import tarfile
+
+    with tarfile.open(dev / "runs" / "r.tar") as tar:  # what the next lease would carry: no event files
+        names = [Path(n).name for n in tar.getnames()]
+    assert "last.pt" in names and not [n for n in names if n.startswith("events.out.tfevents")]
     full = tmp_path / "full"
     train(TrainConfig(data=str(dev / "data" / "train"), out=str(full), arch_kwargs={"num_blocks": 1}, patch=8,
                       batch=2, iters=4, ckpt_every=2, threads=1, device="cpu", amp="off"), progress=False)
