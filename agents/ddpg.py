@@ -434,6 +434,20 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             logs.update({"losses/actor": actor_loss, "losses/env_slope": mean_slope})
         return logs
 
+    def validate(done, episodes, panels=True):
+        nonlocal last_eval
+        actor.eval()
+        details: dict = {}
+        last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed, details)
+        log_eval_media(writer, details, episodes, actor, panels=panels)
+        actor.train()
+        history.append({"env_steps": episodes, "wall_s": round(run.wall, 2), **last_eval})
+        for k, v in last_eval.items():
+            writer.add_scalar(f"eval/{k}", v, episodes)
+
+    if start == 0 and cfg.init_actor:  # where a pre-trained actor starts: what the run has to beat
+        validate(0, 0)
+
     # the validation panels (a PNG of over a megabyte each time) at about ten validations of the run, so that a
     # run validated often keeps a small event file: it travels back from a GPU lease with the run's state
     panel_every = max(1, -(-cfg.iterations // cfg.eval_every) // 10)
@@ -474,16 +488,8 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
             writer.add_scalar(k, v, episodes)
         done = it + 1
         if done % cfg.eval_every == 0 or done == cfg.iterations:
-            actor.eval()
-            details: dict = {}
-            last_eval = evaluate_policy(torch_policy(actor), eval_env, cfg.eval_seed, details)
-            log_eval_media(writer, details, episodes, actor, panels=(done // cfg.eval_every) % panel_every == 0
-                           or done == cfg.iterations)
-            actor.train()
-            history.append({"env_steps": episodes, "wall_s": round(run.wall, 2), **last_eval})
-            for k, v in last_eval.items():
-                writer.add_scalar(f"eval/{k}", v, episodes)
-            if last_eval["reward"] >= max(h["reward"] for h in history):  # keep the best actor too
+            validate(done, episodes, panels=(done // cfg.eval_every) % panel_every == 0 or done == cfg.iterations)
+            if last_eval["reward"] >= max(h["reward"] for h in history if h["env_steps"] > 0):  # the best actor too
                 save_actor(actor, logdir / "actor_best.safetensors", codec=env.core.codec,
                            card=card_for(done, note=f"best validation reward so far, at iteration {done}"))
             run.restart_clock()

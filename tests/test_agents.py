@@ -647,6 +647,10 @@ def test_ddpg_env_slope_gradient_plays_each_episode_at_two_widths(tmp_path):
     assert moved > 100
     card = json.loads((tmp_path / "run" / "actor.json").read_text())
     assert card["training"]["actor_gradient"] == "env" and card["training"]["episodes"] == 16
+    # the run validated its starting point first: the pre-trained actor's own score on the same episodes
+    start = evaluate_policy(torch_policy(load_actor(init)), make_vec_env(cfg.env_id, 8, **FAKE_ENV), cfg.eval_seed)
+    assert [h["env_steps"] for h in card["validation_history"]] == [0, 16]
+    assert card["validation_history"][0]["reward"] == pytest.approx(start["reward"], abs=1e-9)
     assert "env's slope" in card["training"]["algorithm"]
     with pytest.raises(ValueError, match="exploration='sigma'"):
         DDPGConfig(init_actor="x", exploration="action", actor_gradient="env")
