@@ -10,7 +10,9 @@ forward and L1 loss, backward, Adam. The FLOPs of one step are counted with ``to
 report the fraction used (H100 SXM: 989; the default is none). The same step with the data synthesis
 alone and with the model alone are timed too, side by side, so the share of each is visible. The optimiser
 is the trainers' (``blindsr_gym.training.adam``: fused on CUDA); its update alone is timed beside the other
-implementation (``adam_step_ms``: PyTorch's default multi-tensor update against the fused one). ``--compile``
+implementation (``adam_step_ms``: PyTorch's default multi-tensor update against the fused one), and the model
+step in the other memory layout (``channels_last_over_nchw``: > 1 when channels-last, the trainer's, is
+faster). ``--compile``
 also times the step with AMNet's blocks compiled (``renderers.compiled_blocks``, as ``train-renderer
 --compile``) beside the eager step: ``compile_s`` (the first compiled step, compilation included),
 ``compiled_it_per_s`` and ``compiled_over_eager``.
@@ -74,8 +76,8 @@ def main() -> None:
 
     compiled = False
 
-    def model_step(lr, code, hr):
-        if args.channels_last:
+    def model_step(lr, code, hr, channels_last=args.channels_last, opt=opt):
+        if channels_last:
             lr = lr.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp), compiled_blocks(compiled):
             loss = F.l1_loss(model(lr, code).float(), hr)
@@ -105,6 +107,13 @@ def main() -> None:
     updates = {name: torch.optim.Adam(model.parameters(), lr=2e-4, fused=fused)
                for name, fused in (("foreach", False), ("fused", True))}
     t_adam = {name: timed(o.step, args.steps) for name, o in updates.items()}
+    # the model step in the other memory layout, side by side (its own optimiser: Adam's moments keep the layout
+    # of the weights they were made for)
+    other = not args.channels_last
+    model.to(memory_format=torch.channels_last if other else torch.contiguous_format)
+    other_opt = adam(model.parameters(), 2e-4, device)
+    t_other = timed(lambda: model_step(*fixed, channels_last=other, opt=other_opt), args.steps)
+    model.to(memory_format=torch.channels_last if args.channels_last else torch.contiguous_format)
     if args.compile:
         compiled = True
         t = time.perf_counter()
@@ -120,7 +129,9 @@ def main() -> None:
            "data_share": round(t_data / t_step, 3), "achieved_tflops": round(flops / t_step / 1e12, 2),
            "adam": "fused" if opt.defaults["fused"] else "default",
            "adam_step_ms": {k: round(v * 1e3, 3) for k, v in t_adam.items()},
-           "adam_fused_speedup": round(t_adam["foreach"] / t_adam["fused"], 2)}
+           "adam_fused_speedup": round(t_adam["foreach"] / t_adam["fused"], 2),
+           "model_s_other_layout": round(t_other, 5),
+           "channels_last_over_nchw": round((t_other / t_model) if args.channels_last else (t_model / t_other), 3)}
     if args.compile:
         out.update(compile_s=round(compile_s, 2), compiled_it_per_s=round(1 / t_compiled, 3),
                    compiled_over_eager=round(t_step / t_compiled, 3),

@@ -330,8 +330,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         if config != model.config:
             raise InputError(f"--init {cfg.init} has config {config}, the run wants {model.config}")
         model.load_state_dict(weights)
-    if device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
+    # NHWC convolutions on every device, as the env renders: oneDNN's on the CPU, cuDNN's tensor-core kernels
+    # on a GPU (benchmarks/train_speed.py times both layouts side by side)
+    model = model.to(memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), cfg.lr, device)
     rng = np.random.default_rng([cfg.seed, rank])
     step = 0
@@ -410,8 +411,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, time_bu
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step)
         lr_img, code, hr = pairs.sample(rng, per_rank, device)
-        if device.type == "cpu":
-            lr_img = lr_img.contiguous(memory_format=torch.channels_last)
+        lr_img = lr_img.contiguous(memory_format=torch.channels_last)
         with compiled_blocks(cfg.compile):
             logs = updater.update(lr_img, code, hr, step)
         step += 1

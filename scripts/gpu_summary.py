@@ -97,11 +97,16 @@ def summary(folder: Path) -> str:
     lines += ["", "## Training loops", "", "| loop | it/s | TFLOP/s | fraction of peak |", "|---|---|---|---|"]
     lines.append(f"| renderer (batch 64, LR 64²) | {_fmt(_get(train, 'it_per_s'))} | "
                  f"{_fmt(_get(train, 'achieved_tflops'))} | {_fmt(_get(train, 'fraction_of_peak'))} |")
+    layout = _get(train, "channels_last_over_nchw")
     for r in _get(files["pretrain_bf16"], "rows") or []:
         lines.append(f"| actor pre-training, loss {r['loss']} | {_fmt(r['it_per_s'])} | {_fmt(r['achieved_tflops'])} "
                      f"| {_fmt(r.get('fraction_of_peak'))} |")
     lines.append(f"| DDPG (BlindSR-NIQE-v0, 96 x 96) | {_fmt(_get(ddpg, 'it_per_s'))} | "
                  f"{_fmt(_get(ddpg, 'achieved_tflops'))} | {_fmt(_get(ddpg, 'fraction_of_peak'))} |")
+    if layout is not None:
+        lines += ["", f"The renderer's training step in channels-last (`train-renderer`'s layout since 2026-11-29) is "
+                  f"{layout:.3f}x as fast as in NCHW" + ("." if layout >= 0.98 else ": NCHW wins here, and the "
+                                                          "trainer's layout should follow.")]
     par = _get(files["ddpg_parallel"], "rows")
     if par:
         lines += ["", "## DDPG runs side by side (issue 22's seeds)", "",

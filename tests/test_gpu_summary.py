@@ -42,6 +42,9 @@ def test_targets_met_not_met_and_not_measured(tmp_path):
     assert _row(text, "| AMNet training").endswith("| not measured | not measured |")
     assert _row(text, "| env `cuda_graphs` (PSNR)").endswith("| 1.300x | yes | yes |")
     assert "Equality checks on the device (`equality.json`): passed." in text
+    assert "channels-last" not in text  # the layout was not measured
+    _write(tmp_path, "train_amnet_bf16", {"it_per_s": 16.3, "channels_last_over_nchw": 0.9})
+    assert "0.900x as fast as in NCHW: NCHW wins here" in _summary(tmp_path)
 
 
 def test_an_opt_in_is_not_a_default_without_equality_or_a_clear_gain(tmp_path):
