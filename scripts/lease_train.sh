@@ -35,11 +35,13 @@ install_site() {
   fi
   if [ -d "$D/whl" ]; then export PYTHONPATH=$SITE; fi
 }
-# the run folder as it travels to a lease: without its TensorBoard event files, which the trainer does not read
-# (a resumed run writes a new one) and which grow with every validation's images; they stay in $RUNS/NAME
+# the run folder as it travels to a lease: what the trainer reads on --resume (its state, its config). Not its
+# TensorBoard event files (a resumed run writes a new one; they grow with every validation's images) nor its
+# exported weights (written again at the next checkpoint, or when a validation beats the best): both stay in
+# $RUNS/NAME, and `collect` extracts what comes back over them
 pack_run() {
   mkdir -p "$D/runs"
-  tar -cf "$D/runs/$name.tar" --exclude='events.out.tfevents.*' -C "$RUNS" "$name"
+  tar -cf "$D/runs/$name.tar" --exclude='events.out.tfevents.*' --exclude='*.safetensors' -C "$RUNS" "$name"
 }
 PYTHON=${PYTHON:-python3}
 D=${DEVICE_DIR:-.device}   # what travels (carried); RUNS: where runs live here

@@ -55,9 +55,11 @@ def test_a_run_split_over_two_leases_equals_the_uninterrupted_run(hr_folder, tmp
     assert len(list((runs / "r").rglob("events.out.tfevents.*"))) == 2  # each lease's, kept here
     import tarfile
 
-    with tarfile.open(dev / "runs" / "r.tar") as tar:  # what the next lease would carry: no event files
-        names = [Path(n).name for n in tar.getnames()]
-    assert "last.pt" in names and not [n for n in names if n.startswith("events.out.tfevents")]
+    with tarfile.open(dev / "runs" / "r.tar") as tar:  # what the next lease carries: the state, no event files
+        names = [Path(n).name for n in tar.getnames()]  # and no exported weights (both stay here)
+    assert "last.pt" in names and not [n for n in names if n.startswith("events.out.tfevents")
+                                       or n.endswith(".safetensors")]
+    assert (runs / "r" / "amnet.safetensors").is_file()
     full = tmp_path / "full"
     train(TrainConfig(data=str(dev / "data" / "train"), out=str(full), arch_kwargs={"num_blocks": 1}, patch=8,
                       batch=2, iters=4, ckpt_every=2, threads=1, device="cpu", amp="off"), progress=False)
