@@ -77,3 +77,27 @@ def test_the_committed_actor_sigma_state_resumes_for_another_step(tmp_path):
     assert after["step"] == step + 1
     moved = [k for k in saved["model"] if not torch.equal(saved["model"][k], after["model"][k])]
     assert moved, "the resumed step changed no weight"
+
+
+def test_the_committed_ddpg_psnr_paper_state_resumes_for_another_iteration(tmp_path):
+    """The DDPG state keeps its replay buffer as episode sources: the resume draws its 20,000 images again from the
+    training data (so this test needs it) and checks them, then trains one more iteration."""
+    from dataclasses import fields
+
+    from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
+
+    path = _state("ddpg_psnr_paper", "ddpg_state.pt")
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
+    if not data.is_dir():
+        pytest.skip(f"{data} is absent: the state's replay buffer is drawn again from the training images")
+    out = tmp_path / "run"
+    saved = _resumed_copy(path, out)
+    cfg = {k: v for k, v in saved["config"].items() if k in {f.name for f in fields(DDPGConfig)}}
+    it = saved["iteration"]
+    cfg.update(env_kwargs={**cfg["env_kwargs"], "dataset": str(data), "device": "cpu"}, eval_env_kwargs={},
+               eval_episodes=4, eval_every=1, ckpt_every=1, device="cpu")  # a resume may change these
+    result = train_ddpg(DDPGConfig(**cfg), out, resume=True, progress=False, stop_after=1)
+    after = torch.load(out / "ddpg_state.pt", map_location="cpu", weights_only=True)
+    assert result["iterations"] == after["iteration"] == it + 1
+    assert len(after["buffer"]["rewards"]) == len(saved["buffer"]["rewards"]) == 20_000
+    assert not all(torch.equal(saved["actor"][k], after["actor"][k]) for k in saved["actor"]), "no weight moved"
