@@ -235,13 +235,9 @@ class EnvCore:
         state of :attr:`Episode.source`, under the same reset ``options``: the draws and Eq. 1 again, without a
         render. On the device that drew them the same bytes (Eq. 1 does not depend on the batch's makeup); a
         replay buffer keeps these states instead of its images (``agents/ddpg.py``)."""
-        from gymnasium.utils import seeding
-
         out = np.empty((len(sources), self.lr_size, self.lr_size, 3), np.uint8)
         for i in range(0, len(sources), chunk):
-            rngs = [seeding.np_random(0)[0] for _ in sources[i:i + chunk]]
-            for r, st in zip(rngs, sources[i:i + chunk], strict=True):
-                r.bit_generator.state = st
+            rngs = generators_at(sources[i:i + chunk])
             with torch.inference_mode():
                 out[i:i + len(rngs)] = to_uint8(self.degrade(self.draw_all(rngs, options)))
         return out
@@ -463,6 +459,16 @@ class EnvCore:
         for t in (sr_action, sr_gt, hr):
             tiles.append(blank if t is None else t)
         return to_uint8(torch.cat(tiles, dim=-1))[0]
+
+
+def generators_at(states: list[dict]) -> list[np.random.Generator]:
+    """Generators of the sub-envs' kind, each set to one of ``states`` (``bit_generator.state`` dicts)."""
+    from gymnasium.utils import seeding
+
+    rngs = [seeding.np_random(0)[0] for _ in states]
+    for r, st in zip(rngs, states, strict=True):
+        r.bit_generator.state = st
+    return rngs
 
 
 def _source(dataset, mod: int) -> ImageSource:

@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 from blindsr_gym.errors import InputError
 
 from ..utils import NonFiniteOutputError, check_finite, to_device, to_uint8
-from .core import SR_WHAT, EnvConfig, EnvCore
+from .core import SR_WHAT, EnvConfig, EnvCore, generators_at
 
 
 class BlindSRVectorEnv(VectorEnv):
@@ -142,10 +142,7 @@ class BlindSRVectorEnv(VectorEnv):
         if not isinstance(gens, list) or len(gens) != self.num_envs:
             raise InputError(f"an episode state of {self.num_envs} generators was expected, got "
                              f"{len(gens) if isinstance(gens, list) else type(state).__name__}")
-        rngs = [seeding.np_random(0)[0] for _ in gens]
-        for r, st in zip(rngs, gens, strict=True):
-            r.bit_generator.state = st
-        self._rngs, self._options = rngs, dict(state.get("options") or {})
+        self._rngs, self._options = generators_at(gens), dict(state.get("options") or {})
         self._new_episodes()
         return self._obs, self._masked(self._reset_infos())
 
