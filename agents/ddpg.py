@@ -36,8 +36,6 @@ learning rates), ``eval/`` (the fixed validation episodes), and the hyper-parame
 from __future__ import annotations
 
 import json
-import warnings
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,12 +49,15 @@ from blindsr_gym.utils import to_device
 
 from .networks import Actor, ActorFeatureCritic, Critic, obs_to_tensor
 from .rollouts import (  # noqa: F401  (re-exported: the names predate agents/rollouts.py)
+    check_redrawn,
     eval_media,
     evaluate_policy,
+    image_checks,
     log_eval_media,
     make_vec_env,
     rollout_logs,
     torch_policy,
+    warn_inexact,
 )
 
 CRITIC_LOSSES = ("eq11", "eq10")
@@ -155,11 +156,6 @@ class ReplayBuffer:
     state can travel back from a GPU lease. A resume draws the images again (:meth:`load_state_dict` with
     ``regenerate``) and checks each against the CRC-32 and the pixel sum kept when it was added."""
 
-    #: a regenerated image whose pixel sum differs from the original's by more than this share of its pixels
-    #: is another image (the dataset changed), not the rounding of another device's Eq. 1 (<= 1 level in
-    #: ~0.1% of the pixels)
-    SUM_TOLERANCE = 0.01
-
     def __init__(self, capacity: int, obs_shape: tuple, action_dim: int, feature_dim: int = 0):
         self.obs = np.zeros((capacity, *obs_shape), np.uint8)
         self.actions = np.zeros((capacity, action_dim), np.float32)
@@ -180,7 +176,7 @@ class ReplayBuffer:
                 self.features[self.pos] = features[i]
             self.sources[self.pos] = None if sources is None else sources[i]
             if sources is not None:
-                self.checks[self.pos] = _image_checks(self.obs[self.pos])
+                self.checks[self.pos] = image_checks(self.obs[self.pos][None])[0]
             self.pos = (self.pos + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
 
@@ -224,24 +220,14 @@ class ReplayBuffer:
                                  "load it with regenerate (the env's observations)")
             sources, checks = json.loads(sd["sources"]), sd["checks"].numpy()
             self.obs[:n] = regenerate(sources)
-            got = np.array([_image_checks(o) for o in self.obs[:n]], np.int64).reshape(n, 2)
-            inexact = got[:, 0] != checks[:, 0]
-            far = np.abs(got[:, 1] - checks[:, 1]) > self.SUM_TOLERANCE * self.obs[0].size
-            if far.any():
-                raise InputError(f"{int(far.sum())} of the {n} replayed images drawn again from their sources are "
-                                 "not the images saved: is the env's dataset (or its kernel family, noise, crop "
-                                 "size) the one the run was trained on?")
+            inexact = check_redrawn(self.obs[:n], checks)
             self.sources[:n], self.checks[:n] = sources, checks
-            report = {"regenerated": n, "inexact": int(inexact.sum())}
+            report = {"regenerated": n, "inexact": inexact}
         self.actions[:n], self.rewards[:n] = sd["actions"].numpy(), sd["rewards"].numpy()
         if self.features is not None:
             self.features[:n] = sd["features"].numpy()
         self.size, self.pos = n, int(sd["pos"]) % self.capacity
         return report
-
-
-def _image_checks(img: np.ndarray) -> tuple[int, int]:
-    return zlib.crc32(np.ascontiguousarray(img)), int(img.sum(dtype=np.int64))
 
 
 class DDPGUpdate:
@@ -349,10 +335,7 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
         opt_a.load_state_dict(state["opt_actor"])
         opt_c.load_state_dict(state["opt_critic"])
         rebuilt = buffer.load_state_dict(state["buffer"], regenerate=env.observations)
-        if rebuilt["inexact"]:
-            warnings.warn(f"{rebuilt['inexact']} of the {rebuilt['regenerated']} replayed images came back not "
-                          "byte-identical (Eq. 1 on another device rounds differently): the resume is not bit for bit",
-                          stacklevel=2)
+        warn_inexact(rebuilt["inexact"], rebuilt["regenerated"])
         rng.bit_generator.state = json.loads(state["rng"])
         start, last_eval = state["iteration"], state.get("last_eval")
         history = state.get("history", [])

@@ -1,13 +1,23 @@
 """Rollouts on the batched env, shared by every agent trainer (our DDPG, Stable-Baselines3) and by the
-notebooks: the vector env, a torch actor as a policy, evaluation on fixed seeded episodes, and the figures
-and pictures logged to TensorBoard under the same tags for every trainer."""
+notebooks: the vector env, a torch actor as a policy, evaluation on fixed seeded episodes, the figures
+and pictures logged to TensorBoard under the same tags for every trainer, and the checks of replayed images
+drawn again from their episodes' sources."""
 
 from __future__ import annotations
+
+import warnings
+import zlib
 
 import numpy as np
 import torch
 
+from blindsr_gym.errors import InputError
+
 from .networks import obs_to_tensor
+
+#: a redrawn image whose pixel sum differs from the saved one's by more than this share of its pixels is another
+#: image (the dataset changed), not the rounding of another device's Eq. 1 (<= 1 level in ~0.1% of the pixels)
+REDRAW_SUM_TOLERANCE = 0.01
 
 
 def make_vec_env(env_id: str, num_envs: int, **kwargs):
@@ -96,3 +106,31 @@ def rollout_logs(rewards, info) -> dict[str, float]:
         if not name.startswith("_"):
             logs[f"charts/metric_{name}"] = float(np.nanmean(vals))
     return logs
+
+
+def image_checks(images: np.ndarray) -> np.ndarray:
+    """int64 ``[n, 2]``: each image's CRC-32 and pixel sum, kept when a replay buffer adds it so that an image
+    drawn again from its episode's source can be checked (:func:`check_redrawn`)."""
+    images = np.asarray(images)
+    return np.array([(zlib.crc32(np.ascontiguousarray(im)), int(im.sum(dtype=np.int64))) for im in images],
+                    np.int64).reshape(len(images), 2)
+
+
+def check_redrawn(images: np.ndarray, checks: np.ndarray) -> int:
+    """Compare images drawn again from their sources with the :func:`image_checks` saved with them. Returns how
+    many are not byte-identical (another device's Eq. 1 rounds differently); raises :class:`InputError` when any
+    is another image altogether (the dataset, or the env's draws, changed)."""
+    images, checks = np.asarray(images), np.asarray(checks).reshape(-1, 2)
+    got = image_checks(images)
+    far = np.abs(got[:, 1] - checks[:, 1]) > REDRAW_SUM_TOLERANCE * images[0].size
+    if far.any():
+        raise InputError(f"{int(far.sum())} of the {len(images)} replayed images drawn again from their sources are "
+                         "not the images saved: is the env's dataset (or its kernel family, noise, crop size) the "
+                         "one the run was trained on?")
+    return int((got[:, 0] != checks[:, 0]).sum())
+
+
+def warn_inexact(inexact: int, total: int) -> None:
+    if inexact:
+        warnings.warn(f"{inexact} of the {total} replayed images came back not byte-identical (Eq. 1 on another "
+                      "device rounds differently): the resume is not bit for bit", stacklevel=3)

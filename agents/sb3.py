@@ -9,6 +9,8 @@
   a linear layer; it sizes itself from a sample observation, so any ``lr_size`` works.
 * :class:`BlindSRCallback` logs the env's figures under the same ``charts/`` and ``eval/`` tags as our
   DDPG, and evaluates the deterministic policy on fixed, seeded validation episodes.
+* :class:`SourcedReplayBuffer`, the off-policy algorithms' buffer: SB3's, which also keeps each transition's
+  episode source, so that its pickle (``save_replay_buffer``) holds those instead of the images.
 * :func:`make_model` builds TD3, SAC, DDPG or PPO with that extractor and buffer sizes that fit in
   memory (image observations: 12 KB each at 64x64).
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
@@ -28,7 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from blindsr_gym.errors import InputError
 from blindsr_gym.training import stop_requested, stoppable
 
-from .rollouts import eval_media, evaluate_policy, rollout_logs
+from .rollouts import check_redrawn, eval_media, evaluate_policy, image_checks, rollout_logs, warn_inexact
 
 ALGOS = ("td3", "sac", "ddpg", "ppo")
 
@@ -53,11 +56,13 @@ class SB3VecEnv(VecEnv):
         self._actions = np.asarray(actions, dtype=np.float32)
 
     def step_wait(self):
+        sources = self.venv.episode_sources()  # the episodes this step finishes, for SourcedReplayBuffer
         obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
         fi = info["final_info"]
         infos = []
         for i in range(self.num_envs):
-            d = {"terminal_observation": info["final_obs"][i], "TimeLimit.truncated": bool(truncated[i])}
+            d = {"terminal_observation": info["final_obs"][i], "TimeLimit.truncated": bool(truncated[i]),
+                 "episode_source": sources[i]}
             for k, v in fi.items():
                 if k.startswith("_"):
                     continue
@@ -84,6 +89,66 @@ class SB3VecEnv(VecEnv):
 
     def get_images(self):
         return list(self.venv.render() or [])
+
+
+class SourcedReplayBuffer(ReplayBuffer):
+    """SB3's replay buffer, keeping also each transition's episode source (``info["episode_source"]``, which
+    :class:`SB3VecEnv` gives: the sub-env's generator state its observation was drawn from).
+
+    When every stored transition has one and its next observation is its observation (a one-step episode's
+    terminal observation is the episode's image), the pickle holds the sources and a CRC-32 and pixel sum per
+    image instead of the images, twice 12 KB a transition at 64x64: a 20,000-transition buffer shrinks from
+    about 470 MiB to a few MiB (``benchmarks/ddpg_state.py`` measures the same for our DDPG's buffer), small
+    enough to come back from a GPU lease. Such a buffer is unpickled without its images, and
+    :meth:`redraw` draws them again from the env (:func:`train_sb3` does so on ``--resume``); anything else is
+    pickled with its images, as SB3's own buffer is."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sources = np.full((self.buffer_size, self.n_envs), None, dtype=object)
+        self.checks = np.zeros((self.buffer_size, self.n_envs, 2), np.int64)
+        self.images_missing = False
+
+    def add(self, obs, next_obs, action, reward, done, infos) -> None:
+        row = self.pos
+        super().add(obs, next_obs, action, reward, done, infos)
+        sources = [info.get("episode_source") for info in infos]
+        self.sources[row] = sources
+        if all(src is not None for src in sources):
+            self.checks[row] = image_checks(self.observations[row])
+
+    def _stored(self) -> int:
+        return self.buffer_size if self.full else self.pos
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        n = self._stored()
+        if (n and all(src is not None for src in self.sources[:n].ravel())
+                and not self.optimize_memory_usage
+                and np.array_equal(self.observations[:n], self.next_observations[:n])):
+            state["observations"] = state["next_observations"] = None
+            state["images_missing"] = True
+        return state
+
+    def redraw(self, observations) -> dict:
+        """``observations(sources) -> uint8 [n, H, W, 3]`` (the env's
+        :meth:`~blindsr_gym.envs.BlindSRVectorEnv.observations`) draws the images of an unpickled buffer again.
+        Returns ``{"regenerated": n, "inexact": m}`` (m not byte-identical: another device's rounding); raises
+        :class:`InputError` when an image is not the one saved (another dataset)."""
+        if not self.images_missing:
+            return {"regenerated": 0, "inexact": 0}
+        n = self._stored()
+        images = np.asarray(observations(self.sources[:n].ravel().tolist()))
+        if images.shape[1:] != self.obs_shape:  # SB3 stores images channels-first (VecTransposeImage)
+            images = images.transpose(0, 3, 1, 2)
+        if images.shape[1:] != self.obs_shape:
+            raise InputError(f"the env draws images of shape {images.shape[1:]}, this buffer holds {self.obs_shape}")
+        inexact = check_redrawn(images, self.checks[:n].reshape(-1, 2))
+        self.observations = np.zeros((self.buffer_size, self.n_envs, *self.obs_shape), self.observation_space.dtype)
+        self.observations[:n] = images.reshape(n, self.n_envs, *self.obs_shape)
+        self.next_observations = self.observations.copy()
+        self.images_missing = False
+        return {"regenerated": n * self.n_envs, "inexact": inexact}
 
 
 class LRFeaturesExtractor(BaseFeaturesExtractor):
@@ -164,6 +229,7 @@ def make_model(algo: str, env: SB3VecEnv, seed: int = 0, device: str = "auto", t
     if algo != "ppo":
         policy_kwargs["share_features_extractor"] = False
         kwargs.setdefault("buffer_size", buffer_size)
+        kwargs.setdefault("replay_buffer_class", SourcedReplayBuffer)
         kwargs.setdefault("learning_starts", min(1000, buffer_size // 4))
         kwargs.setdefault("gamma", 0.0)  # one-step episodes: nothing to bootstrap
         if algo == "sac":
@@ -230,6 +296,9 @@ def train_sb3(algo: str, env_id: str, steps: int, logdir: str | Path, num_envs: 
         model = cls.load(model_path, env=env, device=dev, tensorboard_log=str(logdir))
         if buffer_path.is_file() and hasattr(model, "load_replay_buffer"):
             model.load_replay_buffer(buffer_path)
+            if isinstance(model.replay_buffer, SourcedReplayBuffer):
+                rebuilt = model.replay_buffer.redraw(venv.observations)
+                warn_inexact(rebuilt["inexact"], rebuilt["regenerated"])
     else:
         if model_path.exists():
             raise FileExistsError(f"{model_path} exists; pass --resume or choose another --logdir")

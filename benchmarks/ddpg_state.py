@@ -1,12 +1,16 @@
 """A DDPG resume state's replay buffer, kept as pixels against kept as episode sources; prints JSON.
 
-    python benchmarks/ddpg_state.py [--num 20000] [--device cpu] [--data FOLDER]
+    python benchmarks/ddpg_state.py [--num 20000] [--device cpu] [--data FOLDER] [--sb3]
 
 Fills a replay buffer of ``--num`` transitions (DDPG's default buffer_size, full) with the LR observations of
 BlindSR-PSNR-v0's episodes, then saves its state both ways, as ``train_ddpg`` did (the uint8 images) and does
 (each episode's generator state, drawn again on load), and loads each back: the bytes of each state as
 ``torch.save`` writes it, and the time to save and to load (the load with sources draws every image again and
 checks it). The images are the same either way (checked).
+
+``--sb3`` measures the same for Stable-Baselines3's buffer (``save_replay_buffer``'s pickle, 16 envs): SB3's
+own ``ReplayBuffer`` (the images, twice: observation and terminal observation) against
+:class:`~blindsr_gym.agents.sb3.SourcedReplayBuffer` (the sources; ``redraw`` after the load).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--data", default=None, help="a folder of HR images (default: the built-in photos)")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--sb3", action="store_true", help="also SB3's replay buffer, pickled both ways")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -67,7 +72,44 @@ def main() -> None:
         out[way] = {"state_mib": round(len(data.getvalue()) / 2**20, 2), "save_s": round(save_s, 2),
                     "load_s": round(load_s, 2), "images_equal": bool(np.array_equal(back.obs, obs)), **report}
     out["state_size_ratio_pixels_over_sources"] = round(out["pixels"]["state_mib"] / out["sources"]["state_mib"], 1)
+    if args.sb3:
+        out["sb3"] = sb3_buffers(env, obs, sources, actions, rewards, n_envs=16)
     print(json.dumps(out, indent=1))
+
+
+def sb3_buffers(env, obs, sources, actions, rewards, n_envs: int) -> dict:
+    """SB3's replay buffer and ours, filled with the same transitions, pickled as ``save_replay_buffer`` does."""
+    import pickle
+
+    import gymnasium as gym
+    from stable_baselines3.common.buffers import ReplayBuffer as SB3ReplayBuffer
+
+    from blindsr_gym.agents.sb3 import SourcedReplayBuffer
+
+    n = len(obs) // n_envs * n_envs
+    chw = np.ascontiguousarray(obs[:n].transpose(0, 3, 1, 2))  # SB3 keeps images channels-first
+    space = gym.spaces.Box(0, 255, chw.shape[1:], np.uint8)
+    res = {"n_envs": n_envs, "transitions": n}
+    for way, cls in (("sb3_replay_buffer", SB3ReplayBuffer), ("sourced_replay_buffer", SourcedReplayBuffer)):
+        buf = cls(n, space, env.single_action_space, device="cpu", n_envs=n_envs)
+        for i in range(0, n, n_envs):
+            rows = slice(i, i + n_envs)
+            buf.add(chw[rows], chw[rows], actions[rows], rewards[rows], np.ones(n_envs, np.float32),
+                    [{"TimeLimit.truncated": False, "episode_source": src} for src in sources[rows]])
+        t = time.perf_counter()
+        data = pickle.dumps(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        save_s = time.perf_counter() - t
+        t = time.perf_counter()
+        back = pickle.loads(data)
+        report = back.redraw(env.observations) if isinstance(back, SourcedReplayBuffer) else {}
+        load_s = time.perf_counter() - t
+        res[way] = {"state_mib": round(len(data) / 2**20, 2), "save_s": round(save_s, 2), "load_s": round(load_s, 2),
+                    "images_equal": bool(np.array_equal(back.observations.reshape(chw.shape), chw)
+                                         and np.array_equal(back.next_observations.reshape(chw.shape), chw)),
+                    **report}
+    res["state_size_ratio"] = round(res["sb3_replay_buffer"]["state_mib"] / res["sourced_replay_buffer"]["state_mib"],
+                                    1)
+    return res
 
 
 if __name__ == "__main__":

@@ -105,9 +105,14 @@ MUTANTS = (
            "blindsr_gym/envs/vector.py", "return [ep.source for ep in self._episodes]",
            "return [dict(st) for st in self._drawn_from]",
            ("tests/test_envs.py::test_episode_sources_draw_the_observations_again_redrawn_episodes_too",)),
-    Mutant("replay_images_unchecked", "a DDPG resume takes whatever images its sources draw, on another dataset too",
-           "agents/ddpg.py", "            if far.any():", "            if False:",
-           ("tests/test_agents.py::test_replay_buffer_keeps_sources_not_images_and_checks_them_on_load",)),
+    Mutant("replay_images_unchecked", "a DDPG or SB3 resume takes whatever images its sources draw, on another "
+           "dataset too", "agents/rollouts.py", "    if far.any():", "    if False:",
+           ("tests/test_agents.py::test_replay_buffer_keeps_sources_not_images_and_checks_them_on_load",
+            "tests/test_harness.py::test_sb3_replay_buffer_pickles_sources_and_a_resume_draws_the_images_again")),
+    Mutant("sb3_buffer_not_redrawn", "an SB3 resume keeps the unpickled buffer without its images",
+           "agents/sb3.py", "                rebuilt = model.replay_buffer.redraw(venv.observations)",
+           '                rebuilt = {"regenerated": 0, "inexact": 0}',
+           ("tests/test_harness.py::test_sb3_resume_restores_the_saved_model_and_continues_the_count",)),
     Mutant("critic_init_unseeded", "the critic on a frozen actor draws its first weights from the process's random "
            "state, so every --seed starts from the same critic", "agents/ddpg.py",
            "            torch.manual_seed(cfg.seed)        # random state", "            pass  # random state",

@@ -526,3 +526,67 @@ def test_a_run_starts_from_another_runs_resume_state(hr_folder, tmp_path):
     assert card["init_training"]["training"]["resume_state"] == str(state)
     with pytest.raises(InputError, match="'amnet' run; this run trains 'dan'"):
         _dan(hr_folder, tmp_path / "third", iters=1, init=str(state))
+
+
+def test_sb3_replay_buffer_pickles_sources_and_a_resume_draws_the_images_again(tmp_path):
+    """An SB3 off-policy buffer on our env pickles its episodes' sources instead of its images (twice 3 KB per
+    transition at 32x32: observation and the equal terminal observation); unpickled, it holds no images until
+    ``redraw``, which gives back the saved arrays byte for byte, and refuses an env on other images."""
+    import cv2
+    import stable_baselines3 as sb3
+
+    from blindsr_gym.agents.rollouts import make_vec_env
+    from blindsr_gym.agents.sb3 import SB3VecEnv, SourcedReplayBuffer, make_model
+    from blindsr_gym.errors import InputError
+
+    venv = make_vec_env("BlindSR-PSNR-v0", 4, **FAKE_ENV)
+    env = SB3VecEnv(venv)
+    env.seed(3)
+    model = make_model("td3", env, device="cpu", buffer_size=64, learning_starts=4, batch_size=4)
+    model.learn(24)  # 6 batched steps of 4 episodes
+    rb = model.replay_buffer
+    assert isinstance(rb, SourcedReplayBuffer) and rb.size() == 6
+    saved_obs, saved_next = rb.observations[:6].copy(), rb.next_observations[:6].copy()
+    assert saved_obs.any() and np.array_equal(saved_obs, saved_next)
+    assert len({saved_obs[i, j].tobytes() for i in range(6) for j in range(4)}) == 24  # 24 distinct episodes
+    model.save_replay_buffer(tmp_path / "rb.pkl")
+    assert (tmp_path / "rb.pkl").stat().st_size < saved_obs.nbytes / 2  # the images alone would be 4x that
+
+    model.save(tmp_path / "m.zip")
+    fresh = sb3.TD3.load(tmp_path / "m.zip", env=env, device="cpu")
+    fresh.load_replay_buffer(tmp_path / "rb.pkl")
+    assert fresh.replay_buffer.images_missing and fresh.replay_buffer.observations is None
+    assert fresh.replay_buffer.redraw(venv.observations) == {"regenerated": 24, "inexact": 0}
+    assert np.array_equal(fresh.replay_buffer.observations[:6], saved_obs)
+    assert np.array_equal(fresh.replay_buffer.next_observations[:6], saved_next)
+    assert fresh.replay_buffer.observations.shape == rb.observations.shape
+    fresh.learn(8, reset_num_timesteps=False)  # and it trains on from there
+    assert fresh.replay_buffer.size() == 8
+
+    other = tmp_path / "other"
+    other.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(other / f"{i}.png"), rng.integers(0, 256, (160, 160, 3), dtype=np.uint8))
+    elsewhere = make_vec_env("BlindSR-PSNR-v0", 4, **FAKE_ENV, dataset=str(other))
+    again = sb3.TD3.load(tmp_path / "m.zip", env=env, device="cpu")
+    again.load_replay_buffer(tmp_path / "rb.pkl")
+    with pytest.raises(InputError, match="not the images saved"):
+        again.replay_buffer.redraw(elsewhere.observations)
+
+
+def test_sb3_replay_buffer_without_sources_pickles_its_images():
+    """Transitions of an env that gives no sources (any other VecEnv) keep SB3's behaviour: images in the pickle."""
+    import pickle
+
+    import gymnasium as gym
+
+    from blindsr_gym.agents.sb3 import SourcedReplayBuffer
+
+    space = gym.spaces.Box(0, 255, (3, 8, 8), np.uint8)
+    rb = SourcedReplayBuffer(8, space, gym.spaces.Box(-1, 1, (2,), np.float32), device="cpu", n_envs=2)
+    obs = np.random.default_rng(0).integers(0, 256, (2, 3, 8, 8), dtype=np.uint8)
+    rb.add(obs, obs, np.zeros((2, 2), np.float32), np.zeros(2), np.ones(2), [{}, {}])
+    back = pickle.loads(pickle.dumps(rb))
+    assert not back.images_missing and np.array_equal(back.observations[0], obs)
+    assert back.redraw(None) == {"regenerated": 0, "inexact": 0}
