@@ -9,6 +9,11 @@ mean log of the width the actions' kernels spread like over the true width: > 0 
 Writes ``OUT.json`` (the command, every run's series) and ``OUT.png`` (three panels, one line per run; the
 critic's fit also as a running mean over ``--window`` iterations). Runs made before the fit and the width
 were logged (2026-11-28) have only the reward panel.
+
+The x-axis is the runs' env steps (the episodes; with ``--actor-gradient env`` twice their number, every episode
+being rendered at two widths), or with ``--x iterations`` the actor steps' iterations, read from each run's card
+(``actor.json``: ``num_envs`` env steps an iteration, twice that with the env's gradient), which puts a
+critic-slope run and an env-slope run of the same batch side by side.
 """
 
 from __future__ import annotations
@@ -52,7 +57,16 @@ def running_mean(values: list[float], window: int) -> np.ndarray:
     return (c[1:] - c[lo]) / (np.arange(1, len(v) + 1) - lo)
 
 
-def plot(runs: dict[str, dict], path: Path, window: int) -> None:
+def steps_per_iteration(logdir: Path) -> int:
+    """Env steps of one DDPG iteration of the run in ``logdir``, from its card."""
+    card = logdir / "actor.json"
+    if not card.is_file():
+        raise FileNotFoundError(f"--x iterations: no {card} (the card a DDPG run writes at its checkpoints)")
+    t = json.loads(card.read_text())["training"]
+    return int(t["num_envs"]) * (2 if t.get("actor_gradient") == "env" else 1)
+
+
+def plot(runs: dict[str, dict], path: Path, window: int, xlabel: str = "env steps") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,11 +83,11 @@ def plot(runs: dict[str, dict], path: Path, window: int) -> None:
             if s[name]:
                 x, y = zip(*s[name], strict=True)
                 ax.plot(x, y, "o-", color=colour, label=label)
-    axes[0].set(title=f"critic fit: R² of Q on a replayed batch (mean of {window})", xlabel="episodes",
+    axes[0].set(title=f"critic fit: R² of Q on a replayed batch (mean of {window})", xlabel=xlabel,
                 ylabel="1 - MSE / var(reward)")
     axes[0].set_ylim(-1, 1)
-    axes[1].set(title="validation reward (Eq. 8)", xlabel="episodes", ylabel="mean reward")
-    axes[2].set(title="action drift: log(read width / true width)", xlabel="episodes", ylabel="mean log ratio")
+    axes[1].set(title="validation reward (Eq. 8)", xlabel=xlabel, ylabel="mean reward")
+    axes[2].set(title="action drift: log(read width / true width)", xlabel=xlabel, ylabel="mean log ratio")
     for ax in axes:
         ax.axhline(0, color="grey", lw=0.8, ls="--")
         ax.grid(alpha=0.3)
@@ -88,6 +102,8 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", help="DDPG logdirs (`blindsr-gym train --algo ddpg --logdir`)")
     p.add_argument("--labels", nargs="*", default=None, help="one label per run (default: the folder names)")
     p.add_argument("--window", type=int, default=8, help="iterations in the running mean of the critic's fit")
+    p.add_argument("--x", choices=("env_steps", "iterations"), default="env_steps",
+                   help="x-axis: env steps (renders), or iterations (actor steps) from each run's card")
     p.add_argument("--out", required=True, help="writes OUT.json and OUT.png")
     a = p.parse_args(argv)
     labels = a.labels or [Path(r).name for r in a.runs]
@@ -96,15 +112,20 @@ def main(argv=None) -> int:
     runs = {}
     for label, run in zip(labels, a.runs, strict=True):
         try:
-            runs[label] = read_scalars(Path(run))
+            series = read_scalars(Path(run))
+            if a.x == "iterations":
+                per = steps_per_iteration(Path(run))
+                series = {k: [(step // per, v) for step, v in pts] for k, pts in series.items()}
+            runs[label] = series
         except FileNotFoundError as e:
             raise SystemExit(str(e)) from None
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"command": "python " + " ".join(shlex.quote(x) for x in [sys.argv[0], *(argv or sys.argv[1:])]),
-              "window": a.window, "runs": dict(zip(labels, a.runs, strict=True)), "series": runs}
+              "window": a.window, "x": a.x, "runs": dict(zip(labels, a.runs, strict=True)), "series": runs}
     out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    plot(runs, out.with_suffix(".png"), a.window)
+    plot(runs, out.with_suffix(".png"), a.window,
+         "iterations (actor steps)" if a.x == "iterations" else "env steps (episodes; x2 with the env's gradient)")
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     return 0
 

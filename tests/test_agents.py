@@ -212,6 +212,15 @@ def test_short_ddpg_run_beats_random(tmp_path):
     assert all(v <= 1 for _, v in series["critic_r2"])
     assert [s for s, _ in series["width_log_ratio"]] == [h["env_steps"] for h in result["history"]]
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+    # --x iterations divides by the card's 16 env steps an iteration (32 with the env's gradient)
+    assert curves.main([str(tmp_path), "--x", "iterations", "--out", str(tmp_path / "per_it")]) == 0
+    per_it = json.loads((tmp_path / "per_it.json").read_text())["series"][tmp_path.name]
+    assert [s for s, _ in per_it["critic_r2"]] == list(range(2, 31))
+    assert [s for s, _ in per_it["reward"]] == [h["env_steps"] // 16 for h in result["history"]]
+    card = json.loads((tmp_path / "actor.json").read_text())
+    card["training"]["actor_gradient"] = "env"
+    (tmp_path / "actor.json").write_text(json.dumps(card))
+    assert curves.steps_per_iteration(tmp_path) == 32
 
 
 def test_critic_warmup_holds_the_actor(tmp_path):
