@@ -84,7 +84,8 @@ def summary(result: dict, algo: str, logdir) -> str:
 
     logdir = Path(logdir)
     hist = result.get("history") or []
-    steps = hist[-1]["env_steps"] if hist else result.get("steps", "?")
+    # the steps trained (a run a signal stopped ends after its last validation)
+    steps = result.get("env_steps", result.get("steps", hist[-1]["env_steps"] if hist else "?"))
     lines = [f"blindsr-gym train: {algo}, {steps} env steps in {result.get('wall_s', 0):.0f} s; run folder {logdir}"]
     files = [p for p in ("actor.safetensors", "actor_best.safetensors", "ddpg_state.pt", "sb3_model.zip")
              if (logdir / p).is_file()]

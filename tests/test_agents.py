@@ -587,6 +587,11 @@ def test_train_cli_ends_with_a_readable_summary(tmp_path, capsys):
     assert "best validation: reward" in out and str(tmp_path / "a") in out
     assert main([*args, "--logdir", str(tmp_path / "b"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["iterations"] == 2
+    # a run stopped after its last validation reports the steps it trained, not the validation's
+    from blindsr_gym.agents.train import summary
+
+    stopped = {"env_steps": 60096, "wall_s": 1.0, "history": [{"env_steps": 57600, "reward": -0.5}]}
+    assert "ddpg, 60096 env steps in" in summary(stopped, "ddpg", tmp_path)
 
 
 def _table_sigma(actor, actions: torch.Tensor) -> torch.Tensor:

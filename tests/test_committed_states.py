@@ -79,14 +79,15 @@ def test_the_committed_actor_sigma_state_resumes_for_another_step(tmp_path):
     assert moved, "the resumed step changed no weight"
 
 
-def test_the_committed_ddpg_psnr_paper_state_resumes_for_another_iteration(tmp_path):
-    """The DDPG state keeps its replay buffer as episode sources: the resume draws its 20,000 images again from the
+@pytest.mark.parametrize("name", ["ddpg_psnr_paper", "ddpg_psnr_paper_envslope"])
+def test_the_committed_ddpg_states_resume_for_another_iteration(tmp_path, name):
+    """A DDPG state keeps its replay buffer as episode sources: the resume draws its 20,000 images again from the
     training data (so this test needs it) and checks them, then trains one more iteration."""
     from dataclasses import fields
 
     from blindsr_gym.agents.ddpg import DDPGConfig, train_ddpg
 
-    path = _state("ddpg_psnr_paper", "ddpg_state.pt")
+    path = _state(name, "ddpg_state.pt")
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
     if not data.is_dir():
         pytest.skip(f"{data} is absent: the state's replay buffer is drawn again from the training images")
