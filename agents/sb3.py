@@ -117,6 +117,12 @@ class SourcedReplayBuffer(ReplayBuffer):
         if all(src is not None for src in sources):
             self.checks[row] = image_checks(self.observations[row])
 
+    def sample(self, batch_size: int, env=None):
+        if self.images_missing:
+            raise InputError("this replay buffer was unpickled without its images: call "
+                             "redraw(env.observations) first (train_sb3 does so on --resume)")
+        return super().sample(batch_size, env=env)
+
     def _stored(self) -> int:
         return self.buffer_size if self.full else self.pos
 

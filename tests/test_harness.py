@@ -556,6 +556,8 @@ def test_sb3_replay_buffer_pickles_sources_and_a_resume_draws_the_images_again(t
     fresh = sb3.TD3.load(tmp_path / "m.zip", env=env, device="cpu")
     fresh.load_replay_buffer(tmp_path / "rb.pkl")
     assert fresh.replay_buffer.images_missing and fresh.replay_buffer.observations is None
+    with pytest.raises(InputError, match="redraw"):
+        fresh.replay_buffer.sample(4)
     assert fresh.replay_buffer.redraw(venv.observations) == {"regenerated": 24, "inexact": 0}
     assert np.array_equal(fresh.replay_buffer.observations[:6], saved_obs)
     assert np.array_equal(fresh.replay_buffer.next_observations[:6], saved_next)
