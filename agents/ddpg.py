@@ -495,5 +495,5 @@ def train_ddpg(cfg: DDPGConfig, logdir: str | Path, resume: bool = False, progre
     if bar is not None:
         bar.close()
     run.close()
-    return {"iterations": done, "env_steps": done * per_iteration, "wall_s": run.wall, "eval": last_eval,
+    return {"iterations": done, "steps": done * per_iteration, "wall_s": run.wall, "eval": last_eval,
             "history": history, "logdir": str(logdir), "stopped_by": stopped_by, "state": str(run.state_path)}

@@ -84,8 +84,7 @@ def summary(result: dict, algo: str, logdir) -> str:
 
     logdir = Path(logdir)
     hist = result.get("history") or []
-    # the steps trained (a run a signal stopped ends after its last validation)
-    steps = result.get("env_steps", result.get("steps", hist[-1]["env_steps"] if hist else "?"))
+    steps = result["steps"]  # the env steps trained (a run a signal stopped ends after its last validation)
     lines = [f"blindsr-gym train: {algo}, {steps} env steps in {result.get('wall_s', 0):.0f} s; run folder {logdir}"]
     files = [p for p in ("actor.safetensors", "actor_best.safetensors", "ddpg_state.pt", "sb3_model.zip")
              if (logdir / p).is_file()]

@@ -586,11 +586,12 @@ def test_train_cli_ends_with_a_readable_summary(tmp_path, capsys):
     assert "blindsr-gym train: ddpg, 8 env steps" in out and "actor.safetensors" in out
     assert "best validation: reward" in out and str(tmp_path / "a") in out
     assert main([*args, "--logdir", str(tmp_path / "b"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["iterations"] == 2
+    result = json.loads(capsys.readouterr().out)
+    assert result["iterations"] == 2 and result["steps"] == 8
     # a run stopped after its last validation reports the steps it trained, not the validation's
     from blindsr_gym.agents.train import summary
 
-    stopped = {"env_steps": 60096, "wall_s": 1.0, "history": [{"env_steps": 57600, "reward": -0.5}]}
+    stopped = {"steps": 60096, "wall_s": 1.0, "history": [{"env_steps": 57600, "reward": -0.5}]}
     assert "ddpg, 60096 env steps in" in summary(stopped, "ddpg", tmp_path)
 
 
