@@ -79,7 +79,7 @@ def test_the_committed_actor_sigma_state_resumes_for_another_step(tmp_path):
     assert moved, "the resumed step changed no weight"
 
 
-@pytest.mark.parametrize("name", ["ddpg_psnr_paper", "ddpg_psnr_paper_envslope"])
+@pytest.mark.parametrize("name", ["ddpg_psnr_paper", "ddpg_psnr_paper_envslope", "ddpg_niqe_paper"])
 def test_the_committed_ddpg_states_resume_for_another_iteration(tmp_path, name):
     """A DDPG state keeps its replay buffer as episode sources: the resume draws its 20,000 images again from the
     training data (so this test needs it) and checks them, then trains one more iteration."""
